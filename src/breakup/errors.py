@@ -1,0 +1,67 @@
+"""Every error breakup raises on purpose.
+
+::
+
+    BreakupError
+    ├── InvalidInput (ValueError)        input the user gave us is unusable
+    │   └── InvalidExport                a file or folder that is not what its kind says
+    ├── UnknownSource (LookupError)      no registered source by that name
+    ├── AccountError
+    │   ├── UnknownAccount (LookupError)
+    │   └── AccountMismatch (ValueError) data belongs to another account or platform
+    └── StoreError
+        └── SchemaTooNew                 the store was written by a newer breakup
+
+The CLI turns any of these into one line on stderr and a non-zero exit.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class BreakupError(Exception):
+    """Root of every error breakup raises on purpose."""
+
+
+class InvalidInput(BreakupError, ValueError):
+    """Input the user gave us cannot be used."""
+
+
+class InvalidExport(InvalidInput):
+    """A file or folder is malformed, truncated or not of the kind claimed."""
+
+    def __init__(self, path: Path | str, problem: str) -> None:
+        self.path = Path(path)
+        self.problem = problem
+        super().__init__(f"{self.path}: {problem}")
+
+
+class UnknownSource(BreakupError, LookupError):
+    """No source is registered under the given name."""
+
+    def __str__(self) -> str:  # KeyError-style repr quoting is unhelpful here
+        return str(self.args[0]) if self.args else "unknown source"
+
+
+class AccountError(BreakupError):
+    """Problems with the tracked account an operation names."""
+
+
+class UnknownAccount(AccountError, LookupError):
+    """No tracked account by that name."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else "unknown account"
+
+
+class AccountMismatch(AccountError, ValueError):
+    """The data belongs to a different account or platform than the one named."""
+
+
+class StoreError(BreakupError):
+    """The store cannot be opened or used."""
+
+
+class SchemaTooNew(StoreError):
+    """The store was written by a newer version of breakup."""

@@ -1,0 +1,428 @@
+"""Saving what a source saw: one :class:`~breakup.models.Batch` in one transaction.
+
+Everything is written or nothing is; an input already imported for the account is a no-op;
+people are interned set-wise; email addresses are hashed unless the user keeps them.
+Tracking then folds the new observations into spans inside the same transaction.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from . import tracking
+from .clock import to_db, to_utc
+from .errors import InvalidInput
+from .models import Batch, Person, Snapshot
+from .store import Store, first
+
+FUTURE_SLACK = timedelta(days=1)  # clock skew we forgive in timestamps from sources
+
+
+def size_tolerance(reported: int) -> int:
+    """How far a snapshot's size may differ from the reported count and still be diffed.
+
+    Platforms' counters lag and include hidden accounts, so small gaps are normal; a gap
+    beyond this means pages went missing and the snapshot must not produce departures.
+    """
+    return max(10, int(reported * 0.02))
+
+
+@dataclass
+class ImportResult:
+    account: str
+    source: str
+    path: str | None
+    skipped: bool = False  # the same input was imported before: nothing changed
+    import_id: int | None = None
+    snapshots: int = 0
+    members: int = 0
+    events: int = 0
+    posts: int = 0
+    interactions: int = 0
+    checks: int = 0
+    opened: int = 0
+    closed: int = 0
+    notes: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def email_hasher(store: Store) -> Any:
+    key = (store.meta("email_key") or "").encode()
+
+    def hash_email(address: str) -> str:
+        normal = address.strip().lower().encode()
+        return "h:" + hmac.new(key, normal, hashlib.sha256).hexdigest()[:32]
+
+    return hash_email
+
+
+def account_name_for(batch: Batch) -> str | None:
+    ident = batch.account_handle or batch.account_identity
+    return f"{batch.platform}:{ident}" if ident else None
+
+
+def save_batch(
+    store: Store,
+    batch: Batch,
+    *,
+    account: str | None = None,
+    path: str | None = None,
+    keep_emails: bool = False,
+    role: str = "own",
+) -> ImportResult:
+    """Write *batch* for the named account (created if new) and update tracking."""
+    name = account or account_name_for(batch)
+    if name is None:
+        raise InvalidInput(
+            f"{path or batch.source}: the data does not say whose it is; pass --account NAME"
+        )
+    _check_times(store, batch, path)
+    result = ImportResult(account=name, source=batch.source, path=path, notes=list(batch.notes))
+    with store.transaction():
+        acct = store.ensure_account(
+            name, batch.platform, batch.account_identity, batch.account_handle, role
+        )
+        seen = store.scalar(
+            "SELECT import_id FROM imports WHERE account_id = ? AND source = ? AND source_ref = ?",
+            [acct.account_id, batch.source, batch.source_ref],
+        )
+        if seen is not None:
+            result.skipped = True
+            result.import_id = int(seen)
+            return result
+        import_id = store.next_id("imports", "import_id")
+        result.import_id = import_id
+        writer = _Writer(store, acct.account_id, acct.platform, import_id, batch, keep_emails)
+        writer.write(result)
+        store.con.execute(
+            "INSERT INTO imports VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [
+                import_id,
+                acct.account_id,
+                batch.source,
+                batch.source_ref,
+                path,
+                to_db(store.clock()),
+                json.dumps({k: v for k, v in result.as_dict().items() if isinstance(v, int)}),
+            ],
+        )
+        tracked = tracking.update(store, acct.account_id)
+        result.opened, result.closed = tracked.opened, tracked.closed
+    return result
+
+
+def _check_times(store: Store, batch: Batch, path: str | None) -> None:
+    limit = store.clock() + FUTURE_SLACK
+    where = path or batch.source
+    times: list[tuple[str, datetime]] = [("snapshot", s.observed_at) for s in batch.snapshots]
+    times += [(f"{e.kind} event", e.at) for e in batch.events]
+    times += [("post", p.created_at) for p in batch.posts]
+    times += [("interaction", i.at) for i in batch.interactions]
+    times += [("check", c.checked_at) for c in batch.checks]
+    for what, t in times:
+        if to_utc(t) > limit:
+            raise InvalidInput(f"{where}: {what} time {t.isoformat()} is in the future")
+
+
+class _Writer:
+    def __init__(
+        self,
+        store: Store,
+        account_id: int,
+        platform: str,
+        import_id: int,
+        batch: Batch,
+        keep_emails: bool,
+    ) -> None:
+        self.store = store
+        self.con = store.con
+        self.account_id = account_id
+        self.platform = platform
+        self.import_id = import_id
+        self.batch = batch
+        self.keep_emails = keep_emails
+        self.hash = email_hasher(store) if batch.ids_are_emails else None
+        self.seen_at = to_db(batch.observed_at or store.clock())
+
+    # people ----------------------------------------------------------------------------
+
+    def _ids(self, raw: pa.Array | pa.ChunkedArray) -> pa.Array:
+        if self.hash is None:
+            return raw
+        return pa.array([self.hash(x) for x in raw.to_pylist()], pa.string())
+
+    def intern_table(self, members: pa.Table, seen_at: Any) -> np.ndarray:
+        raw = members.column("external_id")
+        if raw.null_count:
+            raise InvalidInput(f"{self.batch.source}: a member has no id")
+        ids = self.store.intern(self.platform, self._ids(raw))
+        self._names(ids, members, seen_at)
+        if self.hash is not None and self.keep_emails:
+            self._emails(ids, raw)
+        return ids
+
+    def intern_people(self, people: list[Person]) -> np.ndarray:
+        from .models import members_table
+
+        table = members_table(
+            [p.external_id for p in people],
+            [p.handle for p in people],
+            [p.display_name for p in people],
+        )
+        return self.intern_table(table, self.seen_at)
+
+    def _names(self, ids: np.ndarray, members: pa.Table, seen_at: Any) -> None:
+        if (
+            members.column("handle").null_count == members.num_rows
+            and members.column("display_name").null_count == members.num_rows
+        ):
+            return
+        names = pa.table(
+            {
+                "person_id": pa.array(ids),
+                "handle": members.column("handle"),
+                "display_name": members.column("display_name"),
+            }
+        )
+        self.con.register("_names", names)
+        try:
+            # Append a row only when what we see differs from the latest we knew.
+            self.con.execute(
+                """
+                INSERT INTO person_names
+                SELECT n.person_id, ?, n.handle, n.display_name, ?
+                FROM (SELECT DISTINCT ON (person_id) * FROM _names
+                      WHERE handle IS NOT NULL OR display_name IS NOT NULL) n
+                LEFT JOIN (
+                    SELECT person_id, arg_max(handle, seen_at) AS h,
+                           arg_max(display_name, seen_at) AS d
+                    FROM person_names
+                    WHERE person_id IN (SELECT person_id FROM _names)
+                    GROUP BY person_id
+                ) l USING (person_id)
+                WHERE l.person_id IS NULL
+                   OR l.h IS DISTINCT FROM n.handle OR l.d IS DISTINCT FROM n.display_name
+                """,
+                [seen_at, self.import_id],
+            )
+        finally:
+            self.con.unregister("_names")
+
+    def _emails(self, ids: np.ndarray, raw: pa.Array | pa.ChunkedArray) -> None:
+        table = pa.table({"person_id": pa.array(ids), "email": raw})
+        self.con.register("_emails", table)
+        try:
+            self.con.execute(
+                """
+                INSERT INTO person_emails
+                SELECT DISTINCT ON (person_id) person_id, trim(email) FROM _emails
+                WHERE person_id NOT IN (SELECT person_id FROM person_emails)
+                """
+            )
+        finally:
+            self.con.unregister("_emails")
+
+    # observations ----------------------------------------------------------------------
+
+    def write(self, result: ImportResult) -> None:
+        for snap in self.batch.snapshots:
+            self._snapshot(snap, result)
+        self._events(result)
+        self._posts(result)
+        self._interactions(result)
+        self._checks(result)
+
+    def _snapshot(self, snap: Snapshot, result: ImportResult) -> None:
+        at = to_db(snap.observed_at)
+        ids = self.intern_table(snap.members, at)
+        bitmap = tracking.bitmap_from_ids(ids)
+        size = len(bitmap)
+        diffable = snap.complete
+        note = None
+        if not snap.complete:
+            note = "source marked this snapshot partial"
+        elif snap.reported_count is not None and abs(size - snap.reported_count) > size_tolerance(
+            snap.reported_count
+        ):
+            diffable = False
+            note = (
+                f"{size} {snap.direction} seen but the platform reports {snap.reported_count}; "
+                "kept, but not used to detect departures"
+            )
+        if note:
+            result.notes.append(
+                f"{snap.direction} snapshot at {snap.observed_at:%Y-%m-%d %H:%M}: {note}"
+            )
+        obs_id = self.store.next_id("observations", "observation_id")
+        self.con.execute(
+            "INSERT INTO observations VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                obs_id,
+                self.import_id,
+                self.account_id,
+                snap.direction.value,
+                at,
+                snap.complete,
+                diffable,
+                size,
+                snap.reported_count,
+                note,
+            ],
+        )
+        self.con.execute("INSERT INTO snapshot_members VALUES (?, ?)", [obs_id, bitmap.serialize()])
+        result.snapshots += 1
+        result.members += size
+
+    def _events(self, result: ImportResult) -> None:
+        events = self.batch.events
+        if not events:
+            return
+        ids = self.intern_people([e.person for e in events])
+        base = self.store.next_id("events", "seq")
+        table = pa.table(
+            {
+                "seq": pa.array(np.arange(base, base + len(events), dtype=np.int64)),
+                "person_id": pa.array(ids),
+                "direction": [e.direction.value for e in events],
+                "kind": [e.kind.value for e in events],
+                "at": pa.array([to_db(e.at) for e in events], pa.timestamp("us")),
+                "ref": pa.array([e.ref for e in events], pa.string()),
+                "campaign": pa.array([e.campaign for e in events], pa.string()),
+                "reason": pa.array([e.reason for e in events], pa.string()),
+            }
+        )
+        result.events += self._insert_new(
+            "_events",
+            table,
+            """
+            INSERT INTO events
+            SELECT min(n.seq), ?, ?, n.person_id, n.direction, n.kind, n.at,
+                   any_value(n.ref), any_value(n.campaign), any_value(n.reason)
+            FROM _events n
+            ANTI JOIN (SELECT * FROM events WHERE account_id = ?) e
+              ON e.person_id = n.person_id AND e.direction = n.direction
+             AND e.kind = n.kind AND e.occurred_at = n.at
+            GROUP BY n.person_id, n.direction, n.kind, n.at
+            """,
+            [self.import_id, self.account_id, self.account_id],
+        )
+
+    def _posts(self, result: ImportResult) -> None:
+        posts = self.batch.posts
+        if not posts:
+            return
+        base = self.store.next_id("posts", "post_id")
+        table = pa.table(
+            {
+                "pos": pa.array(np.arange(len(posts), dtype=np.int64)),
+                "external_id": [p.external_id for p in posts],
+                "kind": [p.kind.value for p in posts],
+                "created_at": pa.array([to_db(p.created_at) for p in posts], pa.timestamp("us")),
+                "text": pa.array([p.text for p in posts], pa.string()),
+                "url": pa.array([p.url for p in posts], pa.string()),
+                "reply_to": pa.array([p.reply_to for p in posts], pa.string()),
+            }
+        )
+        result.posts += self._insert_new(
+            "_posts",
+            table,
+            """
+            INSERT INTO posts
+            SELECT ? + row_number() OVER (ORDER BY min(n.pos)) - 1, ?, ?, n.external_id,
+                   any_value(n.kind), any_value(n.created_at), any_value(n.text),
+                   any_value(n.url), any_value(n.reply_to)
+            FROM _posts n
+            ANTI JOIN (SELECT external_id FROM posts WHERE account_id = ?) p
+              ON p.external_id = n.external_id
+            GROUP BY n.external_id
+            """,
+            [base, self.import_id, self.account_id, self.account_id],
+        )
+        metrics = [(p.external_id, k, int(v)) for p in posts for k, v in p.metrics.items()]
+        if metrics:
+            cols = list(zip(*metrics, strict=True))
+            mtable = pa.table({"external_id": cols[0], "metric": cols[1], "value": cols[2]})
+            # Counts change over time: each import adds a reading, none is overwritten.
+            self._insert_new(
+                "_metrics",
+                mtable,
+                """
+                INSERT INTO post_metrics
+                SELECT p.post_id, ?, ?, m.metric, max(m.value)
+                FROM _metrics m JOIN posts p
+                  ON p.account_id = ? AND p.external_id = m.external_id
+                GROUP BY p.post_id, m.metric
+                """,
+                [self.import_id, self.seen_at, self.account_id],
+            )
+
+    def _interactions(self, result: ImportResult) -> None:
+        rows = self.batch.interactions
+        if not rows:
+            return
+        ids = self.intern_people([i.person for i in rows])
+        table = pa.table(
+            {
+                "person_id": pa.array(ids),
+                "kind": [i.kind.value for i in rows],
+                "at": pa.array([to_db(i.at) for i in rows], pa.timestamp("us")),
+                "post": pa.array([i.post for i in rows], pa.string()),
+            }
+        )
+        result.interactions += self._insert_new(
+            "_inter",
+            table,
+            """
+            INSERT INTO interactions
+            SELECT DISTINCT ?, ?, n.person_id, n.kind, n.at, n.post FROM _inter n
+            ANTI JOIN (SELECT * FROM interactions WHERE account_id = ?) i
+              ON i.person_id = n.person_id AND i.kind = n.kind AND i.occurred_at = n.at
+             AND i.post_external_id IS NOT DISTINCT FROM n.post
+            """,
+            [self.import_id, self.account_id, self.account_id],
+        )
+
+    def _checks(self, result: ImportResult) -> None:
+        rows = self.batch.checks
+        if not rows:
+            return
+        ids = self.intern_people([c.person for c in rows])
+        table = pa.table(
+            {
+                "person_id": pa.array(ids),
+                "checked_at": pa.array([to_db(c.checked_at) for c in rows], pa.timestamp("us")),
+                "state": [c.state.value for c in rows],
+                "follows": pa.array([c.follows for c in rows], pa.bool_()),
+                "detail": pa.array([c.detail for c in rows], pa.string()),
+            }
+        )
+        result.checks += self._insert_new(
+            "_checks",
+            table,
+            """
+            INSERT INTO checks
+            SELECT DISTINCT ?, ?, n.person_id, n.checked_at, n.state, n.follows, n.detail
+            FROM _checks n
+            ANTI JOIN (SELECT * FROM checks WHERE account_id = ?) c
+              ON c.person_id = n.person_id AND c.checked_at = n.checked_at
+            """,
+            [self.import_id, self.account_id, self.account_id],
+        )
+
+    def _insert_new(self, name: str, table: pa.Table, sql: str, params: list[Any]) -> int:
+        self.con.register(name, table)
+        try:
+            row = first(self.con.execute(sql, params))
+        finally:
+            self.con.unregister(name)
+        return int(row[0]) if row else 0

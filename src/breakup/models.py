@@ -1,0 +1,205 @@
+"""What sources see: the observation types every source produces and the store keeps.
+
+Sources never write the store; they return a :class:`Batch` of these, untouched
+interpretations of their input. Tracking derives spans and departures from them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+
+import pyarrow as pa
+
+from .clock import to_utc
+
+
+class Direction(StrEnum):
+    FOLLOWERS = "followers"  # they follow / subscribe to the account
+    FOLLOWING = "following"  # the account follows them
+
+
+class EventKind(StrEnum):
+    FOLLOW = "follow"  # includes subscribe / opt-in
+    UNFOLLOW = "unfollow"
+    UNSUBSCRIBE = "unsubscribe"
+    CLEANED = "cleaned"  # email address removed after hard bounces
+
+
+class EndKind(StrEnum):
+    """Why a relationship span ended."""
+
+    UNFOLLOWED = "unfollowed"
+    UNSUBSCRIBED = "unsubscribed"
+    DELETED = "deleted"  # account deleted or deactivated, address dead
+    SUSPENDED = "suspended"  # suspended or taken down by the platform
+    BLOCKED = "blocked"
+    UNKNOWN = "unknown"  # seen gone, not (yet) re-checked
+
+
+class AccountState(StrEnum):
+    """What a re-check of a person's account found."""
+
+    ACTIVE = "active"
+    DEACTIVATED = "deactivated"
+    DELETED = "deleted"
+    SUSPENDED = "suspended"
+    BLOCKED = "blocked"
+    NOT_FOUND = "not_found"  # gone, but the service does not say why
+
+
+class PostKind(StrEnum):
+    POST = "post"
+    REPLY = "reply"
+    REPOST = "repost"
+    QUOTE = "quote"
+    CAMPAIGN = "campaign"  # an email campaign / newsletter issue
+
+
+class InteractionKind(StrEnum):
+    LIKE = "like"
+    REPLY = "reply"
+    REPOST = "repost"
+    QUOTE = "quote"
+    MENTION = "mention"
+    OPEN = "open"
+    CLICK = "click"
+
+
+@dataclass(frozen=True, slots=True)
+class Person:
+    """A person as one source saw them. ``external_id`` is the platform's stable id."""
+
+    external_id: str
+    handle: str | None = None
+    display_name: str | None = None
+
+
+MEMBER_SCHEMA = pa.schema(
+    [
+        ("external_id", pa.string()),
+        ("handle", pa.string()),
+        ("display_name", pa.string()),
+    ]
+)
+
+
+def members_table(
+    ids: Sequence[str] | pa.Array,
+    handles: Sequence[str | None] | pa.Array | None = None,
+    names: Sequence[str | None] | pa.Array | None = None,
+) -> pa.Table:
+    """Columnar snapshot members; cheap for millions of ids."""
+    n = len(ids)
+    nulls = pa.nulls(n, pa.string())
+    return pa.table(
+        [
+            pa.array(ids, pa.string()),
+            nulls if handles is None else pa.array(handles, pa.string()),
+            nulls if names is None else pa.array(names, pa.string()),
+        ],
+        schema=MEMBER_SCHEMA,
+    )
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """The set of followers (or followed accounts) seen at one time.
+
+    ``complete`` is the source's claim that nobody is missing; tracking also checks the
+    size against ``reported_count`` before it diffs.
+    """
+
+    direction: Direction
+    observed_at: datetime
+    members: pa.Table  # MEMBER_SCHEMA
+    complete: bool = True
+    reported_count: int | None = None
+
+    @classmethod
+    def of(
+        cls,
+        direction: Direction,
+        observed_at: datetime,
+        people: Iterable[Person],
+        *,
+        complete: bool = True,
+        reported_count: int | None = None,
+    ) -> Snapshot:
+        rows = list(people)
+        table = members_table(
+            [p.external_id for p in rows],
+            [p.handle for p in rows],
+            [p.display_name for p in rows],
+        )
+        return cls(direction, to_utc(observed_at), table, complete, reported_count)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "observed_at", to_utc(self.observed_at))
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """A follow/unfollow/unsubscribe with its exact time."""
+
+    person: Person
+    kind: EventKind
+    at: datetime
+    direction: Direction = Direction.FOLLOWERS
+    ref: str | None = None  # rkey, campaign id ...: what identifies it at the source
+    campaign: str | None = None  # external id of the post/campaign it came from
+    reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Post:
+    external_id: str
+    created_at: datetime
+    kind: PostKind = PostKind.POST
+    text: str = ""
+    url: str | None = None
+    reply_to: str | None = None  # external id of the post replied to
+    metrics: dict[str, int] = field(default_factory=dict)  # likes, replies, reposts ...
+
+
+@dataclass(frozen=True, slots=True)
+class Interaction:
+    person: Person
+    kind: InteractionKind
+    at: datetime
+    post: str | None = None  # external id of the account's post it concerns
+
+
+@dataclass(frozen=True, slots=True)
+class Check:
+    """A re-check of a person's account state (and whether they still follow)."""
+
+    person: Person
+    checked_at: datetime
+    state: AccountState
+    follows: bool | None = None
+    detail: str | None = None
+
+
+@dataclass
+class Batch:
+    """Everything one source read from one input, ready to be saved in one transaction."""
+
+    source: str  # registered source name, e.g. "x-archive"
+    platform: str  # e.g. "x", "bsky", "email"
+    source_ref: str  # content hash (files) or cursor: makes re-imports no-ops
+    account_identity: str | None = None  # platform id of the tracked account, if known
+    account_handle: str | None = None
+    ids_are_emails: bool = False  # hash ids before they reach the store
+    observed_at: datetime | None = None  # when the source saw it all (export time)
+    snapshots: list[Snapshot] = field(default_factory=list)
+    events: list[Event] = field(default_factory=list)
+    posts: list[Post] = field(default_factory=list)
+    interactions: list[Interaction] = field(default_factory=list)
+    checks: list[Check] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # things the user should know
+
+    def is_empty(self) -> bool:
+        return not (self.snapshots or self.events or self.posts or self.interactions or self.checks)

@@ -1,0 +1,162 @@
+"""What every file source shares: the interface, options, and reading exports safely.
+
+:class:`ExportFiles` presents a zip, a folder or a single file as named members, turns
+every way of being broken (truncated zip, bad encoding, missing member) into an
+:class:`~breakup.errors.InvalidExport` naming the file, and fingerprints the content so
+re-importing the same export is recognised.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import re
+import zipfile
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path, PurePosixPath
+from typing import Any, ClassVar
+
+from ..clock import Clock, system_clock
+from ..errors import InvalidExport
+from ..models import Batch
+
+MAX_MEMBER_BYTES = 4 * 1024**3  # refuse zip bombs and absurd members
+
+
+@dataclass(frozen=True)
+class ReadOptions:
+    at: datetime | None = None  # when the export was taken, if the user knows better
+    platform: str | None = None  # for generic inputs: which platform the ids belong to
+    clock: Clock = field(default=system_clock)
+
+
+class FileSource(ABC):
+    """One kind of file input. Subclasses set the class attributes and implement read."""
+
+    name: ClassVar[str]  # what the user types: ``breakup import NAME PATH``
+    platform: ClassVar[str]  # people ids are unique per platform
+    summary: ClassVar[str]  # one line for ``--help``
+
+    @abstractmethod
+    def read(self, path: Path, options: ReadOptions) -> Batch:
+        """Parse *path* completely; raise InvalidExport on anything unusable."""
+
+
+class ExportFiles:
+    """A zip, folder or single file, as members addressed by relative POSIX paths."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._zip: zipfile.ZipFile | None = None
+        if not path.exists():
+            raise InvalidExport(path, "no such file or folder")
+        if path.is_dir():
+            self.names = sorted(
+                p.relative_to(path).as_posix() for p in path.rglob("*") if p.is_file()
+            )
+        elif zipfile.is_zipfile(path):
+            try:
+                self._zip = zipfile.ZipFile(path)
+                self.names = sorted(i.filename for i in self._zip.infolist() if not i.is_dir())
+            except (zipfile.BadZipFile, OSError) as exc:
+                raise InvalidExport(path, f"unreadable zip ({exc})") from None
+        elif path.suffix.lower() == ".zip":
+            raise InvalidExport(path, "not a valid zip file (truncated or corrupt?)")
+        else:
+            self.names = [path.name]
+
+    def close(self) -> None:
+        if self._zip is not None:
+            self._zip.close()
+
+    def __enter__(self) -> ExportFiles:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def find(self, pattern: str) -> list[str]:
+        """Members whose path matches *pattern* (a regex searched in the POSIX path)."""
+        rx = re.compile(pattern)
+        return [n for n in self.names if rx.search(n)]
+
+    def basename(self, name: str) -> str:
+        return PurePosixPath(name).name
+
+    def read_bytes(self, name: str) -> bytes:
+        try:
+            if self._zip is not None:
+                info = self._zip.getinfo(name)
+                if info.file_size > MAX_MEMBER_BYTES:
+                    raise InvalidExport(self.path, f"{name} is implausibly large")
+                return self._zip.read(name)
+            target = self.path if self.path.is_file() else self.path / name
+            return target.read_bytes()
+        except InvalidExport:
+            raise
+        except (zipfile.BadZipFile, KeyError, OSError, EOFError, ValueError) as exc:
+            raise InvalidExport(self.path, f"cannot read {name}: {exc}") from None
+        except Exception as exc:  # zlib.error and friends from a damaged archive
+            raise InvalidExport(self.path, f"cannot read {name}: {exc}") from None
+
+    def read_text(self, name: str) -> str:
+        data = self.read_bytes(name)
+        try:
+            return data.decode("utf-8-sig")
+        except UnicodeDecodeError as exc:
+            raise InvalidExport(self.path, f"{name} is not UTF-8 text (byte {exc.start})") from None
+
+    def read_json(self, name: str) -> Any:
+        text = self.read_text(name)
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise InvalidExport(
+                self.path, f"{name} is not valid JSON (line {exc.lineno}: {exc.msg})"
+            ) from None
+
+    def read_csv(self, name: str, required: set[str]) -> Iterator[dict[str, str]]:
+        """Rows as dicts; the header must contain *required* columns."""
+        text = self.read_text(name)
+        try:
+            reader = csv.DictReader(io.StringIO(text, newline=""))
+            header = set(reader.fieldnames or [])
+            missing = required - header
+            if missing:
+                raise InvalidExport(
+                    self.path,
+                    f"{self.basename(name)} lacks column(s) {', '.join(sorted(missing))}",
+                )
+            for row in reader:
+                if None in row:
+                    raise InvalidExport(
+                        self.path, f"{self.basename(name)} line {reader.line_num}: extra fields"
+                    )
+                yield {k: (v or "") for k, v in row.items()}
+        except csv.Error as exc:
+            raise InvalidExport(self.path, f"{self.basename(name)}: {exc}") from None
+
+    def digest(self) -> str:
+        """SHA-256 over member names and contents: the same export gives the same value."""
+        h = hashlib.sha256()
+        for name in self.names:
+            h.update(name.encode() + b"\0")
+            h.update(hashlib.sha256(self.read_bytes(name)).digest())
+        return h.hexdigest()
+
+    def newest_member_time(self) -> datetime | None:
+        """Latest modification time among members (zip times are naive; read as UTC)."""
+        if self._zip is not None:
+            stamps = [datetime(*i.date_time, tzinfo=UTC) for i in self._zip.infolist()]
+        elif self.path.is_dir():
+            stamps = [
+                datetime.fromtimestamp((self.path / n).stat().st_mtime, UTC) for n in self.names
+            ]
+        else:
+            stamps = [datetime.fromtimestamp(self.path.stat().st_mtime, UTC)]
+        return max(stamps) if stamps else None

@@ -1,0 +1,427 @@
+"""The store: one DuckDB file holding every observation and what tracking derived from it.
+
+This is the only module that writes DDL. Schema changes are appended to ``MIGRATIONS``
+and recorded in ``schema_migrations``; a store written by a newer breakup is refused.
+
+Observations (imports, observations, snapshot_members, events, posts, post_metrics,
+interactions, checks, person_names) are append-only. Derived tables (spans,
+tracking_state) can always be rebuilt from them.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+from platformdirs import user_data_dir
+
+from .clock import Clock, from_db, system_clock, to_db
+from .errors import AccountMismatch, SchemaTooNew, StoreError, UnknownAccount
+
+MIGRATIONS: list[tuple[str, str]] = [
+    (
+        "core tables",
+        """
+        CREATE TABLE meta (key VARCHAR PRIMARY KEY, value VARCHAR NOT NULL);
+        CREATE TABLE accounts (
+            account_id INTEGER PRIMARY KEY,
+            name VARCHAR NOT NULL UNIQUE,
+            platform VARCHAR NOT NULL,
+            identity VARCHAR,
+            handle VARCHAR,
+            role VARCHAR NOT NULL DEFAULT 'own',
+            created_at TIMESTAMP NOT NULL
+        );
+        -- people: interned 32-bit ids so follower sets fit roaring bitmaps.
+        -- No unique index on (platform, external_id): at 10M rows an ART index costs more
+        -- than the anti-join every writer does under DuckDB's single-writer lock.
+        CREATE TABLE people (
+            person_id UINTEGER NOT NULL,
+            platform VARCHAR NOT NULL,
+            external_id VARCHAR NOT NULL
+        );
+        CREATE TABLE person_names (
+            person_id UINTEGER NOT NULL,
+            seen_at TIMESTAMP NOT NULL,
+            handle VARCHAR,
+            display_name VARCHAR,
+            import_id BIGINT NOT NULL
+        );
+        CREATE TABLE person_emails (person_id UINTEGER NOT NULL, email VARCHAR NOT NULL);
+        CREATE TABLE imports (
+            import_id BIGINT PRIMARY KEY,
+            account_id INTEGER NOT NULL,
+            source VARCHAR NOT NULL,
+            source_ref VARCHAR NOT NULL,
+            path VARCHAR,
+            imported_at TIMESTAMP NOT NULL,
+            summary JSON
+        );
+        CREATE TABLE observations (
+            observation_id BIGINT PRIMARY KEY,
+            import_id BIGINT NOT NULL,
+            account_id INTEGER NOT NULL,
+            direction VARCHAR NOT NULL,
+            observed_at TIMESTAMP NOT NULL,
+            complete BOOLEAN NOT NULL,      -- what the source claimed
+            diffable BOOLEAN NOT NULL,      -- complete and size agrees with reported count
+            member_count BIGINT NOT NULL,
+            reported_count BIGINT,
+            note VARCHAR
+        );
+        CREATE TABLE snapshot_members (observation_id BIGINT NOT NULL, bitmap BLOB NOT NULL);
+        CREATE TABLE events (
+            seq BIGINT NOT NULL,
+            import_id BIGINT NOT NULL,
+            account_id INTEGER NOT NULL,
+            person_id UINTEGER NOT NULL,
+            direction VARCHAR NOT NULL,
+            kind VARCHAR NOT NULL,
+            occurred_at TIMESTAMP NOT NULL,
+            ref VARCHAR,
+            campaign VARCHAR,
+            reason VARCHAR
+        );
+        CREATE TABLE posts (
+            post_id BIGINT NOT NULL,
+            import_id BIGINT NOT NULL,
+            account_id INTEGER NOT NULL,
+            external_id VARCHAR NOT NULL,
+            kind VARCHAR NOT NULL,
+            created_at TIMESTAMP NOT NULL,
+            text VARCHAR,
+            url VARCHAR,
+            reply_to VARCHAR
+        );
+        CREATE TABLE post_metrics (
+            post_id BIGINT NOT NULL,
+            import_id BIGINT NOT NULL,
+            observed_at TIMESTAMP NOT NULL,
+            metric VARCHAR NOT NULL,
+            value BIGINT NOT NULL
+        );
+        CREATE TABLE interactions (
+            import_id BIGINT NOT NULL,
+            account_id INTEGER NOT NULL,
+            person_id UINTEGER NOT NULL,
+            kind VARCHAR NOT NULL,
+            occurred_at TIMESTAMP NOT NULL,
+            post_external_id VARCHAR
+        );
+        CREATE TABLE checks (
+            import_id BIGINT NOT NULL,
+            account_id INTEGER NOT NULL,
+            person_id UINTEGER NOT NULL,
+            checked_at TIMESTAMP NOT NULL,
+            state VARCHAR NOT NULL,
+            follows BOOLEAN,
+            detail VARCHAR
+        );
+        -- Derived: one row per relationship span. A NULL start_earliest means the
+        -- relationship predates tracking (left-truncated).
+        CREATE TABLE spans (
+            span_id BIGINT NOT NULL,
+            account_id INTEGER NOT NULL,
+            person_id UINTEGER NOT NULL,
+            direction VARCHAR NOT NULL,
+            start_earliest TIMESTAMP,
+            start_latest TIMESTAMP NOT NULL,
+            start_exact BOOLEAN NOT NULL,
+            end_earliest TIMESTAMP,
+            end_latest TIMESTAMP,
+            end_exact BOOLEAN,
+            end_kind VARCHAR,
+            end_campaign VARCHAR,
+            end_reason VARCHAR
+        );
+        CREATE TABLE tracking_state (
+            account_id INTEGER NOT NULL,
+            direction VARCHAR NOT NULL,
+            applied_through BIGINT NOT NULL,   -- highest import_id folded into spans
+            as_of TIMESTAMP,                   -- time of the latest observation folded in
+            last_complete_at TIMESTAMP,        -- time of the latest diffable snapshot
+            open_members BLOB NOT NULL,        -- bitmap: people with an open span
+            ever_members BLOB NOT NULL,        -- bitmap: people who ever had a span
+            PRIMARY KEY (account_id, direction)
+        );
+        -- What the demo simulator planted, so analyses can be checked against the truth.
+        CREATE TABLE simulations (
+            simulation_id INTEGER PRIMARY KEY,
+            seed BIGINT NOT NULL,
+            created_at TIMESTAMP NOT NULL,
+            params JSON NOT NULL,
+            truth JSON NOT NULL
+        );
+        CREATE VIEW departures AS
+            SELECT * FROM spans WHERE direction = 'followers' AND end_latest IS NOT NULL;
+        """,
+    ),
+]
+
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def default_db_path() -> Path:
+    """``$BREAKUP_DB``, else ``breakup.duckdb`` in the user's data directory."""
+    env = os.environ.get("BREAKUP_DB")
+    if env:
+        return Path(env)
+    return Path(user_data_dir("breakup", appauthor=False)) / "breakup.duckdb"
+
+
+@dataclass(frozen=True)
+class Account:
+    account_id: int
+    name: str
+    platform: str
+    identity: str | None
+    handle: str | None
+    role: str
+    created_at: datetime
+
+
+class Store:
+    """An open breakup store. Use as a context manager, or call :meth:`close`."""
+
+    def __init__(
+        self,
+        path: Path | str | None = None,
+        *,
+        clock: Clock = system_clock,
+        read_only: bool = False,
+    ) -> None:
+        self.path = Path(path) if path is not None else default_db_path()
+        self.clock = clock
+        if not read_only:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        elif not self.path.exists():
+            raise StoreError(f"{self.path}: no store here yet (import something first)")
+        try:
+            self.con = duckdb.connect(str(self.path), read_only=read_only)
+        except duckdb.Error as exc:
+            raise StoreError(f"{self.path}: cannot open store: {exc}") from None
+        self._in_tx = False
+        if not read_only:
+            self._migrate()
+        else:
+            self._check_version()
+
+    # -- lifecycle ---------------------------------------------------------------------
+
+    def close(self) -> None:
+        self.con.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """All-or-nothing: on any exception nothing written inside reaches the file."""
+        if self._in_tx:
+            yield
+            return
+        self.con.execute("BEGIN TRANSACTION")
+        self._in_tx = True
+        try:
+            yield
+        except BaseException:
+            self.con.execute("ROLLBACK")
+            raise
+        else:
+            self.con.execute("COMMIT")
+        finally:
+            self._in_tx = False
+
+    def _applied_version(self) -> int:
+        exists = first(
+            self.con.execute(
+                "SELECT count(*) FROM information_schema.tables WHERE table_name='schema_migrations'"
+            )
+        )
+        if not exists or not exists[0]:
+            return 0
+        row = first(self.con.execute("SELECT coalesce(max(version), 0) FROM schema_migrations"))
+        return int(row[0]) if row else 0
+
+    def _check_version(self) -> None:
+        version = self._applied_version()
+        if version > SCHEMA_VERSION:
+            raise SchemaTooNew(
+                f"{self.path}: store schema v{version} is newer than this breakup "
+                f"(v{SCHEMA_VERSION}); upgrade breakup"
+            )
+
+    def _migrate(self) -> None:
+        self._check_version()
+        with self.transaction():
+            self.con.execute(
+                "CREATE TABLE IF NOT EXISTS schema_migrations ("
+                "version INTEGER PRIMARY KEY, name VARCHAR NOT NULL, applied_at TIMESTAMP NOT NULL)"
+            )
+            version = self._applied_version()
+            for number, (name, ddl) in enumerate(MIGRATIONS, start=1):
+                if number <= version:
+                    continue
+                self.con.execute(ddl)
+                self.con.execute(
+                    "INSERT INTO schema_migrations VALUES (?, ?, ?)",
+                    [number, name, to_db(self.clock())],
+                )
+            if self.meta("email_key") is None:
+                # Key for hashing email addresses: matching works within this store,
+                # while a leaked hash list cannot be reversed with a public dictionary.
+                self.set_meta("email_key", secrets.token_hex(32))
+
+    @property
+    def schema_version(self) -> int:
+        return self._applied_version()
+
+    # -- small helpers -----------------------------------------------------------------
+
+    def meta(self, key: str) -> str | None:
+        row = first(self.con.execute("SELECT value FROM meta WHERE key = ?", [key]))
+        return None if row is None else str(row[0])
+
+    def set_meta(self, key: str, value: str) -> None:
+        self.con.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", [key, value])
+
+    def scalar(self, sql: str, params: list[Any] | None = None) -> Any:
+        row = first(self.con.execute(sql, params or []))
+        return None if row is None else row[0]
+
+    def next_id(self, table: str, column: str) -> int:
+        # Single writer per file (DuckDB's lock), so max+1 inside a transaction is safe.
+        return int(self.scalar(f"SELECT coalesce(max({column}), 0) + 1 FROM {table}"))
+
+    # -- accounts ----------------------------------------------------------------------
+
+    def accounts(self, role: str | None = None) -> list[Account]:
+        sql = "SELECT * FROM accounts"
+        params: list[Any] = []
+        if role:
+            sql += " WHERE role = ?"
+            params.append(role)
+        rows = self.con.execute(sql + " ORDER BY name", params).fetchall()
+        return [self._account(r) for r in rows]
+
+    def account(self, name: str) -> Account:
+        row = first(self.con.execute("SELECT * FROM accounts WHERE name = ?", [name]))
+        if row is None:
+            known = ", ".join(a.name for a in self.accounts()) or "none yet"
+            raise UnknownAccount(f"no account named {name!r} (known: {known})")
+        return self._account(row)
+
+    def find_account(self, platform: str, identity: str) -> Account | None:
+        row = first(
+            self.con.execute(
+                "SELECT * FROM accounts WHERE platform = ? AND identity = ? ORDER BY account_id",
+                [platform, identity],
+            )
+        )
+        return None if row is None else self._account(row)
+
+    def ensure_account(
+        self,
+        name: str,
+        platform: str,
+        identity: str | None = None,
+        handle: str | None = None,
+        role: str = "own",
+    ) -> Account:
+        """Get the named account, creating it if new; refuse data of another identity."""
+        row = first(self.con.execute("SELECT * FROM accounts WHERE name = ?", [name]))
+        if row is not None:
+            acct = self._account(row)
+            if acct.platform != platform:
+                raise AccountMismatch(
+                    f"account {name!r} is a {acct.platform} account, not {platform}"
+                )
+            if identity and acct.identity and acct.identity != identity:
+                raise AccountMismatch(
+                    f"account {name!r} is {acct.platform} id {acct.identity}; "
+                    f"this data belongs to id {identity}"
+                )
+            if identity and not acct.identity:
+                self.con.execute(
+                    "UPDATE accounts SET identity = ?, handle = coalesce(?, handle) "
+                    "WHERE account_id = ?",
+                    [identity, handle, acct.account_id],
+                )
+                return self.account(name)
+            return acct
+        account_id = self.next_id("accounts", "account_id")
+        self.con.execute(
+            "INSERT INTO accounts VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [account_id, name, platform, identity, handle, role, to_db(self.clock())],
+        )
+        return self.account(name)
+
+    @staticmethod
+    def _account(row: tuple[Any, ...]) -> Account:
+        created = from_db(row[6])
+        assert created is not None
+        return Account(row[0], row[1], row[2], row[3], row[4], row[5], created)
+
+    # -- people ------------------------------------------------------------------------
+
+    def intern(self, platform: str, external_ids: pa.Array | pa.ChunkedArray) -> np.ndarray:
+        """Person ids (uint32, same order) for external ids, creating the new ones.
+
+        Set-based: one anti-join insert and one join, whatever the number of ids.
+        """
+        n = len(external_ids)
+        if n == 0:
+            return np.zeros(0, dtype=np.uint32)
+        incoming = pa.table({"pos": pa.array(np.arange(n, dtype=np.int64)), "ext": external_ids})
+        self.con.register("_incoming", incoming)
+        try:
+            self.con.execute(
+                """
+                INSERT INTO people
+                SELECT (SELECT coalesce(max(person_id), 0) FROM people)
+                       + row_number() OVER (ORDER BY first_pos), ?, ext
+                FROM (
+                    SELECT i.ext, min(i.pos) AS first_pos
+                    FROM _incoming i
+                    ANTI JOIN (SELECT external_id FROM people WHERE platform = ?) p
+                      ON p.external_id = i.ext
+                    GROUP BY i.ext
+                )
+                """,
+                [platform, platform],
+            )
+            result = self.con.execute(
+                """
+                SELECT p.person_id FROM _incoming i
+                JOIN (SELECT person_id, external_id FROM people WHERE platform = ?) p
+                  ON p.external_id = i.ext
+                ORDER BY i.pos
+                """,
+                [platform],
+            ).fetchnumpy()
+        finally:
+            self.con.unregister("_incoming")
+        ids = np.asarray(result["person_id"]).astype(np.uint32, copy=False)
+        if len(ids) != n:
+            raise StoreError(f"{self.path}: person interning lost rows ({len(ids)} of {n})")
+        if int(self.scalar("SELECT coalesce(max(person_id), 0) FROM people")) >= 2**32 - 1:
+            raise StoreError(f"{self.path}: more than 4 billion people in one store")
+        return ids
+
+
+def first(cursor: duckdb.DuckDBPyConnection) -> Any:
+    """The first row of a result, fully consuming it (DuckDB refuses new work otherwise)."""
+    rows = cursor.fetchall()
+    return rows[0] if rows else None

@@ -1,0 +1,418 @@
+"""Tracking: turn observations into relationship spans and departures.
+
+For one account and direction, observations are replayed in time order (events before
+snapshots at the same instant) against the set of people with an open span, held as a
+roaring bitmap:
+
+* a diffable snapshot opens spans for members not open (start window: previous complete
+  snapshot .. this one) and closes spans of open people it lacks (end window likewise);
+* a partial or size-suspect snapshot only opens spans: it proves presence, never absence;
+* a follow event opens a span at its exact time; an unfollow / unsubscribe / cleaned event
+  closes one exactly (or records a span of unknown start for someone never seen before).
+
+The replay emits open/close *operations*; one set-based SQL pass pairs them into spans.
+New observations later than everything already folded in are applied incrementally; an
+observation from the past triggers a rebuild of that account and direction, so import
+order never changes the result.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+from pyroaring import BitMap
+
+from .models import Direction, EndKind, EventKind
+from .store import Store, first
+
+_EVENT_END: dict[str, EndKind] = {
+    EventKind.UNFOLLOW: EndKind.UNFOLLOWED,
+    EventKind.UNSUBSCRIBE: EndKind.UNSUBSCRIBED,
+    EventKind.CLEANED: EndKind.DELETED,
+}
+
+_TS = pa.timestamp("us")
+_OPS_SCHEMA = pa.schema(
+    [
+        ("ord", pa.int64()),
+        ("person_id", pa.uint32()),
+        ("is_open", pa.bool_()),
+        ("te", _TS),
+        ("tl", _TS),
+        ("exact", pa.bool_()),
+        ("kind", pa.string()),
+        ("campaign", pa.string()),
+        ("reason", pa.string()),
+    ]
+)
+
+
+@dataclass
+class TrackingResult:
+    opened: int = 0
+    closed: int = 0
+    rebuilt: list[str] = field(default_factory=list)  # directions rebuilt from scratch
+
+
+def bitmap_from_ids(ids: np.ndarray) -> BitMap:
+    """Fast path: pyroaring reads an ``array('I')`` buffer directly."""
+    from array import array
+
+    buf = array("I")
+    buf.frombytes(np.ascontiguousarray(ids, dtype=np.uint32).tobytes())
+    return BitMap(buf)
+
+
+def bitmap_ids(bm: BitMap) -> np.ndarray:
+    return np.frombuffer(bm.to_array(), dtype=np.uint32)
+
+
+class _Ops:
+    """Buffers of open/close operations, in replay order."""
+
+    def __init__(self) -> None:
+        self.tables: list[pa.Table] = []
+        self.rows: list[tuple[Any, ...]] = []
+        self.ord = 0
+
+    def bulk(self, ids: BitMap, is_open: bool, te: datetime | None, tl: datetime) -> None:
+        self.ord += 1
+        n = len(ids)
+        if n == 0:
+            return
+        self.tables.append(
+            pa.table(
+                [
+                    pa.array(np.full(n, self.ord, dtype=np.int64)),
+                    pa.array(bitmap_ids(ids)),
+                    pa.array(np.full(n, is_open)),
+                    pa.nulls(n, _TS) if te is None else _repeat_ts(te, n),
+                    _repeat_ts(tl, n),
+                    pa.array(np.zeros(n, dtype=bool)),
+                    pa.array([None if is_open else EndKind.UNKNOWN.value] * n, pa.string()),
+                    pa.nulls(n, pa.string()),
+                    pa.nulls(n, pa.string()),
+                ],
+                schema=_OPS_SCHEMA,
+            )
+        )
+
+    def one(
+        self,
+        person: int,
+        is_open: bool,
+        te: datetime | None,
+        tl: datetime,
+        exact: bool,
+        kind: str | None = None,
+        campaign: str | None = None,
+        reason: str | None = None,
+    ) -> None:
+        self.ord += 1
+        self.rows.append((self.ord, person, is_open, te, tl, exact, kind, campaign, reason))
+
+    def table(self) -> pa.Table:
+        tables = list(self.tables)
+        if self.rows:
+            cols = list(zip(*self.rows, strict=True))
+            tables.append(
+                pa.table(
+                    [pa.array(c, f.type) for c, f in zip(cols, _OPS_SCHEMA, strict=True)],
+                    schema=_OPS_SCHEMA,
+                )
+            )
+        if not tables:
+            return _OPS_SCHEMA.empty_table()
+        return pa.concat_tables(tables)
+
+
+def _repeat_ts(t: datetime, n: int) -> pa.Array:
+    return pa.array(np.full(n, np.datetime64(t.replace(tzinfo=None), "us")), _TS)
+
+
+@dataclass
+class _State:
+    applied_through: int = 0
+    as_of: datetime | None = None
+    last_complete_at: datetime | None = None
+    open: BitMap = field(default_factory=BitMap)
+    ever: BitMap = field(default_factory=BitMap)
+
+
+def _load_state(store: Store, account_id: int, direction: str) -> _State:
+    row = first(
+        store.con.execute(
+            "SELECT applied_through, as_of, last_complete_at, open_members, ever_members "
+            "FROM tracking_state WHERE account_id = ? AND direction = ?",
+            [account_id, direction],
+        )
+    )
+    if row is None:
+        return _State()
+    return _State(
+        int(row[0]), row[1], row[2], BitMap.deserialize(row[3]), BitMap.deserialize(row[4])
+    )
+
+
+def _save_state(store: Store, account_id: int, direction: str, state: _State) -> None:
+    store.con.execute(
+        "INSERT OR REPLACE INTO tracking_state VALUES (?, ?, ?, ?, ?, ?, ?)",
+        [
+            account_id,
+            direction,
+            state.applied_through,
+            state.as_of,
+            state.last_complete_at,
+            state.open.serialize(),
+            state.ever.serialize(),
+        ],
+    )
+
+
+def update(store: Store, account_id: int) -> TrackingResult:
+    """Fold every not-yet-applied observation of the account into spans, then classify."""
+    result = TrackingResult()
+    latest_import = int(store.scalar("SELECT coalesce(max(import_id), 0) FROM imports"))
+    with store.transaction():
+        for direction in Direction:
+            _update_direction(store, account_id, direction.value, latest_import, result)
+        classify(store, account_id)
+    return result
+
+
+def _update_direction(
+    store: Store, account_id: int, direction: str, latest_import: int, result: TrackingResult
+) -> None:
+    state = _load_state(store, account_id, direction)
+    earliest_new = store.scalar(
+        """
+        SELECT min(t) FROM (
+            SELECT observed_at AS t FROM observations
+            WHERE account_id = ? AND direction = ? AND import_id > ?
+            UNION ALL
+            SELECT occurred_at FROM events WHERE account_id = ? AND direction = ? AND import_id > ?
+        )
+        """,
+        [account_id, direction, state.applied_through] * 2,
+    )
+    if earliest_new is None:
+        if state.applied_through != latest_import:
+            state.applied_through = latest_import
+            _save_state(store, account_id, direction, state)
+        return
+    if state.as_of is not None and earliest_new <= state.as_of:
+        # Something from the past arrived: replay everything so order cannot matter.
+        store.con.execute(
+            "DELETE FROM spans WHERE account_id = ? AND direction = ?", [account_id, direction]
+        )
+        state = _State()
+        result.rebuilt.append(direction)
+    ops = _replay(store, account_id, direction, state)
+    state.applied_through = latest_import
+    _save_state(store, account_id, direction, state)
+    opened, closed = _write_spans(store, account_id, direction, ops)
+    result.opened += opened
+    result.closed += closed
+
+
+def _replay(store: Store, account_id: int, direction: str, state: _State) -> pa.Table:
+    after = state.applied_through
+    snaps = store.con.execute(
+        """
+        SELECT o.observed_at, o.diffable, m.bitmap FROM observations o
+        JOIN snapshot_members m USING (observation_id)
+        WHERE o.account_id = ? AND o.direction = ? AND o.import_id > ?
+        ORDER BY o.observed_at, o.observation_id
+        """,
+        [account_id, direction, after],
+    ).fetchall()
+    events = store.con.execute(
+        """
+        SELECT occurred_at, person_id, kind, campaign, reason FROM events
+        WHERE account_id = ? AND direction = ? AND import_id > ?
+        ORDER BY occurred_at, seq
+        """,
+        [account_id, direction, after],
+    ).fetchall()
+    ops = _Ops()
+    si = 0
+    ei = 0
+    while si < len(snaps) or ei < len(events):
+        # Events first at equal times: a snapshot taken at t already reflects them.
+        if ei < len(events) and (si >= len(snaps) or events[ei][0] <= snaps[si][0]):
+            _apply_event(state, ops, *events[ei])
+            ei += 1
+        else:
+            at, diffable, blob = snaps[si]
+            _apply_snapshot(state, ops, at, bool(diffable), BitMap.deserialize(blob))
+            si += 1
+        if state.as_of is None or _latest(snaps, events, si, ei) > state.as_of:
+            state.as_of = _latest(snaps, events, si, ei)
+    return ops.table()
+
+
+def _latest(snaps: list[Any], events: list[Any], si: int, ei: int) -> datetime:
+    times = []
+    if si:
+        times.append(snaps[si - 1][0])
+    if ei:
+        times.append(events[ei - 1][0])
+    return max(times)
+
+
+def _apply_snapshot(
+    state: _State, ops: _Ops, at: datetime, diffable: bool, members: BitMap
+) -> None:
+    joined = members - state.open
+    ops.bulk(joined, True, state.last_complete_at, at)
+    if diffable:
+        departed = state.open - members
+        ops.bulk(departed, False, state.last_complete_at, at)
+        state.open = members
+        state.last_complete_at = at
+    else:
+        state.open |= joined
+    state.ever |= joined
+
+
+def _apply_event(
+    state: _State,
+    ops: _Ops,
+    at: datetime,
+    person: int,
+    kind: str,
+    campaign: str | None,
+    reason: str | None,
+) -> None:
+    if kind == EventKind.FOLLOW:
+        if person not in state.open:
+            ops.one(person, True, at, at, True)
+            state.open.add(person)
+            state.ever.add(person)
+        return
+    end_kind = _EVENT_END[EventKind(kind)].value
+    if person in state.open:
+        ops.one(person, False, at, at, True, end_kind, campaign, reason)
+        state.open.discard(person)
+    elif person not in state.ever:
+        # Left before we ever saw them arrive (e.g. an unsubscribe with no opt-in time).
+        ops.one(person, True, None, at, False)
+        ops.one(person, False, at, at, True, end_kind, campaign, reason)
+        state.ever.add(person)
+
+
+def _write_spans(store: Store, account_id: int, direction: str, ops: pa.Table) -> tuple[int, int]:
+    if ops.num_rows == 0:
+        return 0, 0
+    con = store.con
+    con.register("_ops", ops)
+    try:
+        con.execute(
+            """
+            CREATE OR REPLACE TEMP TABLE _paired AS
+            SELECT *,
+                   row_number() OVER w AS k,
+                   lead(te) OVER w AS n_te, lead(tl) OVER w AS n_tl,
+                   lead(exact) OVER w AS n_exact, lead(kind) OVER w AS n_kind,
+                   lead(campaign) OVER w AS n_campaign, lead(reason) OVER w AS n_reason
+            FROM _ops
+            WINDOW w AS (PARTITION BY person_id ORDER BY ord)
+            """
+        )
+        # A person's first operation being a close ends the span already open in the store.
+        closed_existing = first(
+            con.execute(
+                """
+            UPDATE spans SET
+                end_earliest = greatest(p.te, spans.start_latest),
+                end_latest = p.tl, end_exact = p.exact, end_kind = p.kind,
+                end_campaign = p.campaign, end_reason = p.reason
+            FROM (SELECT * FROM _paired WHERE k = 1 AND NOT is_open) p
+            WHERE spans.account_id = ? AND spans.direction = ?
+              AND spans.person_id = p.person_id AND spans.end_latest IS NULL
+            """,
+                [account_id, direction],
+            )
+        )
+        base = store.next_id("spans", "span_id")
+        opened = first(
+            con.execute(
+                """
+            INSERT INTO spans
+            SELECT ? + row_number() OVER (ORDER BY ord, person_id) - 1, ?, person_id, ?,
+                   te, tl, exact,
+                   CASE WHEN n_tl IS NULL THEN NULL ELSE greatest(n_te, tl) END,
+                   n_tl, n_exact, n_kind, n_campaign, n_reason
+            FROM _paired WHERE is_open
+            """,
+                [base, account_id, direction],
+            )
+        )
+        # A re-follow seen only in a snapshot began after the previous span ended.
+        con.execute(
+            """
+            UPDATE spans SET start_earliest = prev.prev_end FROM (
+                SELECT span_id, lag(end_latest) OVER (
+                    PARTITION BY person_id ORDER BY start_latest, span_id) AS prev_end
+                FROM spans
+                WHERE account_id = ? AND direction = ? AND person_id IN (
+                    SELECT person_id FROM spans
+                    WHERE account_id = ? AND direction = ? AND end_latest IS NOT NULL)
+            ) prev
+            WHERE spans.span_id = prev.span_id AND spans.span_id >= ?
+              AND NOT spans.start_exact AND prev.prev_end IS NOT NULL
+              AND (spans.start_earliest IS NULL OR prev.prev_end > spans.start_earliest)
+            """,
+            [account_id, direction, account_id, direction, base],
+        )
+        closed_new = store.scalar("SELECT count(*) FROM _paired WHERE NOT is_open AND k > 1")
+        con.execute("DROP TABLE _paired")
+    finally:
+        con.unregister("_ops")
+    n_open = int(opened[0]) if opened else 0
+    n_closed = (int(closed_existing[0]) if closed_existing else 0) + int(closed_new)
+    return n_open, n_closed
+
+
+_CHECK_KIND = """
+    CASE
+        WHEN c.state IN ('deleted', 'deactivated') THEN 'deleted'
+        WHEN c.state = 'suspended' THEN 'suspended'
+        WHEN c.state = 'blocked' THEN 'blocked'
+        WHEN c.state = 'active' AND c.follows = false AND a.platform = 'email'
+            THEN 'unsubscribed'
+        WHEN c.state = 'active' AND c.follows = false THEN 'unfollowed'
+        ELSE 'unknown'
+    END
+"""
+
+
+def classify(store: Store, account_id: int) -> None:
+    """Name the kind of every ending seen only as an absence, from the first re-check after it.
+
+    Never a guess: with no check, or an ambiguous one, the kind stays ``unknown``.
+    Whether someone still follows is only trusted from a check made for this account.
+    """
+    store.con.execute(
+        f"""
+        UPDATE spans SET end_kind = k.kind FROM (
+            SELECT s.span_id, arg_min({_CHECK_KIND}, c.checked_at) AS kind
+            FROM spans s
+            JOIN accounts a ON a.account_id = s.account_id
+            JOIN checks c ON c.person_id = s.person_id
+             AND c.checked_at >= coalesce(s.end_earliest, s.end_latest)
+             -- an account state explains a departure seen anywhere in its window; "no
+             -- longer follows" only counts from this account's own check after the window
+             AND (c.state <> 'active'
+                  OR (c.account_id = s.account_id AND c.checked_at >= s.end_latest))
+            WHERE s.account_id = ? AND s.end_latest IS NOT NULL AND NOT s.end_exact
+            GROUP BY s.span_id
+        ) k
+        WHERE spans.span_id = k.span_id AND spans.account_id = ?
+        """,
+        [account_id, account_id],
+    )
