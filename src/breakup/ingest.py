@@ -50,6 +50,7 @@ class ImportResult:
     checks: int = 0
     opened: int = 0
     closed: int = 0
+    rebuilt: bool = False  # data from the past arrived: spans were replayed from scratch
     notes: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
@@ -118,6 +119,7 @@ def save_batch(
         )
         tracked = tracking.update(store, acct.account_id)
         result.opened, result.closed = tracked.opened, tracked.closed
+        result.rebuilt = bool(tracked.rebuilt)
     return result
 
 

@@ -150,7 +150,6 @@ MIGRATIONS: list[tuple[str, str]] = [
             as_of TIMESTAMP,                   -- time of the latest observation folded in
             last_complete_at TIMESTAMP,        -- time of the latest diffable snapshot
             open_members BLOB NOT NULL,        -- bitmap: people with an open span
-            ever_members BLOB NOT NULL,        -- bitmap: people who ever had a span
             PRIMARY KEY (account_id, direction)
         );
         -- What the demo simulator planted, so analyses can be checked against the truth.
@@ -247,7 +246,8 @@ class Store:
     def _applied_version(self) -> int:
         exists = first(
             self.con.execute(
-                "SELECT count(*) FROM information_schema.tables WHERE table_name='schema_migrations'"
+                "SELECT count(*) FROM information_schema.tables "
+                "WHERE table_name = 'schema_migrations'"
             )
         )
         if not exists or not exists[0]:

@@ -8,7 +8,7 @@ roaring bitmap:
   snapshot .. this one) and closes spans of open people it lacks (end window likewise);
 * a partial or size-suspect snapshot only opens spans: it proves presence, never absence;
 * a follow event opens a span at its exact time; an unfollow / unsubscribe / cleaned event
-  closes one exactly (or records a span of unknown start for someone never seen before).
+  closes one exactly (or records a span of unknown start for someone not seen arriving).
 
 The replay emits open/close *operations*; one set-based SQL pass pairs them into spans.
 New observations later than everything already folded in are applied incrementally; an
@@ -140,27 +140,24 @@ class _State:
     as_of: datetime | None = None
     last_complete_at: datetime | None = None
     open: BitMap = field(default_factory=BitMap)
-    ever: BitMap = field(default_factory=BitMap)
 
 
 def _load_state(store: Store, account_id: int, direction: str) -> _State:
     row = first(
         store.con.execute(
-            "SELECT applied_through, as_of, last_complete_at, open_members, ever_members "
+            "SELECT applied_through, as_of, last_complete_at, open_members "
             "FROM tracking_state WHERE account_id = ? AND direction = ?",
             [account_id, direction],
         )
     )
     if row is None:
         return _State()
-    return _State(
-        int(row[0]), row[1], row[2], BitMap.deserialize(row[3]), BitMap.deserialize(row[4])
-    )
+    return _State(int(row[0]), row[1], row[2], BitMap.deserialize(row[3]))
 
 
 def _save_state(store: Store, account_id: int, direction: str, state: _State) -> None:
     store.con.execute(
-        "INSERT OR REPLACE INTO tracking_state VALUES (?, ?, ?, ?, ?, ?, ?)",
+        "INSERT OR REPLACE INTO tracking_state VALUES (?, ?, ?, ?, ?, ?)",
         [
             account_id,
             direction,
@@ -168,7 +165,6 @@ def _save_state(store: Store, account_id: int, direction: str, state: _State) ->
             state.as_of,
             state.last_complete_at,
             state.open.serialize(),
-            state.ever.serialize(),
         ],
     )
 
@@ -256,7 +252,7 @@ def _replay(store: Store, account_id: int, direction: str, state: _State) -> pa.
 
 
 def _latest(snaps: list[Any], events: list[Any], si: int, ei: int) -> datetime:
-    times = []
+    times: list[datetime] = []
     if si:
         times.append(snaps[si - 1][0])
     if ei:
@@ -276,7 +272,6 @@ def _apply_snapshot(
         state.last_complete_at = at
     else:
         state.open |= joined
-    state.ever |= joined
 
 
 def _apply_event(
@@ -292,17 +287,15 @@ def _apply_event(
         if person not in state.open:
             ops.one(person, True, at, at, True)
             state.open.add(person)
-            state.ever.add(person)
         return
     end_kind = _EVENT_END[EventKind(kind)].value
-    if person in state.open:
-        ops.one(person, False, at, at, True, end_kind, campaign, reason)
-        state.open.discard(person)
-    elif person not in state.ever:
-        # Left before we ever saw them arrive (e.g. an unsubscribe with no opt-in time).
+    if person not in state.open:
+        # They left without us seeing them (re)arrive: a span of unknown start, which
+        # _write_spans narrows to after their previous span if they had one.
         ops.one(person, True, None, at, False)
-        ops.one(person, False, at, at, True, end_kind, campaign, reason)
-        state.ever.add(person)
+    else:
+        state.open.discard(person)
+    ops.one(person, False, at, at, True, end_kind, campaign, reason)
 
 
 def _write_spans(store: Store, account_id: int, direction: str, ops: pa.Table) -> tuple[int, int]:

@@ -1,0 +1,243 @@
+"""The command line: thin over the library. Each command parses options, calls one library
+function, and renders the result (rich) or prints it as JSON (``--json``)."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn
+
+from . import serialize, terminal
+from .clock import Clock, parse_since, parse_time, system_clock
+from .errors import BreakupError
+from .ingest import ImportResult, save_batch
+from .left import who_left
+from .sources import ReadOptions, get_source, sources
+from .status import account_status
+from .store import Store, default_db_path
+
+app = typer.Typer(
+    help="Who left your audience, when, and why — and who your best fans are.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+console = Console()
+err_console = Console(stderr=True)
+
+
+class _Ctx:
+    def __init__(self, db: Path | None, clock: Clock) -> None:
+        self.db = db
+        self.clock = clock
+
+    @contextmanager
+    def store(self, read_only: bool = False) -> Iterator[Store]:
+        store = Store(self.db, clock=self.clock, read_only=read_only)
+        try:
+            yield store
+        finally:
+            store.close()
+
+
+def _ctx(ctx: typer.Context) -> _Ctx:
+    obj = ctx.find_root().obj
+    assert isinstance(obj, _Ctx)
+    return obj
+
+
+def _emit(as_json: bool, value: Any, renderable: Any) -> None:
+    if as_json:
+        sys.stdout.write(serialize.dumps(value) + "\n")
+    else:
+        console.print(renderable)
+
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
+AccountOpt = Annotated[
+    str | None, typer.Option("--account", "-a", help="Account name (see `breakup accounts`).")
+]
+
+
+@app.callback()
+def _root(
+    ctx: typer.Context,
+    db: Annotated[
+        Path | None,
+        typer.Option(
+            "--db",
+            envvar="BREAKUP_DB",
+            help=f"Store file (default {default_db_path()}).",
+            show_default=False,
+        ),
+    ] = None,
+) -> None:
+    """breakup keeps one DuckDB file of everything it observed; nothing is overwritten."""
+    ctx.obj = _Ctx(db, system_clock)
+
+
+def _kinds_help() -> str:
+    return "; ".join(f"{name}: {cls.summary}" for name, cls in sources().items())
+
+
+@app.command("import")
+def import_(
+    ctx: typer.Context,
+    kind: Annotated[str, typer.Argument(help="Import kind, e.g. x-archive (see `breakup kinds`).")],
+    paths: Annotated[list[Path], typer.Argument(help="Export files or folders.")],
+    account: AccountOpt = None,
+    at: Annotated[
+        str | None, typer.Option(help="When the export was taken (ISO-8601), if not in it.")
+    ] = None,
+    platform: Annotated[
+        str | None, typer.Option(help="Platform of the ids, for the generic csv/json kinds.")
+    ] = None,
+    keep_emails: Annotated[
+        bool, typer.Option(help="Also keep plain email addresses (default: hashed only).")
+    ] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Import exports into the store. Each path is read completely before anything is
+    written, and saved in one transaction; re-importing the same export changes nothing."""
+    c = _ctx(ctx)
+    source = get_source(kind)
+    options = ReadOptions(
+        at=parse_time(at, what="--at") if at else None, clock=c.clock, platform=platform
+    )
+    results: list[ImportResult] = []
+    with c.store() as store, _progress(as_json) as progress:
+        task = progress.add_task("importing", total=len(paths))
+        for path in paths:
+            progress.update(task, description=f"reading {path.name}")
+            batch = source.read(path, options)
+            progress.update(task, description=f"saving {path.name}")
+            result = save_batch(
+                store, batch, account=account, path=str(path), keep_emails=keep_emails
+            )
+            results.append(result)
+            progress.advance(task)
+            if not as_json:
+                console.print(terminal.import_summary(result))
+    if as_json:
+        _emit(True, results, None)
+
+
+@contextmanager
+def _progress(quiet: bool) -> Iterator[Progress]:
+    progress = Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        console=err_console,
+        transient=True,
+        disable=quiet or not err_console.is_terminal,
+    )
+    with progress:
+        yield progress
+
+
+@app.command()
+def kinds(as_json: JsonOpt = False) -> None:
+    """List the import kinds this breakup knows."""
+    rows = {
+        name: {"platform": cls.platform, "summary": cls.summary} for name, cls in sources().items()
+    }
+    from rich.table import Table
+
+    table = Table(title="Import kinds")
+    for col in ("kind", "platform", "what it reads"):
+        table.add_column(col)
+    for name, row in rows.items():
+        table.add_row(name, row["platform"], row["summary"])
+    _emit(as_json, rows, table)
+
+
+@app.command()
+def accounts(ctx: typer.Context, as_json: JsonOpt = False) -> None:
+    """List tracked accounts (your own and peers)."""
+    with _ctx(ctx).store() as store:
+        rows = store.accounts()
+    _emit(as_json, rows, terminal.accounts_table(rows))
+
+
+@app.command()
+def left(
+    ctx: typer.Context,
+    account: AccountOpt = None,
+    since: Annotated[
+        str | None, typer.Option(help="Only departures after this date, or e.g. 7d, 4w.")
+    ] = None,
+    limit: Annotated[int | None, typer.Option(help="Show at most this many.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Who left: person, kind, when (exact, or the window between two observations), how
+    long they had followed, and the last posts before they left."""
+    c = _ctx(ctx)
+    with c.store() as store:
+        rows = who_left(
+            store,
+            account=account,
+            since=parse_since(since, c.clock) if since else None,
+            limit=limit if limit is not None else (None if as_json else 50),
+        )
+    _emit(as_json, rows, terminal.departures_table(rows))
+
+
+@app.command()
+def status(
+    ctx: typer.Context,
+    account: AccountOpt = None,
+    weeks: Annotated[int, typer.Option(help="Weeks of weekly gains/losses in --json.")] = 12,
+    as_json: JsonOpt = False,
+) -> None:
+    """Per account: followers now, gained and lost per period, last observation."""
+    with _ctx(ctx).store() as store:
+        rows = account_status(store, account=account, weeks=weeks)
+    _emit(as_json, rows, terminal.status_tables(rows))
+
+
+@app.command()
+def demo(
+    ctx: typer.Context,
+    seed: Annotated[
+        int, typer.Option(help="Simulation seed; the same seed gives the same brand.")
+    ] = 7,
+    as_json: JsonOpt = False,
+) -> None:
+    """Simulate a year of a brand (two social channels and an email list) into the store,
+    then show its status and recent departures. Needs no account and no network."""
+    from .simulate import SimParams, save_simulation, simulate
+
+    c = _ctx(ctx)
+    today = datetime.combine(c.clock().date(), time(0), tzinfo=UTC)
+    sim = simulate(SimParams(seed=seed, end=today))
+    with c.store() as store:
+        with _progress(as_json) as progress:
+            names = save_simulation(store, sim, progress=progress)
+        demo_clock = lambda: today  # noqa: E731 - report as of the simulated "now"
+        store.clock = demo_clock
+        rows = account_status(store)
+        recent = who_left(store, limit=None if as_json else 15)
+    if as_json:
+        _emit(True, {"accounts": names, "status": rows, "left": recent}, None)
+        return
+    console.print(f"Simulated seed {seed} into {c.db or default_db_path()}")
+    console.print(terminal.status_tables(rows))
+    console.print(terminal.departures_table(recent, title="Recent departures"))
+
+
+def main() -> None:
+    """Entry point: library errors become one line on stderr and exit status 1."""
+    try:
+        app()
+    except BreakupError as exc:
+        err_console.print(f"error: {exc}", markup=False, highlight=False)
+        raise SystemExit(1) from None

@@ -1,0 +1,134 @@
+"""Who left: every ended follower span, with how precisely we know when, and what preceded it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from .clock import from_db, to_db
+from .store import Store
+
+LAST_POSTS = 3
+POST_LOOKBACK_DAYS = 14
+
+
+@dataclass(frozen=True)
+class PostRef:
+    external_id: str
+    kind: str
+    created_at: datetime
+    text: str
+
+
+@dataclass(frozen=True)
+class Departure:
+    account: str
+    platform: str
+    person_id: int
+    external_id: str
+    handle: str | None  # as it was when they left
+    display_name: str | None
+    kind: str  # unfollowed, unsubscribed, deleted, suspended, blocked, unknown
+    left_earliest: datetime
+    left_latest: datetime
+    exact: bool  # an event time rather than a window between two observations
+    followed_since: datetime  # latest possible start of the span
+    followed_before_tracking: bool  # start unknown: already there when tracking began
+    tenure_days: float  # at least this long (from the latest possible start)
+    campaign: str | None
+    reason: str | None
+    last_posts: list[PostRef] = field(default_factory=list)
+
+
+def who_left(
+    store: Store,
+    *,
+    account: str | None = None,
+    since: datetime | None = None,
+    limit: int | None = None,
+) -> list[Departure]:
+    """Departures, newest first; ``since`` keeps those that may have happened after it."""
+    where = ["s.direction = 'followers'", "s.end_latest IS NOT NULL", "a.role = 'own'"]
+    params: list[Any] = []
+    if account is not None:
+        where.append("a.account_id = ?")
+        params.append(store.account(account).account_id)
+    if since is not None:
+        where.append("s.end_latest >= ?")
+        params.append(to_db(since))
+    limit_sql = "" if limit is None else f"LIMIT {int(limit)}"
+    rows = store.con.execute(
+        f"""
+        WITH d AS (
+            SELECT s.*, a.name AS account, a.platform FROM spans s
+            JOIN accounts a USING (account_id)
+            WHERE {" AND ".join(where)}
+            ORDER BY s.end_latest DESC, s.span_id DESC {limit_sql}
+        ),
+        names AS (
+            SELECT d.span_id,
+                   arg_max(n.handle, n.seen_at) FILTER (WHERE n.seen_at <= d.end_latest) AS h,
+                   arg_min(n.handle, n.seen_at) AS h0,
+                   arg_max(n.display_name, n.seen_at)
+                       FILTER (WHERE n.seen_at <= d.end_latest) AS dn,
+                   arg_min(n.display_name, n.seen_at) AS dn0
+            FROM d JOIN person_names n USING (person_id)
+            GROUP BY d.span_id
+        ),
+        lp AS (
+            SELECT d.span_id, list(struct_pack(
+                       id := p.external_id, kind := p.kind, at := p.created_at,
+                       text := coalesce(p.text, ''))
+                   ORDER BY p.created_at DESC) AS posts
+            FROM d JOIN posts p ON p.account_id = d.account_id
+             AND p.created_at <= d.end_latest
+             AND p.created_at >= d.end_latest - INTERVAL {POST_LOOKBACK_DAYS} DAY
+            GROUP BY d.span_id
+        )
+        SELECT d.account, d.platform, d.person_id, pe.external_id,
+               coalesce(names.h, names.h0), coalesce(names.dn, names.dn0), d.end_kind,
+               coalesce(d.end_earliest, d.end_latest), d.end_latest, d.end_exact,
+               d.start_latest, d.start_earliest IS NULL AND NOT d.start_exact,
+               date_diff('second', d.start_latest, d.end_latest) / 86400.0,
+               coalesce(cp.text, d.end_campaign), d.end_reason, lp.posts
+        FROM d
+        JOIN people pe ON pe.person_id = d.person_id
+        LEFT JOIN names USING (span_id)
+        LEFT JOIN lp USING (span_id)
+        LEFT JOIN posts cp ON cp.account_id = d.account_id AND cp.external_id = d.end_campaign
+        ORDER BY d.end_latest DESC, d.span_id DESC
+        """,
+        params,
+    ).fetchall()
+    return [_departure(r) for r in rows]
+
+
+def _departure(r: tuple[Any, ...]) -> Departure:
+    posts = [
+        PostRef(p["id"], p["kind"], _t(p["at"]), p["text"]) for p in (r[15] or [])[:LAST_POSTS]
+    ]
+    return Departure(
+        account=r[0],
+        platform=r[1],
+        person_id=int(r[2]),
+        external_id=r[3],
+        handle=r[4],
+        display_name=r[5],
+        kind=r[6],
+        left_earliest=_t(r[7]),
+        left_latest=_t(r[8]),
+        exact=bool(r[9]),
+        followed_since=_t(r[10]),
+        followed_before_tracking=bool(r[11]),
+        tenure_days=max(0.0, float(r[12])),
+        campaign=r[13],
+        reason=r[14],
+        last_posts=posts,
+    )
+
+
+def _t(value: datetime) -> datetime:
+    out = from_db(value)
+    assert out is not None
+    return out
