@@ -1,0 +1,201 @@
+"""The store file: migrations, refusal of newer schemas, accounts, email privacy."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from breakup.errors import AccountMismatch, SchemaTooNew, UnknownAccount
+from breakup.ingest import save_batch
+from breakup.models import Batch, Direction, Event, EventKind, Person, Snapshot
+from breakup.store import SCHEMA_VERSION, Store
+from tests.conftest import NOW, table_counts
+
+
+def test_migrations_are_recorded_once(tmp_path: Path) -> None:
+    path = tmp_path / "s.duckdb"
+    Store(path).close()
+    with Store(path) as again:
+        rows = again.con.execute("SELECT version FROM schema_migrations").fetchall()
+    assert [r[0] for r in rows] == list(range(1, SCHEMA_VERSION + 1))
+
+
+def test_newer_schema_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "s.duckdb"
+    with Store(path) as s:
+        s.con.execute("INSERT INTO schema_migrations VALUES (999, 'future', now())")
+    with pytest.raises(SchemaTooNew, match="newer than this breakup"):
+        Store(path)
+
+
+def test_read_only_store_must_exist(tmp_path: Path) -> None:
+    from breakup.errors import StoreError
+
+    with pytest.raises(StoreError, match="no store here yet"):
+        Store(tmp_path / "missing.duckdb", read_only=True)
+
+
+def test_account_identity_mismatch_is_refused_and_changes_nothing(store: Store) -> None:
+    mine = Batch(
+        source="t",
+        platform="x",
+        source_ref="1",
+        account_identity="111",
+        account_handle="me",
+        snapshots=[Snapshot.of(Direction.FOLLOWERS, NOW, [Person("a")])],
+    )
+    save_batch(store, mine, account="brand")
+    before = table_counts(store)
+    theirs = Batch(
+        source="t",
+        platform="x",
+        source_ref="2",
+        account_identity="222",
+        snapshots=[Snapshot.of(Direction.FOLLOWERS, NOW, [Person("b")])],
+    )
+    with pytest.raises(AccountMismatch, match="belongs to id 222"):
+        save_batch(store, theirs, account="brand")
+    other_platform = Batch(
+        source="t",
+        platform="bsky",
+        source_ref="3",
+        events=[Event(Person("c"), EventKind.FOLLOW, NOW)],
+    )
+    with pytest.raises(AccountMismatch, match="x account, not bsky"):
+        save_batch(store, other_platform, account="brand")
+    assert table_counts(store) == before
+    with pytest.raises(UnknownAccount, match="known: brand"):
+        store.account("nope")
+
+
+def test_account_name_defaults_to_platform_and_handle(store: Store) -> None:
+    b = Batch(
+        source="t",
+        platform="x",
+        source_ref="1",
+        account_identity="111",
+        account_handle="brand",
+        events=[Event(Person("a"), EventKind.FOLLOW, NOW)],
+    )
+    assert save_batch(store, b).account == "x:brand"
+
+
+def _all_text(store: Store) -> str:
+    """Every VARCHAR/JSON/BLOB value in every table, concatenated."""
+    out = []
+    for (table,) in store.con.execute(
+        "SELECT table_name FROM information_schema.tables WHERE table_type = 'BASE TABLE'"
+    ).fetchall():
+        for row in store.con.execute(f'SELECT * FROM "{table}"').fetchall():
+            out.extend(str(v) for v in row)
+    return "\n".join(out)
+
+
+def _email_batch(ref: str) -> Batch:
+    return Batch(
+        source="t",
+        platform="email",
+        source_ref=ref,
+        ids_are_emails=True,
+        events=[
+            Event(Person(" Fan@Example.com "), EventKind.FOLLOW, NOW),
+            Event(Person("fan@example.com"), EventKind.UNSUBSCRIBE, NOW.replace(hour=5)),
+        ],
+    )
+
+
+def test_emails_are_hashed_unless_kept(store: Store) -> None:
+    save_batch(store, _email_batch("1"), account="news")
+    text = _all_text(store).lower()
+    assert "fan@example.com" not in text and "example.com" not in text
+    # one person, however the address was written
+    assert store.scalar("SELECT count(*) FROM people WHERE platform = 'email'") == 1
+    ext = store.scalar("SELECT external_id FROM people")
+    assert ext.startswith("h:") and len(ext) == 34
+
+
+def test_emails_kept_on_request(store: Store) -> None:
+    save_batch(store, _email_batch("1"), account="news", keep_emails=True)
+    assert store.scalar("SELECT email FROM person_emails") == "Fan@Example.com"
+    # the id stays the hash, so matching is the same either way
+    assert store.scalar("SELECT external_id FROM people").startswith("h:")
+
+
+def test_email_hash_differs_between_stores(tmp_path: Path) -> None:
+    ids = []
+    for name in ("a", "b"):
+        with Store(tmp_path / f"{name}.duckdb", clock=lambda: NOW) as s:
+            save_batch(s, _email_batch("1"), account="news")
+            ids.append(s.scalar("SELECT external_id FROM people"))
+    assert ids[0] != ids[1]
+
+
+def test_same_input_twice_is_a_no_op(store: Store) -> None:
+    b = Batch(
+        source="t",
+        platform="x",
+        source_ref="same",
+        snapshots=[Snapshot.of(Direction.FOLLOWERS, NOW, [Person("a"), Person("b")])],
+    )
+    first = save_batch(store, b, account="me")
+    before = table_counts(store)
+    again = save_batch(store, b, account="me")
+    assert not first.skipped and again.skipped
+    assert table_counts(store) == before
+
+
+def test_overlapping_exports_do_not_duplicate_events(store: Store) -> None:
+    ev = [
+        Event(Person("a"), EventKind.FOLLOW, NOW.replace(hour=1)),
+        Event(Person("a"), EventKind.UNFOLLOW, NOW.replace(hour=2)),
+    ]
+    save_batch(store, Batch(source="t", platform="x", source_ref="1", events=ev[:1]), account="me")
+    save_batch(store, Batch(source="t", platform="x", source_ref="2", events=ev), account="me")
+    assert store.scalar("SELECT count(*) FROM events") == 2
+    assert store.scalar("SELECT count(*) FROM spans") == 1
+
+
+def test_future_times_are_refused(store: Store) -> None:
+    from breakup.errors import InvalidInput
+
+    b = Batch(
+        source="t",
+        platform="x",
+        source_ref="1",
+        events=[Event(Person("a"), EventKind.FOLLOW, NOW.replace(year=2031))],
+    )
+    before = table_counts(store)
+    with pytest.raises(InvalidInput, match="in the future"):
+        save_batch(store, b, account="me", path="future.csv")
+    assert table_counts(store) == before
+
+
+def test_failure_mid_write_leaves_nothing(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    from breakup import tracking
+
+    save_batch(
+        store,
+        Batch(
+            source="t",
+            platform="x",
+            source_ref="0",
+            snapshots=[Snapshot.of(Direction.FOLLOWERS, NOW.replace(hour=0), [Person("a")])],
+        ),
+        account="me",
+    )
+    before = table_counts(store)
+
+    def boom(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(tracking, "classify", boom)
+    b = Batch(
+        source="t",
+        platform="x",
+        source_ref="1",
+        snapshots=[Snapshot.of(Direction.FOLLOWERS, NOW, [Person("b")])],
+    )
+    with pytest.raises(RuntimeError):
+        save_batch(store, b, account="me")
+    assert table_counts(store) == before
