@@ -15,7 +15,7 @@ demo: $(STAMP)
 	$(BIN)/breakup --db $${BREAKUP_DB:-demo.duckdb} demo
 
 test: $(STAMP)
-	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff check src tests $(wildcard benchmarks)
 	$(BIN)/mypy
 	$(BIN)/pytest
 
