@@ -35,7 +35,7 @@ class Departure:
     exact: bool  # an event time rather than a window between two observations
     followed_since: datetime  # latest possible start of the span
     followed_before_tracking: bool  # start unknown: already there when tracking began
-    tenure_days: float  # at least this long (from the latest possible start)
+    tenure_days: float  # at least this long: latest possible start to earliest possible end
     campaign: str | None
     reason: str | None
     last_posts: list[PostRef] = field(default_factory=list)
@@ -90,7 +90,8 @@ def who_left(
                coalesce(names.h, names.h0), coalesce(names.dn, names.dn0), d.end_kind,
                coalesce(d.end_earliest, d.end_latest), d.end_latest, d.end_exact,
                d.start_latest, d.start_earliest IS NULL AND NOT d.start_exact,
-               date_diff('second', d.start_latest, d.end_latest) / 86400.0,
+               date_diff('second', d.start_latest,
+                         coalesce(d.end_earliest, d.end_latest)) / 86400.0,
                coalesce(cp.text, d.end_campaign), d.end_reason, lp.posts
         FROM d
         JOIN people pe ON pe.person_id = d.person_id
