@@ -1,0 +1,313 @@
+"""The X (Twitter) data archive: the zip X sends you, or its extracted folder.
+
+What an archive holds (checked against real 2021-2025 archives):
+
+* ``data/follower.js`` and ``data/following.js``:
+  ``window.YTD.follower.part0 = [{"follower": {"accountId": "…", "userLink": "…"}}]``.
+  Ids only: no handles and no follow dates. So each archive is one complete followers
+  snapshot and one complete following snapshot at its export time, and departures come
+  from diffing two archives. Big lists may be split into ``follower-part1.js`` ….
+* ``data/tweets.js`` (``tweet.js`` before late 2022), split into ``tweets-part1.js`` … when
+  large: ``[{"tweet": {...}}]`` (the oldest archives lack the wrapper); every number is a
+  string and ``full_text`` is HTML-escaped.
+* ``data/account.js``: the owner's ``accountId`` and ``username``.
+* ``data/manifest.js``: ``window.__THAR_CONFIG = {...}`` with ``archiveInfo.generationDate``
+  and the record count of every file.
+
+The export time is ``--at`` if given, else ``generationDate``, else the newest file time in
+the archive (with a note: file times are a guess).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import html
+import json
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from ..clock import parse_time, to_utc
+from ..errors import InvalidExport, InvalidInput
+from ..models import Batch, Direction, Post, PostKind, Snapshot, members_table
+from . import register
+from .base import ExportFiles, FileSource, ReadOptions
+
+_ANCHOR = re.compile(r"^(?P<root>(?:.*/)?)data/follower\.js$")
+_JS_ASSIGNMENT = re.compile(r"\A\s*window\.(?:YTD\.\w+\.part\d+|__THAR_CONFIG)\s*=\s*")
+_CREATED_AT = re.compile(
+    r"^[A-Z][a-z]{2} (?P<mon>[A-Z][a-z]{2}) (?P<day>\d{2}) (?P<hms>\d{2}:\d{2}:\d{2}) "
+    r"(?P<sign>[+-])(?P<oh>\d{2})(?P<om>\d{2}) (?P<year>\d{4})$"
+)
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+_DIGITS = re.compile(r"[0-9]+")
+
+
+@dataclass
+class _Manifest:
+    """What ``data/manifest.js`` tells, when the archive has one."""
+
+    identity: str | None = None
+    handle: str | None = None
+    generated: datetime | None = None
+    counts: dict[str, int] = field(default_factory=dict)  # records per data type
+
+
+@register
+class XArchiveSource(FileSource):
+    name = "x-archive"
+    platform = "x"
+    summary = "X/Twitter data archive (zip or folder): follower/following snapshots and posts."
+
+    def read(self, path: Path, options: ReadOptions) -> Batch:
+        with ExportFiles(path) as files:
+            archive = _Archive(files)
+            manifest = archive.manifest()
+            identity, handle = archive.owner(manifest)
+            followers = archive.accounts("follower")
+            following = archive.accounts("following")
+            posts = [_post(t, path, where, handle) for t, where in archive.tweets()]
+            at, note = _export_time(options, manifest, files)
+            source_ref = archive.digest(at)
+        batch = Batch(
+            source=self.name,
+            platform=self.platform,
+            source_ref=source_ref,
+            account_identity=identity,
+            account_handle=handle,
+            observed_at=at,
+            posts=posts,
+        )
+        for direction, ids, kind in (
+            (Direction.FOLLOWERS, followers, "follower"),
+            (Direction.FOLLOWING, following, "following"),
+        ):
+            batch.snapshots.append(
+                Snapshot(
+                    direction, at, members_table(ids), reported_count=manifest.counts.get(kind)
+                )
+            )
+        if note:
+            batch.notes.append(note)
+        return batch
+
+
+class _Archive:
+    """One archive inside an ExportFiles: finds its files, parses them, fingerprints them."""
+
+    def __init__(self, files: ExportFiles) -> None:
+        self.files = files
+        self.path = files.path
+        roots = [m["root"] for n in files.names if (m := _ANCHOR.match(n))]
+        if not roots:
+            raise InvalidExport(
+                self.path, "no data/follower.js: not an X archive (give the zip or its folder)"
+            )
+        if len(roots) > 1:
+            raise InvalidExport(self.path, f"holds {len(roots)} X archives; import them one by one")
+        self.root = roots[0]
+        self.seen: dict[str, str] = {}  # relative name -> sha256 of what was read
+
+    def parts(self, kind: str) -> list[str]:
+        """Relative names of ``data/KIND.js``, ``data/KIND-part1.js`` … in part order."""
+        rx = re.compile(rf"^{re.escape(self.root)}data/{kind}(?:-part(\d+))?\.js$")
+        names = self.files.names
+        found = {int(m[1] or 0): n[len(self.root) :] for n in names if (m := rx.match(n))}
+        for number in range(max(found, default=-1) + 1):
+            if number not in found:
+                # A lost part of a follower list would read as mass unfollows.
+                name = f"data/{kind}-part{number}.js" if number else f"data/{kind}.js"
+                raise InvalidExport(self.path, f"{name} is missing (other parts are there)")
+        return [found[k] for k in sorted(found)]
+
+    def load(self, rel: str) -> Any:
+        """Parse one ``window.… = <JSON>`` file, remembering its hash for the digest."""
+        data = self.files.read_bytes(self.root + rel)
+        self.seen[rel] = hashlib.sha256(data).hexdigest()
+        try:
+            text = data.decode("utf-8-sig")
+        except UnicodeDecodeError as exc:
+            raise InvalidExport(self.path, f"{rel} is not UTF-8 text (byte {exc.start})") from None
+        prefix = _JS_ASSIGNMENT.match(text)
+        if prefix is None:
+            raise InvalidExport(self.path, f"{rel} does not start with window.YTD.….part0 =")
+        body = text[prefix.end() :].rstrip().removesuffix(";")
+        try:
+            return json.loads(body)
+        except json.JSONDecodeError as exc:
+            raise InvalidExport(
+                self.path, f"{rel} is not valid JSON after its prefix ({exc.msg})"
+            ) from None
+
+    def records(self, kind: str, key: str) -> list[tuple[dict[str, Any], str]]:
+        """Every record of a (possibly split) file, unwrapped from ``{key: {...}}``."""
+        out: list[tuple[dict[str, Any], str]] = []
+        for rel in self.parts(kind):
+            doc = self.load(rel)
+            if not isinstance(doc, list):
+                raise InvalidExport(self.path, f"{rel} does not hold a list")
+            for i, item in enumerate(doc):
+                where = f"{rel} record {i}"
+                inner = item.get(key, item) if isinstance(item, dict) else None
+                out.append((_obj(inner, self.path, where), where))
+        return out
+
+    def accounts(self, kind: str) -> list[str]:
+        if not self.parts(kind):
+            raise InvalidExport(self.path, f"no data/{kind}.js in the archive")
+        ids = [_id(r.get("accountId"), self.path, w) for r, w in self.records(kind, kind)]
+        return list(dict.fromkeys(ids))
+
+    def tweets(self) -> list[tuple[dict[str, Any], str]]:
+        return self.records("tweets", "tweet") + self.records("tweet", "tweet")
+
+    def manifest(self) -> _Manifest:
+        rel = "data/manifest.js"
+        out = _Manifest()
+        if self.root + rel not in self.files.names:
+            return out
+        doc = _obj(self.load(rel), self.path, rel)
+        user = _obj(doc.get("userInfo") or {}, self.path, f"{rel} userInfo")
+        info = _obj(doc.get("archiveInfo") or {}, self.path, f"{rel} archiveInfo")
+        types = _obj(doc.get("dataTypes") or {}, self.path, f"{rel} dataTypes")
+        if user.get("accountId") is not None:
+            out.identity = _id(user["accountId"], self.path, f"{rel} userInfo")
+            out.handle = _str(user.get("userName"), self.path, f"{rel} userInfo.userName")
+        if info.get("generationDate") is not None:
+            out.generated = _time(info["generationDate"], self.path, f"{rel} generationDate")
+        for kind in ("follower", "following"):
+            listed = _obj(types.get(kind) or {}, self.path, f"{rel} dataTypes.{kind}")
+            parts = listed.get("files") or []
+            if not isinstance(parts, list):
+                raise InvalidExport(self.path, f"{rel} dataTypes.{kind}.files is not a list")
+            total = 0
+            for part in parts:
+                part = _obj(part, self.path, f"{rel} dataTypes.{kind}")
+                name = _str(part.get("fileName"), self.path, f"{rel} {kind} fileName")
+                if self.root + name not in self.files.names:
+                    raise InvalidExport(self.path, f"{rel} lists {name} but it is missing")
+                total += int(_id(part.get("count"), self.path, f"{rel} {kind} count"))
+            if parts:
+                # The archive's own count lets tracking refuse a list that lost records.
+                out.counts[kind] = total
+        return out
+
+    def owner(self, manifest: _Manifest) -> tuple[str, str | None]:
+        identity, handle = manifest.identity, manifest.handle
+        rel = "data/account.js"
+        if self.root + rel in self.files.names:
+            doc = self.load(rel)
+            if not isinstance(doc, list) or len(doc) != 1:
+                raise InvalidExport(self.path, f"{rel} should hold exactly one account")
+            account = _obj(_obj(doc[0], self.path, rel).get("account"), self.path, rel)
+            found = _id(account.get("accountId"), self.path, f"{rel} accountId")
+            if identity is not None and identity != found:
+                raise InvalidExport(
+                    self.path, f"{rel} is account {found} but manifest.js is {identity}"
+                )
+            identity = found
+            handle = _str(account.get("username"), self.path, f"{rel} username")
+        if identity is None:
+            raise InvalidExport(self.path, "no data/account.js or manifest.js: whose is it?")
+        return identity, handle
+
+    def digest(self, at: datetime) -> str:
+        """Hash of the files read, named relative to the archive, and of the export time:
+        the zip and its extracted folder give the same value, media (most of the bytes) is
+        never read, and the same lists seen at another time are another observation."""
+        h = hashlib.sha256(f"x-archive/1\0{at.isoformat()}\0".encode())
+        for rel in sorted(self.seen):
+            h.update(f"{rel}\0{self.seen[rel]}\0".encode())
+        return h.hexdigest()
+
+
+def _post(tweet: dict[str, Any], path: Path, where: str, owner: str | None) -> Post:
+    tid = _id(tweet.get("id_str", tweet.get("id")), path, f"{where} id_str")
+    text = tweet.get("full_text", tweet.get("text", ""))
+    if not isinstance(text, str):
+        raise InvalidExport(path, f"{where}: full_text is not a string")
+    text = html.unescape(text)  # the archive escapes &, < and >; keep what was written
+    reply_to = tweet.get("in_reply_to_status_id_str") or tweet.get("in_reply_to_status_id")
+    if reply_to is not None:
+        reply_to = _id(reply_to, path, f"{where} in_reply_to_status_id_str")
+    kind = PostKind.REPLY if reply_to else PostKind.POST
+    if text.startswith("RT @"):
+        kind = PostKind.REPOST
+    metrics = {
+        "likes": int(_id(tweet.get("favorite_count", "0"), path, f"{where} favorite_count")),
+        "reposts": int(_id(tweet.get("retweet_count", "0"), path, f"{where} retweet_count")),
+    }
+    author = owner or "i/web"
+    return Post(
+        external_id=tid,
+        created_at=_created_at(tweet.get("created_at"), path, where),
+        kind=kind,
+        text=text,
+        url=f"https://x.com/{author}/status/{tid}",
+        reply_to=reply_to,
+        metrics=metrics,
+    )
+
+
+def _created_at(value: Any, path: Path, where: str) -> datetime:
+    m = _CREATED_AT.match(value) if isinstance(value, str) else None
+    if m is None or m["mon"] not in _MONTHS:
+        raise InvalidExport(path, f"{where}: created_at {value!r} is not like 'Sat Feb 18 …'")
+    try:
+        local = datetime.strptime(
+            f"{m['year']}-{_MONTHS.index(m['mon']) + 1:02d}-{m['day']} {m['hms']}",
+            "%Y-%m-%d %H:%M:%S",
+        )
+    except ValueError:
+        raise InvalidExport(path, f"{where}: created_at {value!r} is not a real time") from None
+    offset = timedelta(hours=int(m["oh"]), minutes=int(m["om"]))
+    # Parsed by hand: strptime's %a/%b follow the process locale.
+    return (local - offset if m["sign"] == "+" else local + offset).replace(tzinfo=UTC)
+
+
+def _export_time(
+    options: ReadOptions, manifest: _Manifest, files: ExportFiles
+) -> tuple[datetime, str | None]:
+    if options.at is not None:
+        return to_utc(options.at), None
+    if manifest.generated is not None:
+        return manifest.generated, None
+    newest = files.newest_member_time()
+    if newest is None:
+        raise InvalidExport(files.path, "cannot tell when the archive was made; pass --at")
+    return newest, (
+        f"the archive has no manifest.js with its generation date: taken as "
+        f"{newest:%Y-%m-%d %H:%M} UTC from its file times; pass --at if you know better"
+    )
+
+
+def _obj(value: Any, path: Path, where: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise InvalidExport(path, f"{where}: expected an object")
+    return value
+
+
+def _str(value: Any, path: Path, where: str) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise InvalidExport(path, f"{where}: expected a non-empty string")
+    return value.strip()
+
+
+def _id(value: Any, path: Path, where: str) -> str:
+    """A numeric id or count: the archive writes them as digit strings."""
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return str(value)
+    if isinstance(value, str) and _DIGITS.fullmatch(value):
+        return value
+    raise InvalidExport(path, f"{where}: {value!r} is not a number")
+
+
+def _time(value: Any, path: Path, where: str) -> datetime:
+    if not isinstance(value, str):
+        raise InvalidExport(path, f"{where}: expected an ISO-8601 time")
+    try:
+        return parse_time(value)
+    except InvalidInput:
+        raise InvalidExport(path, f"{where}: {value!r} is not an ISO-8601 time") from None

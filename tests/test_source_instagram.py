@@ -1,0 +1,446 @@
+"""The instagram source, through the real store: fixtures are shaped like real exports."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import zipfile
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from breakup.clock import fixed_clock
+from breakup.errors import InvalidExport
+from breakup.ingest import ImportResult, save_batch
+from breakup.sources import ReadOptions, get_source
+from breakup.sources.instagram import InstagramSource
+from breakup.store import Store
+
+FIXTURES = Path(__file__).parent / "fixtures" / "instagram"
+# Older layout: followers_and_following/ at the top, no profile file, values in `value`.
+OLD = FIXTURES / "instagram-brandco-2023-04-02-Qm7rT2xk"
+# Newer layout: connections/…, followers split in two files, following names in `title`.
+NEW = FIXTURES / "instagram-brandco-2024-06-01-XyZ789ab"
+NEW_FOLLOWERS = "connections/followers_and_following/followers_1.json"
+NEW_FOLLOWING = "connections/followers_and_following/following.json"
+PROFILE = "personal_information/personal_information/personal_information.json"
+OLD_AT = datetime(2023, 4, 2)  # the date in the export's name, naive UTC as stored
+NEW_AT = datetime(2024, 6, 1, 10, 0)  # gus.cooks followed at 10:00 on the export's date
+
+
+def ts(unix: int) -> datetime:
+    return datetime.fromtimestamp(unix, UTC).replace(tzinfo=None)
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[Store]:
+    s = Store(tmp_path / "s.duckdb", clock=fixed_clock(datetime(2026, 6, 1, tzinfo=UTC)))
+    yield s
+    s.close()
+
+
+def read(path: Path, at: datetime | None = None) -> Any:
+    return InstagramSource().read(path, ReadOptions(at=at))
+
+
+def import_(store: Store, path: Path, at: datetime | None = None) -> ImportResult:
+    return save_batch(store, read(path, at), path=str(path))
+
+
+def copy(src: Path, tmp_path: Path, name: str | None = None) -> Path:
+    return Path(shutil.copytree(src, tmp_path / (name or src.name)))
+
+
+def zip_dir(src: Path, dest: Path, prefix: str = "") -> Path:
+    with zipfile.ZipFile(dest, "w", zipfile.ZIP_DEFLATED) as z:
+        for f in sorted(src.rglob("*")):
+            if f.is_file():
+                z.write(f, prefix + f.relative_to(src).as_posix())
+    return dest
+
+
+def load(path: Path) -> Any:
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def save(path: Path, doc: Any) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(doc, indent=2), encoding="utf-8")
+
+
+def table_counts(store: Store) -> dict[str, int]:
+    names = [
+        r[0]
+        for r in store.con.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_type = 'BASE TABLE'"
+        ).fetchall()
+    ]
+    return {n: store.con.execute(f'SELECT count(*) FROM "{n}"').fetchall()[0][0] for n in names}
+
+
+def spans(store: Store) -> dict[tuple[str, str], tuple[Any, ...]]:
+    rows = store.con.execute(
+        """
+        SELECT p.external_id, s.direction, s.start_earliest, s.start_latest, s.start_exact,
+               s.end_earliest, s.end_latest, s.end_exact, s.end_kind
+        FROM spans s JOIN people p USING (person_id) WHERE p.platform = 'instagram'
+        """
+    ).fetchall()
+    out = {(r[0], r[1]): tuple(r[2:]) for r in rows}
+    assert len(out) == len(rows), "one span per person and direction in these fixtures"
+    return out
+
+
+def members(batch: Any, direction: str) -> list[str]:
+    (snap,) = [s for s in batch.snapshots if s.direction == direction]
+    return list(snap.members.column("external_id").to_pylist())
+
+
+# -- reading ---------------------------------------------------------------------------
+
+
+def test_registered_under_its_name() -> None:
+    source = get_source("instagram")
+    assert isinstance(source, InstagramSource)
+    assert source.platform == "instagram"
+
+
+def test_old_layout_owner_and_time_come_from_the_export_name() -> None:
+    batch = read(OLD)
+    assert (batch.account_identity, batch.account_handle) == ("brandco", "brandco")
+    assert batch.observed_at == OLD_AT.replace(tzinfo=UTC)
+    assert batch.notes == []
+    assert members(batch, "followers") == ["dan.photo", "cara.design", "ben_runs", "anna.bakes"]
+    assert members(batch, "following") == ["partner.co", "anna.bakes"]
+    follows = {(e.person.external_id, e.direction.value): e for e in batch.events}
+    assert len(follows) == 6
+    started = follows[("ben_runs", "followers")]
+    assert (started.kind.value, started.at) == ("follow", datetime.fromtimestamp(1660000000, UTC))
+    assert follows[("partner.co", "following")].at == datetime.fromtimestamp(1655000000, UTC)
+
+
+def test_new_layout_split_followers_and_titles() -> None:
+    batch = read(NEW)
+    assert (batch.account_identity, batch.account_handle) == ("brandco", "brandco")
+    assert members(batch, "followers") == [
+        "gus.cooks",
+        "fin.climbs",
+        "eve.travels",  # followers_1.json
+        "dan.photo",
+        "cara.design",
+        "anna.bakes",  # followers_2.json
+    ]
+    assert members(batch, "following") == ["newshop", "anna.bakes"]  # names from `title`
+    # The name has a date only; a follow that day moves the snapshot up to it.
+    assert batch.observed_at == NEW_AT.replace(tzinfo=UTC)
+    assert max(e.at for e in batch.events) == batch.observed_at
+
+
+def test_username_is_the_person_id_lower_cased_and_kept_as_handle(tmp_path: Path) -> None:
+    export = copy(NEW, tmp_path)
+    doc = load(export / NEW_FOLLOWERS)
+    doc[0]["string_list_data"][0]["value"] = "Gus.Cooks"
+    save(export / NEW_FOLLOWERS, doc)
+    snap = next(s for s in read(export).snapshots if s.direction == "followers")
+    assert snap.members.column("external_id")[0].as_py() == "gus.cooks"
+    assert snap.members.column("handle")[0].as_py() == "Gus.Cooks"
+
+
+def test_name_from_value_else_title_else_link(tmp_path: Path) -> None:
+    export = copy(NEW, tmp_path)
+    doc = load(export / NEW_FOLLOWING)
+    first, second = (e["string_list_data"][0] for e in doc["relationships_following"][:2])
+    del first["href"]  # the name is only in `title`
+    doc["relationships_following"][1]["title"] = ""  # the name is only in the link
+    second["href"] = "https://www.instagram.com/_u/anna.bakes"
+    doc["relationships_following"].append(
+        {"title": "ignored", "string_list_data": [{"value": "zoe.value", "timestamp": 1}]}
+    )
+    save(export / NEW_FOLLOWING, doc)
+    assert members(read(export), "following") == ["newshop", "anna.bakes", "zoe.value"]
+
+
+def test_profile_file_names_the_owner_over_the_export_name(tmp_path: Path) -> None:
+    export = copy(NEW, tmp_path, "instagram-oldname-2024-06-01-XyZ789ab")
+    assert read(export).account_identity == "brandco"
+    # A translated export names the field otherwise: fall back to the export's name.
+    doc = load(export / PROFILE)
+    fields = doc["profile_user"][0]["string_map_data"]
+    fields["Nome utente"] = fields.pop("Username")
+    save(export / PROFILE, doc)
+    assert read(export).account_identity == "oldname"
+
+
+def test_earliest_layout_followers_json_and_account_information(tmp_path: Path) -> None:
+    export = copy(OLD, tmp_path)
+    folder = export / "followers_and_following"
+    entries = load(folder / "followers_1.json")
+    (folder / "followers_1.json").unlink()
+    save(folder / "followers.json", {"relationships_followers": entries})
+    profile = load(NEW / PROFILE)
+    profile["profile_user"][0]["string_map_data"]["Username"]["value"] = "BrandCo"
+    save(export / "account_information" / "personal_information.json", profile)
+    batch = read(export)
+    assert members(batch, "followers") == members(read(OLD), "followers")
+    assert (batch.account_identity, batch.account_handle) == ("brandco", "BrandCo")
+
+
+def test_zips_are_read_like_folders(tmp_path: Path) -> None:
+    plain = read(OLD)
+    as_sent = zip_dir(OLD, tmp_path / f"{OLD.name}.zip")
+    # Re-zipped with the folder inside: the folder's name still dates and names it.
+    wrapped = zip_dir(OLD, tmp_path / "download.zip", prefix=f"{OLD.name}/")
+    for zipped in (read(as_sent), read(wrapped)):
+        assert (zipped.account_identity, zipped.observed_at) == ("brandco", plain.observed_at)
+        assert zipped.source_ref == plain.source_ref
+        assert zipped.events == plain.events
+        assert members(zipped, "followers") == members(plain, "followers")
+
+
+def test_at_is_used_but_never_before_a_follow() -> None:
+    at = datetime(2024, 6, 2, 8, 30, tzinfo=UTC)
+    assert read(NEW, at).observed_at == at
+    with pytest.raises(InvalidExport, match="before a follow at 2024-06-01 10:00:00"):
+        read(NEW, datetime(2024, 6, 1, tzinfo=UTC))
+
+
+def test_without_a_dated_name_the_newest_file_time_is_used_with_a_note(tmp_path: Path) -> None:
+    export = copy(OLD, tmp_path, "my instagram")
+    stamp = datetime(2023, 4, 3, 6, 0, tzinfo=UTC).timestamp()
+    for f in export.rglob("*.json"):
+        os.utime(f, (stamp, stamp))
+    batch = read(export)
+    assert batch.observed_at == datetime(2023, 4, 3, 6, 0, tzinfo=UTC)
+    assert batch.account_identity is None  # nothing says whose it is: save asks for --account
+    assert len(batch.notes) == 1 and "--at" in batch.notes[0]
+    # File times older than a follow in the export are moved up to it.
+    old = datetime(2023, 1, 1, tzinfo=UTC).timestamp()
+    for f in export.rglob("*.json"):
+        os.utime(f, (old, old))
+    assert read(export).observed_at == datetime.fromtimestamp(1679000000, UTC)
+
+
+def test_zero_timestamp_is_in_the_snapshot_without_an_event(tmp_path: Path) -> None:
+    export = copy(NEW, tmp_path)
+    doc = load(export / NEW_FOLLOWERS)
+    doc[1]["string_list_data"][0]["timestamp"] = 0
+    save(export / NEW_FOLLOWERS, doc)
+    batch = read(export)
+    assert "fin.climbs" in members(batch, "followers")
+    assert "fin.climbs" not in {e.person.external_id for e in batch.events}
+
+
+def test_missing_following_json_leaves_following_alone(tmp_path: Path) -> None:
+    export = copy(NEW, tmp_path)
+    (export / NEW_FOLLOWING).unlink()
+    batch = read(export)
+    assert [s.direction.value for s in batch.snapshots] == ["followers"]
+    assert any("following.json" in n for n in batch.notes)
+
+
+# -- through the store -----------------------------------------------------------------
+
+
+def test_two_exports_make_spans(store: Store) -> None:
+    first = import_(store, OLD)
+    second = import_(store, NEW)
+    assert first.account == second.account == "instagram:brandco"
+    assert (first.snapshots, first.events) == (2, 6)
+    assert second.events == 4  # the follows already known are not stored twice
+    s = spans(store)
+    # Left between the exports: closed, the end known only as the window between them.
+    left = s[("ben_runs", "followers")]
+    assert left == (ts(1660000000), ts(1660000000), True, OLD_AT, NEW_AT, False, "unknown")
+    # New since: the follow time is exact.
+    assert s[("eve.travels", "followers")] == (
+        ts(1700000000),
+        ts(1700000000),
+        True,
+        None,
+        None,
+        None,
+        None,
+    )
+    assert s[("gus.cooks", "followers")][:3] == (NEW_AT, NEW_AT, True)
+    assert s[("anna.bakes", "followers")][3:] == (None, None, None, None)
+    assert s[("partner.co", "following")][3:] == (OLD_AT, NEW_AT, False, "unknown")
+    assert s[("newshop", "following")][:3] == (ts(1705000000), ts(1705000000), True)
+
+
+def test_import_order_does_not_matter(store: Store, tmp_path: Path) -> None:
+    import_(store, OLD)
+    import_(store, NEW)
+    other = Store(tmp_path / "other.duckdb", clock=fixed_clock(datetime(2026, 6, 1, tzinfo=UTC)))
+    try:
+        import_(other, NEW)
+        import_(other, OLD)
+        assert spans(other) == spans(store)
+    finally:
+        other.close()
+
+
+def test_reimporting_the_same_export_is_a_no_op(store: Store, tmp_path: Path) -> None:
+    import_(store, NEW)
+    before = table_counts(store)
+    assert import_(store, NEW).skipped
+    zipped = zip_dir(NEW, tmp_path / "instagram-brandco-2024-06-01-XyZ789ab.zip")
+    assert import_(store, zipped).skipped  # the zip of the same export is the same export
+    assert table_counts(store) == before
+
+
+def test_unchanged_lists_exported_another_day_are_a_new_observation(
+    store: Store, tmp_path: Path
+) -> None:
+    import_(store, OLD)
+    week_later = copy(OLD, tmp_path, "instagram-brandco-2023-04-09-Hk3vN8qa")
+    again = import_(store, week_later)
+    assert not again.skipped and again.snapshots == 2
+    assert again.events == 0  # the same follows, already known
+    assert store.scalar("SELECT count(*) FROM observations WHERE direction = 'followers'") == 2
+
+
+# -- broken input ----------------------------------------------------------------------
+
+
+def _truncated_zip(tmp: Path) -> Path:
+    z = zip_dir(NEW, tmp / "instagram-brandco-2024-06-01-XyZ789ab.zip")
+    z.write_bytes(z.read_bytes()[: z.stat().st_size - 200])
+    return z
+
+
+def _changed(rel: str, change: Callable[[Any], Any]) -> Callable[[Path], Path]:
+    def make(tmp: Path) -> Path:
+        export = copy(NEW, tmp)
+        doc = load(export / rel)
+        save(export / rel, change(doc))
+        return export
+
+    return make
+
+
+def _raw(rel: str, data: bytes) -> Callable[[Path], Path]:
+    def make(tmp: Path) -> Path:
+        export = copy(NEW, tmp)
+        (export / rel).write_bytes(data)
+        return export
+
+    return make
+
+
+def _first_item(key: str, value: Any) -> Callable[[Any], Any]:
+    def change(doc: Any) -> Any:
+        if value is None:
+            del doc[0]["string_list_data"][0][key]
+        else:
+            doc[0]["string_list_data"][0][key] = value
+        return doc
+
+    return change
+
+
+def _nameless(doc: Any) -> Any:
+    doc[0]["title"] = ""
+    item = doc[0]["string_list_data"][0]
+    del item["value"]
+    item["href"] = ""
+    return doc
+
+
+def _gap(tmp: Path) -> Path:
+    export = copy(NEW, tmp)
+    folder = export / "connections" / "followers_and_following"
+    (folder / "followers_2.json").rename(folder / "followers_3.json")
+    return export
+
+
+def _html(tmp: Path) -> Path:
+    export = copy(NEW, tmp)
+    folder = export / "connections" / "followers_and_following"
+    for f in folder.glob("*.json"):
+        f.with_suffix(".html").write_text("<html><body>followers</body></html>")
+        f.unlink()
+    return export
+
+
+def _renamed(name: str) -> Callable[[Path], Path]:
+    return lambda tmp: copy(NEW, tmp, name)
+
+
+def _x_archive(tmp: Path) -> Path:
+    return copy(FIXTURES.parent / "x_archive" / "twitter-2023-05-20-9c2d4b", tmp)
+
+
+BROKEN: dict[str, tuple[Callable[[Path], Path], str]] = {
+    "truncated zip": (_truncated_zip, "zip"),
+    "x archive": (_x_archive, "not an Instagram export"),
+    "html export": (_html, "HTML export"),
+    "invalid json": (_raw(NEW_FOLLOWERS, b'[\n  {\n    "title": ""'), "is not valid JSON"),
+    "not utf-8": (_raw(NEW_FOLLOWERS, b'[{"title": "caf\xe9"}]'), "not UTF-8"),
+    "followers not a list": (
+        _changed(NEW_FOLLOWERS, lambda d: {"followers": d}),
+        "followers_1.json does not hold a list",
+    ),
+    "following without key": (
+        _changed(NEW_FOLLOWING, lambda d: d["relationships_following"]),
+        "following.json has no relationships_following",
+    ),
+    "timestamp a string": (
+        _changed(NEW_FOLLOWERS, _first_item("timestamp", "1717236000")),
+        "followers_1.json entry 0: timestamp '1717236000' is not a Unix time",
+    ),
+    "timestamp a float": (
+        _changed(NEW_FOLLOWERS, _first_item("timestamp", 1717236000.5)),
+        "timestamp 1717236000.5 is not a Unix time",
+    ),
+    "timestamp missing": (
+        _changed(NEW_FOLLOWERS, _first_item("timestamp", None)),
+        "timestamp None",
+    ),
+    "timestamp out of range": (
+        _changed(NEW_FOLLOWERS, _first_item("timestamp", 10**18)),
+        "out of range",
+    ),
+    "no username": (_changed(NEW_FOLLOWERS, _nameless), "entry 0 has no username"),
+    "no string_list_data": (
+        _changed(NEW_FOLLOWING, lambda d: {"relationships_following": [{"title": "x"}]}),
+        "following.json entry 0 has no string_list_data",
+    ),
+    "follower files with a gap": (_gap, "not complete (have followers_1.json, followers_3.json)"),
+    "profile without profile_user": (
+        _changed(PROFILE, lambda d: {"profile_user": {}}),
+        "personal_information.json has no profile_user",
+    ),
+    "impossible date in the name": (
+        _renamed("instagram-brandco-2024-13-45-XyZ789ab"),
+        "impossible date 2024-13-45",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BROKEN))
+def test_broken_input_raises_and_changes_nothing(store: Store, tmp_path: Path, case: str) -> None:
+    make, expected = BROKEN[case]
+    import_(store, OLD)
+    before = table_counts(store)
+    work = tmp_path / "work"
+    work.mkdir()
+    bad = make(work)
+    with pytest.raises(InvalidExport) as caught:
+        import_(store, bad)
+    message = str(caught.value)
+    assert bad.name in message
+    assert expected in message
+    assert "\n" not in message
+    assert table_counts(store) == before
+
+
+def test_two_exports_in_one_folder_are_refused(tmp_path: Path) -> None:
+    both = tmp_path / "exports"
+    copy(OLD, both)
+    copy(NEW, both)
+    with pytest.raises(InvalidExport, match="more than one Instagram export"):
+        read(both)
