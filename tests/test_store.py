@@ -199,3 +199,19 @@ def test_failure_mid_write_leaves_nothing(store: Store, monkeypatch: pytest.Monk
     with pytest.raises(RuntimeError):
         save_batch(store, b, account="me")
     assert table_counts(store) == before
+
+
+def test_renamed_account_is_found_by_its_platform_id(store: Store) -> None:
+    def archive(ref: str, handle: str) -> Batch:
+        return Batch(
+            source="t",
+            platform="x",
+            source_ref=ref,
+            account_identity="111",
+            account_handle=handle,
+            events=[Event(Person(ref), EventKind.FOLLOW, NOW)],
+        )
+
+    assert save_batch(store, archive("1", "oldname")).account == "x:oldname"
+    assert save_batch(store, archive("2", "newname")).account == "x:oldname"
+    assert [a.name for a in store.accounts()] == ["x:oldname"]

@@ -82,7 +82,12 @@ def save_batch(
     role: str = "own",
 ) -> ImportResult:
     """Write *batch* for the named account (created if new) and update tracking."""
-    name = account or account_name_for(batch)
+    name = account
+    if name is None and batch.account_identity:
+        # The handle may have changed since: the platform id finds the same account.
+        known = store.find_account(batch.platform, batch.account_identity)
+        name = known.name if known else None
+    name = name or account_name_for(batch)
     if name is None:
         raise InvalidInput(
             f"{path or batch.source}: the data does not say whose it is; pass --account NAME"

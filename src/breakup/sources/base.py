@@ -141,16 +141,23 @@ class ExportFiles:
         except csv.Error as exc:
             raise InvalidExport(self.path, f"{self.basename(name)}: {exc}") from None
 
-    def digest(self) -> str:
-        """SHA-256 over member names and contents: the same export gives the same value."""
+    def digest(self, names: list[str] | None = None) -> str:
+        """SHA-256 over member names and contents: the same export gives the same value.
+
+        Pass the members a source actually reads, so exports full of media are not hashed.
+        """
         h = hashlib.sha256()
-        for name in self.names:
+        for name in sorted(self.names if names is None else names):
             h.update(name.encode() + b"\0")
             h.update(hashlib.sha256(self.read_bytes(name)).digest())
         return h.hexdigest()
 
     def newest_member_time(self) -> datetime | None:
-        """Latest modification time among members (zip times are naive; read as UTC)."""
+        """Latest modification time among members.
+
+        Zip times are the packing machine's local time without a zone; they are read as UTC,
+        so this can be off by that offset. Callers use it only as a noted fallback.
+        """
         if self._zip is not None:
             stamps = [datetime(*i.date_time, tzinfo=UTC) for i in self._zip.infolist()]
         elif self.path.is_dir():
