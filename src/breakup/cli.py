@@ -145,6 +145,47 @@ def _progress(quiet: bool) -> Iterator[Progress]:
 
 
 @app.command()
+def track(
+    ctx: typer.Context,
+    target: Annotated[
+        str,
+        typer.Argument(
+            help="SCHEME:ACCOUNT, e.g. bsky:brand.bsky.social or mastodon:@brand@mastodon.social."
+        ),
+    ],
+    base_url: Annotated[
+        str | None,
+        typer.Option("--base-url", "--appview", help="Service base URL (self-hosted, tests)."),
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Poll a live account once: followers and following, posts and who engaged, and a
+    re-check of everyone seen leaving (unfollowed, or deleted / suspended / blocked)."""
+    from .credentials import token_for
+    from .live import Connection, split_target
+    from .track import track as track_once
+
+    c = _ctx(ctx)
+    scheme, ident = split_target(target)
+    conn = Connection(base_url=base_url, clock=c.clock, token=token_for(scheme, ident))
+    with c.store() as store, _progress(as_json) as progress:
+        tasks: dict[str, Any] = {}
+
+        def report(what: str, done: int, total: int | None) -> None:
+            if what not in tasks:
+                tasks[what] = progress.add_task(what, total=total)
+            progress.update(tasks[what], completed=done, total=total)
+
+        result = track_once(store, target, conn, report)
+    if as_json:
+        _emit(True, result, None)
+        return
+    console.print(terminal.import_summary(result.fetched))
+    if result.checks is not None:
+        console.print(f"re-checked {result.rechecked} departed account(s)")
+
+
+@app.command()
 def kinds(as_json: JsonOpt = False) -> None:
     """List the import kinds this breakup knows."""
     rows = {

@@ -9,8 +9,10 @@
     ├── AccountError
     │   ├── UnknownAccount (LookupError)
     │   └── AccountMismatch (ValueError) data belongs to another account or platform
-    └── StoreError
-        └── SchemaTooNew                 the store was written by a newer breakup
+    ├── StoreError
+    │   └── SchemaTooNew                 the store was written by a newer breakup
+    └── ServiceError (ConnectionError)   a live service failed after retries, or refused
+        └── RateLimited                  still rate-limited after waiting as told
 
 The CLI turns any of these into one line on stderr and a non-zero exit.
 """
@@ -65,3 +67,17 @@ class StoreError(BreakupError):
 
 class SchemaTooNew(StoreError):
     """The store was written by a newer version of breakup."""
+
+
+class ServiceError(BreakupError, ConnectionError):
+    """A live service (AppView, Mastodon, Jetstream) failed after retries, or refused."""
+
+    def __init__(self, service: str, problem: str, status: int | None = None) -> None:
+        self.service = service
+        self.problem = problem
+        self.status = status
+        super().__init__(f"{service}: {problem}")
+
+
+class RateLimited(ServiceError):
+    """Still rate-limited after waiting as long as the service asked."""

@@ -48,6 +48,7 @@ class ImportResult:
     posts: int = 0
     interactions: int = 0
     checks: int = 0
+    follow_records: int = 0
     opened: int = 0
     closed: int = 0
     rebuilt: bool = False  # data from the past arrived: spans were replayed from scratch
@@ -248,6 +249,7 @@ class _Writer:
         self._posts(result)
         self._interactions(result)
         self._checks(result)
+        self._follow_records(result)
 
     def _snapshot(self, snap: Snapshot, result: ImportResult) -> None:
         at = to_db(snap.observed_at)
@@ -422,6 +424,30 @@ class _Writer:
             FROM _checks n
             ANTI JOIN (SELECT * FROM checks WHERE account_id = ?) c
               ON c.person_id = n.person_id AND c.checked_at = n.checked_at
+            """,
+            [self.import_id, self.account_id, self.account_id],
+        )
+
+    def _follow_records(self, result: ImportResult) -> None:
+        rows = self.batch.follow_records
+        if not rows:
+            return
+        ids = self.intern_people([r.person for r in rows])
+        table = pa.table(
+            {
+                "person_id": pa.array(ids),
+                "rkey": [r.rkey for r in rows],
+                "created_at": pa.array([to_db(r.created_at) for r in rows], pa.timestamp("us")),
+            }
+        )
+        result.follow_records += self._insert_new(
+            "_records",
+            table,
+            """
+            INSERT INTO follow_records
+            SELECT DISTINCT ?, ?, n.person_id, n.rkey, n.created_at FROM _records n
+            ANTI JOIN (SELECT * FROM follow_records WHERE account_id = ?) r
+              ON r.person_id = n.person_id AND r.rkey = n.rkey
             """,
             [self.import_id, self.account_id, self.account_id],
         )

@@ -183,6 +183,17 @@ class Check:
     detail: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class FollowRecord:
+    """A follow record in the follower's repository (Bluesky): which record key means
+    "this person follows the tracked account". A firehose delete names only the follower and
+    the key, so this is what turns a delete into an unfollow."""
+
+    person: Person
+    rkey: str
+    created_at: datetime | None = None
+
+
 @dataclass
 class Batch:
     """Everything one source read from one input, ready to be saved in one transaction."""
@@ -199,6 +210,7 @@ class Batch:
     posts: list[Post] = field(default_factory=list)
     interactions: list[Interaction] = field(default_factory=list)
     checks: list[Check] = field(default_factory=list)
+    follow_records: list[FollowRecord] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # things the user should know
 
     def is_empty(self) -> bool:

@@ -166,6 +166,28 @@ MIGRATIONS: list[tuple[str, str]] = [
     ),
 ]
 
+MIGRATIONS.append(
+    (
+        "live tracking",
+        """
+        -- (follower, rkey) -> followed account: resolves firehose deletes to unfollows.
+        CREATE TABLE follow_records (
+            import_id BIGINT NOT NULL,
+            account_id INTEGER NOT NULL,
+            person_id UINTEGER NOT NULL,
+            rkey VARCHAR NOT NULL,
+            created_at TIMESTAMP
+        );
+        -- Resume points of streams and pollers (e.g. a Jetstream time_us cursor).
+        CREATE TABLE cursors (
+            name VARCHAR PRIMARY KEY,
+            position BIGINT NOT NULL,
+            updated_at TIMESTAMP NOT NULL
+        );
+        """,
+    )
+)
+
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -304,6 +326,16 @@ class Store:
     def next_id(self, table: str, column: str) -> int:
         # Single writer per file (DuckDB's lock), so max+1 inside a transaction is safe.
         return int(self.scalar(f"SELECT coalesce(max({column}), 0) + 1 FROM {table}"))
+
+    def cursor(self, name: str) -> int | None:
+        value = self.scalar("SELECT position FROM cursors WHERE name = ?", [name])
+        return None if value is None else int(value)
+
+    def set_cursor(self, name: str, position: int) -> None:
+        self.con.execute(
+            "INSERT OR REPLACE INTO cursors VALUES (?, ?, ?)",
+            [name, position, to_db(self.clock())],
+        )
 
     # -- accounts ----------------------------------------------------------------------
 
