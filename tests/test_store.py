@@ -215,3 +215,30 @@ def test_renamed_account_is_found_by_its_platform_id(store: Store) -> None:
     assert save_batch(store, archive("1", "oldname")).account == "x:oldname"
     assert save_batch(store, archive("2", "newname")).account == "x:oldname"
     assert [a.name for a in store.accounts()] == ["x:oldname"]
+
+
+def test_threads_share_one_database_without_conflicts(store: Store) -> None:
+    import threading
+
+    def writer(s: Store, prefix: str) -> None:
+        for i in range(15):
+            save_batch(
+                s,
+                Batch(
+                    source="t",
+                    platform="x",
+                    source_ref=f"{prefix}{i}",
+                    events=[Event(Person(f"{prefix}{i}"), EventKind.FOLLOW, NOW)],
+                ),
+                account="me",
+            )
+
+    other = store.for_thread()
+    t = threading.Thread(target=writer, args=(other, "b"))
+    t.start()
+    writer(store, "a")
+    t.join(timeout=60)
+    other.close()
+    assert store.scalar("SELECT count(*) FROM imports") == 30
+    assert store.scalar("SELECT count(DISTINCT import_id) FROM imports") == 30
+    assert store.scalar("SELECT count(*) FROM spans") == 30

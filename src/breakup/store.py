@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -231,6 +232,9 @@ class Store:
         except duckdb.Error as exc:
             raise StoreError(f"{self.path}: cannot open store: {exc}") from None
         self._in_tx = False
+        # Serialises write transactions of every Store sharing this database in-process
+        # (see for_thread); DuckDB would otherwise abort one of two conflicting writers.
+        self._write_lock = threading.RLock()
         if not read_only:
             self._migrate()
         else:
@@ -253,17 +257,29 @@ class Store:
         if self._in_tx:
             yield
             return
-        self.con.execute("BEGIN TRANSACTION")
-        self._in_tx = True
-        try:
-            yield
-        except BaseException:
-            self.con.execute("ROLLBACK")
-            raise
-        else:
-            self.con.execute("COMMIT")
-        finally:
-            self._in_tx = False
+        with self._write_lock:
+            self.con.execute("BEGIN TRANSACTION")
+            self._in_tx = True
+            try:
+                yield
+            except BaseException:
+                self.con.execute("ROLLBACK")
+                raise
+            else:
+                self.con.execute("COMMIT")
+            finally:
+                self._in_tx = False
+
+    def for_thread(self) -> Store:
+        """A Store for another thread: its own connection to the same database, sharing
+        this store's write lock and clock. Close it when the thread is done."""
+        other = object.__new__(Store)
+        other.path = self.path
+        other.clock = self.clock
+        other.con = self.con.cursor()
+        other._in_tx = False
+        other._write_lock = self._write_lock
+        return other
 
     def _applied_version(self) -> int:
         exists = first(
