@@ -13,7 +13,15 @@ import pytest
 
 from breakup.clock import fixed_clock
 from breakup.ingest import email_hasher
-from breakup.simulate import SimParams, Simulation, TrueSpan, Truth, save_simulation, simulate
+from breakup.simulate import (
+    AccountTruth,
+    SimParams,
+    Simulation,
+    TrueSpan,
+    Truth,
+    save_simulation,
+    simulate,
+)
 from breakup.simulate.save import load_truth
 from breakup.store import Store
 
@@ -75,8 +83,22 @@ def _utc(value: Any) -> Any:
     return value.replace(tzinfo=UTC) if isinstance(value, datetime) else value
 
 
-def in_outage(truth_span: TrueSpan, windows: list[tuple[datetime, datetime]], t: datetime) -> bool:
-    return any(a <= t < b for a, b in windows)
+def observable(truth: Truth, acct: AccountTruth, span: TrueSpan) -> bool:
+    """Whether a real user could have seen this span at all.
+
+    Email and Mastodon report every arrival as an event; Bluesky's firehose does too,
+    except during an outage. Otherwise only a snapshot taken while the span was open shows it.
+    """
+    assert span.end is not None
+    if acct.platform in ("email", "mastodon"):
+        return True
+    outages = [(w.start, w.end) for w in acct.firehose_outages]
+    if acct.role == "own" and not any(a <= span.start < b for a, b in outages):
+        return True
+    assert acct.snapshot_every_hours is not None
+    every = timedelta(hours=acct.snapshot_every_hours)
+    k = max(0, -((truth.start - span.start) // every))  # first snapshot at or after start
+    return truth.start + k * every < span.end
 
 
 def test_same_seed_same_simulation(sim: Simulation) -> None:
@@ -119,10 +141,8 @@ def test_every_departure_is_tracked_in_its_window(sim: Simulation, saved: Store)
         expected = 0
         for span in truth.departures():
             assert span.end is not None
-            if any(a <= span.start < b for a, b in outages) and any(
-                a <= span.end < b for a, b in outages
-            ):
-                continue  # came and went unseen while the firehose was down
+            if not observable(sim.truth, truth, span):
+                continue  # came and went unseen (firehose down, or between two snapshots)
             expected += 1
             hits = [
                 s
@@ -299,7 +319,7 @@ def test_switches_turn_effects_off() -> None:
 
 
 def test_marketplace_scenario_has_peers_losing_in_the_same_windows() -> None:
-    sim = simulate(replace(SMALL, scenario="marketplace", peers=None, peer_followers=1000))
+    sim = simulate(replace(SMALL, scenario="marketplace", peers=2, peer_followers=1000))
     peers = [a for a in sim.truth.accounts.values() if a.role == "peer"]
     assert len(peers) == 2 and all(sim.batches[p.name] for p in peers)
     assert sim.truth.market_windows and sim.truth.break_up_posts == []
@@ -316,6 +336,42 @@ def test_users_scenario_losses_are_accounts_going_away() -> None:
     internal = simulate(SMALL).truth.accounts["bsky:brand.bsky.social"]
     before = Counter(s.end_kind for s in internal.departures())
     assert gone["suspended"] + gone["deleted"] > 2 * (before["suspended"] + before["deleted"])
+    users = set(bsky.bot_like) | set(bsky.inactive)
+    removed = [s for s in bsky.departures() if s.end_kind in ("deleted", "suspended")]
+    assert sum(s.person in users for s in removed) > 0.7 * len(removed)
+
+
+def test_fans_engage_and_at_risk_fans_fade() -> None:
+    big = simulate(
+        replace(
+            SMALL,
+            days=240,
+            bsky_followers=3000,
+            mastodon_followers=60,
+            email_subscribers=60,
+            peers=0,
+        )
+    )
+    name = "bsky:brand.bsky.social"
+    seen: dict[str, list[datetime]] = defaultdict(list)
+    for batch in big.batches[name]:
+        for i in batch.interactions:
+            seen[i.person.external_id].append(i.at)
+    top = [f.person for f in big.truth.top_fans if f.account == name]
+    counts = sorted(len(v) for v in seen.values())
+    median = counts[len(counts) // 2]
+    assert top and all(len(seen[p]) > 5 * max(median, 1) for p in top)
+    first_third = last_third = 0
+    leavers = [f for f in big.truth.at_risk_fans if f.account == name and f.left_at]
+    for fan in leavers:
+        assert fan.decline_start is not None and fan.left_at is not None
+        third = (fan.left_at - fan.decline_start) / 3
+        first_third += sum(
+            fan.decline_start <= t < fan.decline_start + third for t in seen[fan.person]
+        )
+        last_third += sum(fan.left_at - third <= t < fan.left_at for t in seen[fan.person])
+        assert not any(t >= fan.left_at for t in seen[fan.person])
+    assert len(leavers) >= 4 and last_third * 2 < first_third, (first_third, last_third)
 
 
 def test_bad_params_are_refused() -> None:

@@ -196,13 +196,13 @@ def apply_name_changes(
 ) -> I:
     """Some people change their handle (Bluesky) or display name (Mastodon) mid-year.
 
-    Only people who keep following for a few days after the change are picked, so the
-    change is observable in the next snapshot.
+    Only people who follow for more than a week on both sides of the change are picked, so
+    a snapshot (weekly on Mastodon) shows both the old and the new name.
     """
     n = len(people)
     c = rng.uniform(0.05 * hours, 0.9 * hours, n)
     covered = np.zeros(n, dtype=bool)
-    ok = (spans.start < c[spans.person]) & (spans.end > c[spans.person] + 72.0)
+    ok = (spans.start < c[spans.person] - 8 * 24.0) & (spans.end > c[spans.person] + 8 * 24.0)
     covered[spans.person[ok]] = True
     pool = np.flatnonzero(covered & (people.kind == REGULAR))
     chosen = pick(rng, pool, max(1, round(len(np.unique(spans.person)) * share)))

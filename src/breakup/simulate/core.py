@@ -8,7 +8,7 @@ import numpy as np
 
 from ..models import Batch
 from . import content
-from .audience import DELETED, LEFT, SUSPENDED, Audience, Fans, Spans
+from .audience import BOT, DELETED, INACTIVE, LEFT, SUSPENDED, Audience, Fans, Spans
 from .email import EmailOut, EmailSpec, simulate_email
 from .observe import SocialSeen, datetimes, observe_email, observe_social
 from .params import SimParams
@@ -126,71 +126,72 @@ def simulate(params: SimParams) -> Simulation:
     socials: list[tuple[SocialOut, SocialSeen]] = []
     for j, spec in enumerate(specs):
         out = simulate_social(world, spec, rng[2 + j])
-        got, seen = observe_social(
-            out, world, rng[8 + j], steps.get(spec.key, params.peer_batch_days)
-        )
-        batches[spec.name] = got
+        step = steps.get(spec.key, params.peer_batch_days)
+        batches[spec.name], seen = observe_social(out, world, rng[8 + j], step)
         socials.append((out, seen))
-        acct = _account(
-            world,
-            spec.key,
-            spec.name,
-            "bsky" if spec.platform == "bsky" else "mastodon",
-            spec.role,
-            spec.identity,
-            spec.handle,
-            out.people,
-            out.spans,
-            "unfollowed",
-        )
-        _fix_cause_posts(acct, out.spans, seen.post_ids)
-        acct.snapshot_every_hours = float(seen.snapshot_hours[1] - seen.snapshot_hours[0])
-        acct.partial_snapshots = [world.at(t) for t in seen.partial]
-        acct.firehose_outages = [
-            Window(world.at(a), world.at(b), "firehose outage") for a, b in seen.outages
-        ]
-        if spec.own:
-            acct.cadence_threshold = out.cadence_threshold
-            acct.cadence_unit = "posts and reposts per UTC day (replies excluded)"
-            acct.cadence_slope = out.cadence_slope
-            acct.answer_rate = out.answer_rate
-            acct.reply_multiplier = out.reply_ratio
-            acct.brand_replied_to = [str(out.people.ext[p]) for p in out.replied_to]
-        truth.accounts[spec.name] = acct
-        for i, mult, reason in out.breakups:
-            truth.break_up_posts.append(
-                BreakUpPost(
-                    spec.name, seen.post_ids[i], world.at(out.posts[i].at), reason, mult, 48.0
-                )
-            )
-        _fans(truth, world, spec.name, out.people, out.fans)
-        for p in out.name_changes.tolist():
-            field = "handle" if spec.platform == "bsky" else "display_name"
-            old, new = (
-                (out.people.handle[p], out.people.new_handle[p])
-                if field == "handle"
-                else (out.people.name[p], out.people.new_name[p])
-            )
-            truth.name_changes.append(
-                NameChange(
-                    spec.name,
-                    str(out.people.ext[p]),
-                    world.at(float(out.people.change_at[p])),
-                    field,
-                    old,
-                    new,
-                )
-            )
+        _social_truth(truth, world, out, seen)
     mail = simulate_email(world, email_spec, rng[6])
     batches[email_spec.name] = observe_email(mail, world, params.email_batch_days)
+    _email_truth(truth, world, mail)
+    _brand_level(truth, world, socials, mail)
+    return Simulation(params, truth, batches)
+
+
+def _social_truth(truth: Truth, world: World, out: SocialOut, seen: SocialSeen) -> None:
+    spec = out.spec
     acct = _account(
         world,
-        "email",
-        email_spec.name,
+        spec.key,
+        spec.name,
+        spec.platform,
+        spec.role,
+        spec.identity,
+        spec.handle,
+        out.people,
+        out.spans,
+        "unfollowed",
+    )
+    _fix_cause_posts(acct, out.spans, seen.post_ids)
+    acct.snapshot_every_hours = float(seen.snapshot_hours[1] - seen.snapshot_hours[0])
+    acct.partial_snapshots = [world.at(t) for t in seen.partial]
+    acct.firehose_outages = [
+        Window(world.at(a), world.at(b), "firehose outage") for a, b in seen.outages
+    ]
+    acct.post_content = {ext: p.content for ext, p in zip(seen.post_ids, out.posts, strict=True)}
+    if spec.own:
+        acct.cadence_threshold = out.cadence_threshold
+        acct.cadence_unit = "posts and reposts per UTC day (replies excluded)"
+        acct.cadence_slope = out.cadence_slope
+        acct.answer_rate = out.answer_rate
+        acct.reply_multiplier = out.reply_ratio
+        acct.brand_replied_to = [str(out.people.ext[p]) for p in out.replied_to]
+    truth.accounts[spec.name] = acct
+    for i, mult, reason in out.breakups:
+        at = world.at(out.posts[i].at)
+        truth.break_up_posts.append(
+            BreakUpPost(spec.name, seen.post_ids[i], at, reason, mult, 48.0)
+        )
+    _fans(truth, world, spec.name, out.people, out.fans)
+    people = out.people
+    for p in out.name_changes.tolist():
+        if spec.platform == "bsky":
+            field, old, new = "handle", people.handle[p], people.new_handle[p]
+        else:
+            field, old, new = "display_name", people.name[p], people.new_name[p]
+        at = world.at(float(people.change_at[p]))
+        truth.name_changes.append(NameChange(spec.name, str(people.ext[p]), at, field, old, new))
+
+
+def _email_truth(truth: Truth, world: World, mail: EmailOut) -> None:
+    spec = mail.spec
+    acct = _account(
+        world,
+        spec.key,
+        spec.name,
         "email",
         "own",
-        email_spec.identity,
-        email_spec.handle,
+        spec.identity,
+        spec.handle,
         mail.people,
         mail.spans,
         "unsubscribed",
@@ -199,15 +200,14 @@ def simulate(params: SimParams) -> Simulation:
     acct.cadence_threshold = mail.cadence_threshold
     acct.cadence_unit = "campaigns in the 7 days up to and including a send"
     acct.cadence_slope = mail.cadence_slope
-    truth.accounts[email_spec.name] = acct
+    acct.post_content = {c.ext: c.content for c in mail.campaigns}
+    truth.accounts[spec.name] = acct
     for i, mult, reason in mail.breakups:
         c = mail.campaigns[i]
         truth.break_up_posts.append(
-            BreakUpPost(email_spec.name, c.ext, world.at(c.at), reason, mult, 48.0)
+            BreakUpPost(spec.name, c.ext, world.at(c.at), reason, mult, 48.0)
         )
-    _fans(truth, world, email_spec.name, mail.people, mail.fans)
-    _brand_level(truth, world, socials, mail)
-    return Simulation(params, truth, batches)
+    _fans(truth, world, spec.name, mail.people, mail.fans)
 
 
 def _account(
@@ -227,6 +227,8 @@ def _account(
     starts = datetimes(world, spans.start[order])
     ends = datetimes(world, np.where(np.isfinite(spans.end), spans.end, 0.0)[order])
     out = AccountTruth(key, name, platform, role, identity, handle)
+    out.bot_like = sorted(str(x) for x in people.ext[people.kind == BOT])
+    out.inactive = sorted(str(x) for x in people.ext[people.kind == INACTIVE])
     for j, s in enumerate(order.tolist()):
         done = bool(np.isfinite(spans.end[s]))
         out.spans.append(

@@ -31,7 +31,7 @@ from .world import DAY, F, I, Rng, World, pick_days
 
 UNSUB_PER_CAMPAIGN = 0.0025
 UNSUB_RATIO = np.array([1.0, 0.5, 0.0])  # regular, inactive, bot
-CLEAN_PER_CAMPAIGN = np.array([0.0006, 0.003, 0.6])  # bots are fake addresses: they bounce
+CLEAN_PER_CAMPAIGN = np.array([0.0004, 0.002, 0.6])  # bots are fake addresses: they bounce
 REASONS = {
     "baseline": ("I no longer want to receive these emails", None, "Other: not relevant anymore"),
     "too_frequent": ("Other: too many emails", "I no longer want to receive these emails"),

@@ -15,7 +15,6 @@ the batch); snapshots carry the names seen at their own time.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -30,6 +29,7 @@ from ..models import (
     Direction,
     Event,
     EventKind,
+    FollowRecord,
     Interaction,
     InteractionKind,
     Person,
@@ -66,7 +66,14 @@ class Channel:
         cuts = np.arange(0.0, hours, self.step_days * DAY)
         self.cuts = np.unique(np.append(cuts, hours))
         self.items = [
-            {"snapshots": [], "events": [], "posts": [], "interactions": [], "checks": []}
+            {
+                "snapshots": [],
+                "events": [],
+                "posts": [],
+                "interactions": [],
+                "checks": [],
+                "follow_records": [],
+            }
             for _ in self.cuts
         ]
 
@@ -102,6 +109,7 @@ class Channel:
                 posts=sorted(item["posts"], key=lambda p: p.created_at),
                 interactions=sorted(item["interactions"], key=lambda i: i.at),
                 checks=sorted(item["checks"], key=lambda c: c.checked_at),
+                follow_records=item["follow_records"],
             )
             if not batch.is_empty():
                 out.append(batch)
@@ -142,9 +150,13 @@ def snapshot(
     *,
     complete: bool = True,
     reported: int | None = None,
+    names: bool = True,
 ) -> Snapshot:
+    ids = pa.array(people.ext[idx], pa.string())
+    if not names:
+        return Snapshot(direction, when, members_table(ids), complete, reported)
     table = members_table(
-        pa.array(people.ext[idx], pa.string()),
+        ids,
         pa.array(people.handles_at(idx, at), pa.string()),
         pa.array(people.names_at(idx, at), pa.string()),
     )
@@ -199,7 +211,17 @@ def observe_social(
         is_partial = t in partial
         if is_partial:
             who = who[rng.random(len(who)) < 0.7]
-        snap = snapshot(people, who, t, world.at(t), complete=not is_partial, reported=reported)
+        # A peer is tracked for its counts and overlaps only: its followers' names are not
+        # the user's business, and not keeping them keeps the demo fast.
+        snap = snapshot(
+            people,
+            who,
+            t,
+            world.at(t),
+            complete=not is_partial,
+            reported=reported,
+            names=spec.own,
+        )
         ch.add("snapshots", np.array([t]), [snap])
 
     def visible(t: F) -> np.ndarray:
@@ -214,14 +236,12 @@ def observe_social(
         t = spans.start[joined]
         if bsky:
             follows = [
-                Event(
-                    Person(str(people.ext[p])),
-                    EventKind.FOLLOW,
-                    w,
-                    ref=content.tid(unix_us(world, float(s)), int(p) & 0x3FF),
-                )
+                Event(Person(str(people.ext[p])), EventKind.FOLLOW, w, ref=_rkey(world, p, s))
                 for p, s, w in zip(spans.person[joined], t, datetimes(world, t), strict=True)
             ]
+            # The firehose names the follow record, so later deletes can be resolved.
+            records = [FollowRecord(e.person, e.ref or "", e.at) for e in follows]
+            ch.add("follow_records", t, records)
         else:
             who_p = persons(people, spans.person[joined], ch.fetch_time(t))
             follows = [
@@ -235,12 +255,7 @@ def observe_social(
         exact_end[left] = True
         t = spans.end[left]
         unfollows = [
-            Event(
-                Person(str(people.ext[p])),
-                EventKind.UNFOLLOW,
-                w,
-                ref=content.tid(unix_us(world, float(s)), int(p) & 0x3FF),
-            )
+            Event(Person(str(people.ext[p])), EventKind.UNFOLLOW, w, ref=_rkey(world, p, s))
             for p, s, w in zip(
                 spans.person[left], spans.start[left], datetimes(world, t), strict=True
             )
@@ -272,6 +287,11 @@ def observe_social(
         _following(ch, world, out)
     seen = SocialSeen(snaps, partial, outages, post_ids, answered)
     return ch.batches(), seen
+
+
+def _rkey(world: World, person: int, start: float) -> str:
+    """The follower's follow record key: a TID of when they followed."""
+    return content.tid(unix_us(world, float(start)), int(person) & 0x3FF)
 
 
 def _near_removals(world: World, t: float) -> bool:
@@ -477,6 +497,3 @@ def observe_email(out: EmailOut, world: World, step_days: int) -> list[Batch]:
         ],
     )
     return ch.batches()
-
-
-Observer = Callable[..., list[Batch]]

@@ -45,7 +45,7 @@ class SimParams:
     bsky_followers: int = 4000
     mastodon_followers: int = 1500
     email_subscribers: int = 3000
-    peers: int | None = None  # peer accounts; None: 2 in "marketplace", else 0
+    peers: int | None = None  # peer accounts; None: 1 in "marketplace", else 0
     peer_followers: int = 2500
     # Switches: an effect is planted only if the scenario has it and its switch is on.
     break_up_posts: bool = True
@@ -98,7 +98,7 @@ class SimParams:
     def peer_count(self) -> int:
         if self.peers is not None:
             return self.peers
-        return 2 if self.scenario == "marketplace" else 0
+        return 1 if self.scenario == "marketplace" else 0
 
     def effects(self) -> frozenset[str]:
         """The effects actually planted."""

@@ -229,7 +229,9 @@ def simulate_social(world: World, spec: SocialSpec, rng: Rng) -> SocialOut:
     _label_churn(second, np.isfinite(second.end), post_ex, cadence, market, culprit, rng)
     spans = first.concat(second)
 
-    changes = apply_name_changes(rng, people, spans, hours, spec.platform, 0.012)
+    changes = np.zeros(0, dtype=np.int64)
+    if spec.own:  # peers' snapshots carry no names, so a change there could not be seen
+        changes = apply_name_changes(rng, people, spans, hours, spec.platform, 0.012)
     likes = _engagement(world, spec, rng, people, spans, posts)
     following: list[tuple[int, float]] = []
     if spec.following:

@@ -112,6 +112,11 @@ class AccountTruth:
     partial_snapshots: list[datetime] = field(default_factory=list)
     firehose_outages: list[Window] = field(default_factory=list)
     brand_replied_to: list[str] = field(default_factory=list)
+    bot_like: list[str] = field(default_factory=list)  # never engage, bot-style handles
+    inactive: list[str] = field(default_factory=list)  # never engage, often no display name
+    # What each post was written as: info, chat, promo, repeat, offer, repost (social);
+    # info, promo, blitz, offer, last_chance (email campaigns).
+    post_content: dict[str, str] = field(default_factory=dict)
 
     def departures(self) -> list[TrueSpan]:
         return [s for s in self.spans if s.end is not None]

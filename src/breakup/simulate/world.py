@@ -101,10 +101,11 @@ def make_world(params: SimParams, rng: Rng) -> World:
         world.promos.append(Promo(start, start + length, code, int(code[-2:])))
     if "marketplace" in effects:
         avoid = [p.start / DAY for p in world.promos]
-        for d in pick_days(rng, world.scaled(3), 10, days - 10, 25, avoid):
+        # Strong enough that the market, not the brand, explains most excess churn.
+        for d in pick_days(rng, world.scaled(4), 10, days - 10, 25, avoid):
             start = np.floor(d) * DAY + float(rng.uniform(0, 12))
-            length = float(rng.uniform(2, 4)) * DAY
-            world.market.append(Market(start, start + length, round(float(rng.uniform(3, 5)), 2)))
+            length = float(rng.uniform(3, 5)) * DAY
+            world.market.append(Market(start, start + length, round(float(rng.uniform(4, 7)), 2)))
     if "bot_purge" in effects:
         purge_days = pick_days(rng, world.scaled(2), 10, days - 10, 30, [])
         world.purges = [np.floor(d) * DAY + float(rng.uniform(2, 20)) for d in purge_days]
