@@ -9,8 +9,9 @@ import numpy as np
 from ..models import Batch
 from . import content
 from .audience import BOT, DELETED, INACTIVE, LEFT, SUSPENDED, Audience, Fans, Spans
+from .channel import datetimes
 from .email import EmailOut, EmailSpec, simulate_email
-from .observe import SocialSeen, datetimes, observe_email, observe_social
+from .observe import SocialSeen, observe_email, observe_social
 from .params import SimParams
 from .social import SocialOut, SocialSpec, simulate_social
 from .truth import (

@@ -26,7 +26,7 @@ from .audience import (
     plant_fans,
     propensity,
 )
-from .social import Interactions
+from .engage import Interactions
 from .world import DAY, F, I, Rng, World, pick_days
 
 UNSUB_PER_CAMPAIGN = 0.0025

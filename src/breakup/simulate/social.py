@@ -16,7 +16,7 @@ Account-level hazards live on an hourly grid and are inverted in one vectorised 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -40,8 +40,8 @@ from .audience import (
     plant_fans,
     propensity,
     refollows,
-    sample_weighted,
 )
+from .engage import Interactions, SimPost, conversations, engagement
 from .world import DAY, F, Hazard, I, Rng, World, constant_time, first_time, fragile_time
 
 # Per-day rates of accounts going away, by person kind (regular, inactive, bot).
@@ -50,16 +50,6 @@ SUSPEND_PER_DAY = np.array([0.000003, 0.00001, 0.0012])
 UNFOLLOW_RATIO = np.array([1.0, 0.35, 0.25])
 MUTUAL_RATIO = 0.4
 REPLY_RATIO = 0.3
-ENGAGE_PER_WEIGHT = 0.006  # expected engagements per post per unit of propensity
-CONTENT_APPEAL = {
-    "info": 1.3,
-    "chat": 1.1,
-    "promo": 0.7,
-    "offer": 0.9,
-    "repeat": 0.5,
-    "repost": 0.6,
-}
-
 # Candidate columns of the competing risks.
 C_CHURN, C_FRAGILE, C_OFFER, C_DELETE, C_SUSPEND, C_FORCED, C_PURGE, C_CLEANUP = range(8)
 
@@ -89,26 +79,6 @@ class SocialSpec:
 
 
 @dataclass
-class SimPost:
-    at: float
-    kind: PostKind
-    content: str
-    text: str
-    answers: int = -1  # brand replies: index of the conversation (talk) answered
-    ext: str = ""
-    url: str | None = None
-    metrics: dict[str, int] = field(default_factory=dict)
-
-
-@dataclass
-class Interactions:
-    person: I
-    kind: list[str]  # InteractionKind values
-    at: F
-    post: I  # index into SocialOut.posts, -1 for a mention
-
-
-@dataclass
 class SocialOut:
     spec: SocialSpec
     people: Audience
@@ -133,33 +103,10 @@ class SocialOut:
 
 def simulate_social(world: World, spec: SocialSpec, rng: Rng) -> SocialOut:
     hours = world.hours
-    nh = int(hours)
     effects = world.effects if spec.own else frozenset(world.effects & {"marketplace"})
     posts, promo_posts = _schedule(world, spec, rng)
-    times = np.array([p.at for p in posts])
-    daily = np.bincount((times // DAY).astype(np.int64), minlength=world.days)[: world.days]
-
-    # Too frequent: dose-response above a threshold, on the burst day and the next.
-    threshold = float(max(4, round(spec.posts_per_day * 2)))
-    slope = 0.5 if "too_frequent" in effects else 0.0
-    cadence = np.zeros(nh)
-    burst_days = np.flatnonzero(daily > threshold)
-    for d in burst_days:
-        cadence[int(d * DAY) : int(d * DAY + 48)] += slope * (daily[d] - threshold)
-
-    post_ex = np.zeros(nh)
-    culprit = np.full(nh, -1, dtype=np.int64)
-    breakups: list[tuple[int, float, str]] = []
-    if "break_up_posts" in effects:
-        breakups = _choose_breakups(world, spec, rng, posts, burst_days)
-        for i, mult, _ in breakups:
-            h0 = int(posts[i].at) + 1
-            post_ex[h0 : h0 + 48] += mult - 1.0
-            culprit[h0 : h0 + 48] = i
-    market = np.zeros(nh)
-    for w in world.market:
-        market[int(w.start) : int(w.end)] += w.multiplier - 1.0
-    hazard = Hazard(spec.base_churn / DAY * (1.0 + post_ex + cadence + market))
+    churn = _churn(world, spec, rng, posts, effects)
+    hazard = churn.hazard
 
     people, start, offer_of, promo_joiners = _population(world, spec, rng)
     n = len(people)
@@ -195,14 +142,12 @@ def simulate_social(world: World, spec: SocialSpec, rng: Rng) -> SocialOut:
     first = _spans(start, cand, hours)
     talk = Interactions(np.zeros(0, dtype=np.int64), [], np.zeros(0), np.zeros(0, dtype=np.int64))
     if spec.conversations:
-        talk, replies, answered = _conversations(
-            world, spec, rng, people, first, posts, answer_rate
-        )
+        talk, replies, answered = conversations(world, rng, people, first, posts, answer_rate)
         replied_to = np.unique(np.array([p for p, _ in answered], dtype=np.int64))
         if "dialogue" in effects and answered:
             _protect(hazard, cand, answered)
     first = _spans(start, cand, hours)
-    _label(first, cand, post_ex, cadence, market, culprit, rng)
+    _label(first, cand, churn, rng)
     people.gone_at = np.where(first.kind >= DELETED, first.end, np.inf)
 
     back, back_start = refollows(
@@ -226,13 +171,13 @@ def simulate_social(world: World, spec: SocialSpec, rng: Rng) -> SocialOut:
         objects([None] * len(back)),
         np.full(len(back), -1, dtype=np.int64),
     )
-    _label_churn(second, np.isfinite(second.end), post_ex, cadence, market, culprit, rng)
+    _label_churn(second, np.isfinite(second.end), churn, rng)
     spans = first.concat(second)
 
     changes = np.zeros(0, dtype=np.int64)
     if spec.own:  # peers' snapshots carry no names, so a change there could not be seen
         changes = apply_name_changes(rng, people, spans, hours, spec.platform, 0.012)
-    likes = _engagement(world, spec, rng, people, spans, posts)
+    likes = engagement(world, spec.platform, rng, people, spans, posts)
     following: list[tuple[int, float]] = []
     if spec.following:
         following = _following(rng, spec, people, mutual, answered)
@@ -245,14 +190,14 @@ def simulate_social(world: World, spec: SocialSpec, rng: Rng) -> SocialOut:
         likes=likes,
         talk=talk,
         fans=fans,
-        breakups=breakups,
+        breakups=churn.breakups,
         promo_posts=promo_posts,
         promo_joiners=promo_joiners,
         name_changes=changes,
         replied_to=replied_to,
         answer_rate=answer_rate,
-        cadence_threshold=threshold,
-        cadence_slope=slope,
+        cadence_threshold=churn.threshold,
+        cadence_slope=churn.slope,
         reply_ratio=REPLY_RATIO if "dialogue" in effects else 1.0,
         following=following,
         clock_id=int(rng.integers(0, 1024)),
@@ -295,6 +240,49 @@ def _schedule(world: World, spec: SocialSpec, rng: Rng) -> tuple[list[SimPost], 
         for j, p in enumerate(world.promos)
     }
     return posts, promo_posts
+
+
+@dataclass
+class Churn:
+    """The account's unfollow hazard and the parts it is made of (hourly, as excess over 1)."""
+
+    hazard: Hazard
+    post_ex: F  # planted break-up posts
+    cadence: F  # posting bursts above the threshold
+    market: F  # marketplace windows
+    culprit: I  # per hour: the break-up post responsible, -1 if none
+    breakups: list[tuple[int, float, str]]
+    threshold: float
+    slope: float
+
+
+def _churn(
+    world: World, spec: SocialSpec, rng: Rng, posts: list[SimPost], effects: frozenset[str]
+) -> Churn:
+    nh = int(world.hours)
+    times = np.array([p.at for p in posts])
+    daily = np.bincount((times // DAY).astype(np.int64), minlength=world.days)[: world.days]
+    # Too frequent: dose-response above a threshold, on the burst day and the next.
+    threshold = float(max(4, round(spec.posts_per_day * 2)))
+    slope = 0.5 if "too_frequent" in effects else 0.0
+    cadence = np.zeros(nh)
+    burst_days = np.flatnonzero(daily > threshold)
+    for d in burst_days:
+        cadence[int(d * DAY) : int(d * DAY + 48)] += slope * (daily[d] - threshold)
+    post_ex = np.zeros(nh)
+    culprit = np.full(nh, -1, dtype=np.int64)
+    breakups: list[tuple[int, float, str]] = []
+    if "break_up_posts" in effects:
+        breakups = _choose_breakups(world, spec, rng, posts, burst_days)
+        for i, mult, _ in breakups:
+            h0 = int(posts[i].at) + 1
+            post_ex[h0 : h0 + 48] += mult - 1.0
+            culprit[h0 : h0 + 48] = i
+    market = np.zeros(nh)
+    for w in world.market:
+        market[int(w.start) : int(w.end)] += w.multiplier - 1.0
+    hazard = Hazard(spec.base_churn / DAY * (1.0 + post_ex + cadence + market))
+    return Churn(hazard, post_ex, cadence, market, culprit, breakups, threshold, slope)
 
 
 def _choose_breakups(
@@ -415,89 +403,24 @@ def _spans(start: F, cand: F, hours: float) -> Spans:
     )
 
 
-def _label(spans: Spans, cand: F, post_ex: F, cadence: F, market: F, culprit: I, rng: Rng) -> None:
-    churn = (spans.kind == LEFT) & (cand.argmin(axis=1) == C_CHURN)
-    _label_churn(spans, churn, post_ex, cadence, market, culprit, rng)
+def _label(spans: Spans, cand: F, churn: Churn, rng: Rng) -> None:
+    mask = (spans.kind == LEFT) & (cand.argmin(axis=1) == C_CHURN)
+    _label_churn(spans, mask, churn, rng)
 
 
-def _label_churn(
-    spans: Spans, mask: np.ndarray, post_ex: F, cadence: F, market: F, culprit: I, rng: Rng
-) -> None:
+def _label_churn(spans: Spans, mask: np.ndarray, churn: Churn, rng: Rng) -> None:
     """Name the component of the churn hazard a departure came from, in proportion to it."""
     idx = np.flatnonzero(mask)
-    h = np.minimum(spans.end[idx].astype(np.int64), len(post_ex) - 1)
-    parts = np.stack([np.ones(len(idx)), post_ex[h], cadence[h], market[h]], axis=1)
+    h = np.minimum(spans.end[idx].astype(np.int64), len(churn.post_ex) - 1)
+    parts = np.stack(
+        [np.ones(len(idx)), churn.post_ex[h], churn.cadence[h], churn.market[h]], axis=1
+    )
     cum = np.cumsum(parts, axis=1)
     u = rng.random(len(idx)) * cum[:, -1]
     comp = (u[:, None] >= cum).sum(axis=1)
     labels = np.array(["baseline", "break_up_post", "too_frequent", "marketplace"], dtype=object)
     spans.cause[idx] = labels[comp]
-    spans.cause_post[idx] = np.where(comp == 1, culprit[h], -1)
-
-
-# -- conversations and engagement --------------------------------------------------------
-
-
-def _conversations(
-    world: World,
-    spec: SocialSpec,
-    rng: Rng,
-    people: Audience,
-    spans: Spans,
-    posts: list[SimPost],
-    answer_rate: float,
-) -> tuple[Interactions, list[SimPost], list[tuple[int, float]]]:
-    """Followers reply to posts and mention the brand; the brand answers some of them."""
-    who: list[int] = []
-    kinds: list[str] = []
-    when: list[float] = []
-    post: list[int] = []
-    for i, p in enumerate(posts):
-        if p.kind != PostKind.POST:
-            continue
-        alive = spans.alive(p.at)
-        w = people.weight(spans.person[alive], p.at)
-        k = int(rng.poisson(float(w.sum()) * ENGAGE_PER_WEIGHT * 0.05 * CONTENT_APPEAL[p.content]))
-        for s in sample_weighted(rng, alive, w, k):
-            t = p.at + 0.05 + float(rng.exponential(3.0))
-            if t < min(spans.end[s], world.hours):
-                who.append(int(spans.person[s]))
-                kinds.append("reply")
-                when.append(t)
-                post.append(i)
-    for d in range(world.days):
-        mid = d * DAY + 12.0
-        alive = spans.alive(mid)
-        w = people.weight(spans.person[alive], mid)
-        for s in sample_weighted(rng, alive, w, int(rng.poisson(float(w.sum()) * 0.0003))):
-            t = d * DAY + float(rng.uniform(0.0, DAY))
-            if spans.start[s] < t < min(spans.end[s], world.hours):
-                who.append(int(spans.person[s]))
-                kinds.append("mention")
-                when.append(t)
-                post.append(-1)
-    order = np.argsort(np.array(when), kind="stable")
-    talk = Interactions(
-        np.array(who, dtype=np.int64)[order],
-        [kinds[j] for j in order],
-        np.array(when)[order],
-        np.array(post, dtype=np.int64)[order],
-    )
-    replies: list[SimPost] = []
-    answered: list[tuple[int, float]] = []
-    for j in range(len(order)):
-        if rng.random() >= answer_rate:
-            continue  # left unanswered: "monologue instead of dialogue"
-        t = float(talk.at[j]) + 0.1 + float(rng.exponential(2.0))
-        if t >= world.hours:
-            continue
-        person = int(talk.person[j])
-        handle = str(people.handles_at(np.array([person]), t)[0]).lstrip("@")
-        text = content.reply_text(rng, handle)
-        replies.append(SimPost(t, PostKind.REPLY, "reply", text, answers=j))
-        answered.append((person, t))
-    replies.sort(key=lambda p: p.at)
-    return talk, replies, answered
+    spans.cause_post[idx] = np.where(comp == 1, churn.culprit[h], -1)
 
 
 def _protect(hazard: Hazard, cand: F, answered: list[tuple[int, float]]) -> None:
@@ -512,44 +435,6 @@ def _protect(hazard: Hazard, cand: F, answered: list[tuple[int, float]]) -> None
     hq = hazard.at(q)
     target = hq + (hazard.at(np.where(later, t, q)) - hq) / REPLY_RATIO
     cand[who, C_CHURN] = np.where(later, hazard.inverse(target), t)
-
-
-def _engagement(
-    world: World,
-    spec: SocialSpec,
-    rng: Rng,
-    people: Audience,
-    spans: Spans,
-    posts: list[SimPost],
-) -> Interactions:
-    """Likes, reposts and quotes from followers, in proportion to their propensity."""
-    kinds = ("like", "repost", "quote") if spec.platform == "bsky" else ("like", "repost")
-    probs = [0.8, 0.15, 0.05] if spec.platform == "bsky" else [0.8, 0.2]
-    who: list[I] = []
-    what: list[I] = []
-    when: list[F] = []
-    post: list[I] = []
-    for i, p in enumerate(posts):
-        alive = spans.alive(p.at)
-        w = people.weight(spans.person[alive], p.at)
-        k = int(rng.poisson(float(w.sum()) * ENGAGE_PER_WEIGHT * CONTENT_APPEAL[p.content]))
-        chosen = sample_weighted(rng, alive, w, k)
-        t = p.at + 0.02 + rng.exponential(5.0, len(chosen))
-        keep = t < np.minimum(spans.end[chosen], world.hours)
-        chosen = chosen[keep]
-        who.append(spans.person[chosen])
-        what.append(rng.choice(len(kinds), size=len(chosen), p=probs))
-        when.append(t[keep])
-        post.append(np.full(len(chosen), i, dtype=np.int64))
-    if not who:
-        return Interactions(np.zeros(0, dtype=np.int64), [], np.zeros(0), np.zeros(0, np.int64))
-    codes = np.concatenate(what)
-    return Interactions(
-        np.concatenate(who),
-        [kinds[c] for c in codes],
-        np.concatenate(when),
-        np.concatenate(post),
-    )
 
 
 def _following(
