@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from breakup.clock import fixed_clock
+from breakup.errors import InvalidInput
 from breakup.ingest import email_hasher
 from breakup.simulate import (
     AccountTruth,
@@ -262,6 +263,9 @@ def test_truth_is_stored(sim: Simulation, saved: Store) -> None:
     save_simulation(saved, sim)  # saving again is a no-op
     assert saved.scalar("SELECT count(*) FROM imports") == before
     assert saved.scalar("SELECT count(*) FROM simulations") == 1
+    with pytest.raises(InvalidInput, match="fresh store"):
+        save_simulation(saved, simulate(replace(SMALL, seed=99, days=30)))
+    assert saved.scalar("SELECT count(*) FROM imports") == before
 
 
 def test_email_unsubscribes_name_their_campaign(sim: Simulation, saved: Store) -> None:
@@ -375,8 +379,6 @@ def test_fans_engage_and_at_risk_fans_fade() -> None:
 
 
 def test_bad_params_are_refused() -> None:
-    from breakup.errors import InvalidInput
-
     with pytest.raises(InvalidInput):
         SimParams(scenario="aliens")
     with pytest.raises(InvalidInput):

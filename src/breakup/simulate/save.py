@@ -7,6 +7,7 @@ import json
 from rich.progress import Progress
 
 from ..clock import to_db
+from ..errors import InvalidInput
 from ..ingest import save_batch
 from ..store import Store
 from .core import Simulation
@@ -20,8 +21,21 @@ def save_simulation(
 
     Returns the accounts written (short key -> account name). Saving the same simulation
     again changes nothing: batches are recognised by their source reference and the truth
-    row by its seed and parameters.
+    row by its seed and parameters. A store that already holds other data under the demo's
+    account names is refused (:class:`~breakup.errors.InvalidInput`).
     """
+    params = json.dumps(sim.params.as_dict(), sort_keys=True)
+    same = store.scalar(
+        "SELECT simulation_id FROM simulations WHERE seed = ? AND params::VARCHAR = ?",
+        [sim.params.seed, params],
+    )
+    taken = sorted({a.name for a in store.accounts()} & set(sim.batches))
+    if taken and same is None:
+        # Another simulation (or real data) under the same names would mix two histories.
+        raise InvalidInput(
+            f"{store.path}: already has account(s) {', '.join(taken)} from other data; "
+            "save the demo into a fresh store"
+        )
     total = sum(len(b) for b in sim.batches.values())
     task = progress.add_task("Saving the simulated year", total=total) if progress else None
     # One transaction: a demo store is either complete or untouched, and one commit is
@@ -33,12 +47,7 @@ def save_simulation(
                 save_batch(store, batch, account=name, role=role)
                 if progress is not None and task is not None:
                     progress.advance(task)
-        params = json.dumps(sim.params.as_dict(), sort_keys=True)
-        seen = store.scalar(
-            "SELECT simulation_id FROM simulations WHERE seed = ? AND params::VARCHAR = ?",
-            [sim.params.seed, params],
-        )
-        if seen is None:
+        if same is None:
             store.con.execute(
                 "INSERT INTO simulations VALUES (?, ?, ?, ?, ?)",
                 [
