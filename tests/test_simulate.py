@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter, defaultdict
+from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -47,11 +48,11 @@ def sim() -> Simulation:
 
 
 @pytest.fixture(scope="module")
-def saved(sim: Simulation, tmp_path_factory: pytest.TempPathFactory) -> Store:
+def saved(sim: Simulation, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Store]:
     path = tmp_path_factory.mktemp("sim") / "s.duckdb"
-    store = Store(path, clock=fixed_clock(END))
-    save_simulation(store, sim)
-    return store
+    with Store(path, clock=fixed_clock(END)) as store:
+        save_simulation(store, sim)
+        yield store
 
 
 def stored_spans(store: Store, sim: Simulation, name: str) -> dict[str, list[dict[str, Any]]]:
