@@ -1,0 +1,1 @@
+"""Local servers that speak real protocols (XRPC, …) so live sources are tested end to end."""
