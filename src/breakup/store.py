@@ -427,46 +427,92 @@ class Store:
     def intern(self, platform: str, external_ids: pa.Array | pa.ChunkedArray) -> np.ndarray:
         """Person ids (uint32, same order) for external ids, creating the new ones.
 
-        Set-based: one anti-join insert and one join, whatever the number of ids.
+        Set-based, whatever the number of ids: one join finds the people already known;
+        the others get the next ids in order of first appearance. Nothing is sorted by
+        string, and nothing but the new ids is grouped.
         """
         n = len(external_ids)
         if n == 0:
             return np.zeros(0, dtype=np.uint32)
-        incoming = pa.table({"pos": pa.array(np.arange(n, dtype=np.int64)), "ext": external_ids})
-        self.con.register("_incoming", incoming)
+        if external_ids.null_count:
+            raise StoreError(f"{self.path}: a person without an external id")
+        pos = pa.array(np.arange(n, dtype=np.uint32))
+        ids = np.zeros(n, dtype=np.uint32)  # person ids start at 1: 0 is "not known yet"
+        self.con.register("_incoming", pa.table({"pos": pos, "ext": external_ids}))
         try:
-            self.con.execute(
+            known = self.con.sql(
                 """
-                INSERT INTO people
-                SELECT (SELECT coalesce(max(person_id), 0) FROM people)
-                       + row_number() OVER (ORDER BY first_pos), ?, ext
-                FROM (
-                    SELECT i.ext, min(i.pos) AS first_pos
-                    FROM _incoming i
-                    ANTI JOIN (SELECT external_id FROM people WHERE platform = ?) p
-                      ON p.external_id = i.ext
-                    GROUP BY i.ext
-                )
-                """,
-                [platform, platform],
-            )
-            result = self.con.execute(
-                """
-                SELECT p.person_id FROM _incoming i
+                SELECT i.pos, p.person_id FROM _incoming i
                 JOIN (SELECT person_id, external_id FROM people WHERE platform = ?) p
                   ON p.external_id = i.ext
-                ORDER BY i.pos
                 """,
-                [platform],
-            ).fetchnumpy()
+                params=[platform],
+            )
+            assert known is not None
+            # Streamed in batches, so the pairs are never all held at once.
+            for batch in known.to_arrow_reader(1 << 20):
+                ids[batch.column(0).to_numpy()] = batch.column(1).to_numpy()
         finally:
             self.con.unregister("_incoming")
-        ids = np.asarray(result["person_id"]).astype(np.uint32, copy=False)
-        if len(ids) != n:
-            raise StoreError(f"{self.path}: person interning lost rows ({len(ids)} of {n})")
-        if int(self.scalar("SELECT coalesce(max(person_id), 0) FROM people")) >= 2**32 - 1:
-            raise StoreError(f"{self.path}: more than 4 billion people in one store")
+        is_new = ids == 0
+        if is_new.any():
+            self._intern_new(platform, external_ids, pos, ids, is_new)
         return ids
+
+    def _intern_new(
+        self,
+        platform: str,
+        external_ids: pa.Array | pa.ChunkedArray,
+        pos: pa.Array,
+        ids: np.ndarray,
+        is_new: np.ndarray,
+    ) -> None:
+        """Give the ids at *is_new* positions the next person ids, in order of first
+        appearance (the same id twice gets one person), and insert them into people."""
+        self.con.register(
+            "_new", pa.table({"pos": pos, "ext": external_ids, "is_new": pa.array(is_new)})
+        )
+        try:
+            # Usually every new id is distinct, which distinct hashes prove cheaply;
+            # otherwise group them exactly.
+            result = self.con.execute("SELECT hash(ext) AS h FROM _new WHERE is_new")
+            hashes = np.sort(result.fetchnumpy()["h"])
+            repeated = bool((hashes[1:] == hashes[:-1]).any())
+            del hashes
+            is_first = is_new
+            if repeated:
+                firsts = self.con.execute(
+                    "SELECT min(pos) AS pos FROM _new WHERE is_new GROUP BY ext"
+                ).fetchnumpy()["pos"]
+                is_first = np.zeros(len(ids), dtype=bool)
+                is_first[firsts] = True
+            count = int(is_first.sum())
+            base = int(self.scalar("SELECT coalesce(max(person_id), 0) FROM people"))
+            if base + count >= 2**32 - 1:
+                raise StoreError(f"{self.path}: more than 4 billion people in one store")
+            ids[is_first] = np.arange(base + 1, base + 1 + count, dtype=np.uint32)
+            if repeated:
+                # Later copies of an id get the person id of its first appearance.
+                copies = self.con.execute(
+                    """
+                    SELECT pos, min(pos) OVER (PARTITION BY ext) AS first_pos FROM _new
+                    WHERE is_new AND ext IN (
+                        SELECT ext FROM _new WHERE is_new GROUP BY ext HAVING count(*) > 1)
+                    """
+                ).fetchnumpy()
+                ids[copies["pos"]] = ids[copies["first_pos"]]
+        finally:
+            self.con.unregister("_new")
+        self.con.register(
+            "_fresh", pa.table({"person_id": ids, "ext": external_ids, "is_first": is_first})
+        )
+        try:
+            self.con.execute(
+                "INSERT INTO people SELECT person_id, ?, ext FROM _fresh WHERE is_first",
+                [platform],
+            )
+        finally:
+            self.con.unregister("_fresh")
 
 
 def first(cursor: duckdb.DuckDBPyConnection) -> Any:

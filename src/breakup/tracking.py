@@ -72,11 +72,16 @@ def bitmap_ids(bm: BitMap) -> np.ndarray:
 
 
 class _Ops:
-    """Buffers of open/close operations, in replay order."""
+    """Open/close operations in replay order.
+
+    Pieces are kept in the order of ``ord`` (one per bulk operation, one per run of single
+    operations), and a bulk operation's people come sorted from its bitmap, so the table
+    is in (ord, person_id) order: the order span ids are given in.
+    """
 
     def __init__(self) -> None:
         self.tables: list[pa.Table] = []
-        self.rows: list[tuple[Any, ...]] = []
+        self.rows: list[tuple[Any, ...]] = []  # single operations since the last piece
         self.ord = 0
 
     def bulk(self, ids: BitMap, is_open: bool, te: datetime | None, tl: datetime) -> None:
@@ -84,6 +89,7 @@ class _Ops:
         n = len(ids)
         if n == 0:
             return
+        self._flush_rows()
         self.tables.append(
             pa.table(
                 [
@@ -93,7 +99,7 @@ class _Ops:
                     pa.nulls(n, _TS) if te is None else _repeat_ts(te, n),
                     _repeat_ts(tl, n),
                     pa.array(np.zeros(n, dtype=bool)),
-                    pa.array([None if is_open else EndKind.UNKNOWN.value] * n, pa.string()),
+                    pa.nulls(n, pa.string()) if is_open else pa.repeat(EndKind.UNKNOWN.value, n),
                     pa.nulls(n, pa.string()),
                     pa.nulls(n, pa.string()),
                 ],
@@ -115,19 +121,23 @@ class _Ops:
         self.ord += 1
         self.rows.append((self.ord, person, is_open, te, tl, exact, kind, campaign, reason))
 
-    def table(self) -> pa.Table:
-        tables = list(self.tables)
+    def _flush_rows(self) -> None:
         if self.rows:
             cols = list(zip(*self.rows, strict=True))
-            tables.append(
+            self.tables.append(
                 pa.table(
                     [pa.array(c, f.type) for c, f in zip(cols, _OPS_SCHEMA, strict=True)],
                     schema=_OPS_SCHEMA,
                 )
             )
-        if not tables:
-            return _OPS_SCHEMA.empty_table()
-        return pa.concat_tables(tables)
+            self.rows = []
+
+    def table(self) -> pa.Table:
+        """The operations, with ``span_no``: the rank of each open among the opens."""
+        self._flush_rows()
+        table = pa.concat_tables(self.tables) if self.tables else _OPS_SCHEMA.empty_table()
+        is_open = table.column("is_open").to_numpy()
+        return table.append_column("span_no", pa.array(np.cumsum(is_open, dtype=np.int64) - 1))
 
 
 def _repeat_ts(t: datetime, n: int) -> pa.Array:
@@ -304,8 +314,25 @@ def _write_spans(store: Store, account_id: int, direction: str, ops: pa.Table) -
     con = store.con
     con.register("_ops", ops)
     try:
-        con.execute(
+        people = bitmap_from_ids(ops.column("person_id").to_numpy())
+        if len(people) == ops.num_rows:
+            # The common case (a snapshot's joiners and leavers): one operation per
+            # person, so there is nothing to pair.
+            paired = "VIEW"
+            con.execute(
+                """
+            CREATE OR REPLACE TEMP VIEW _paired AS
+            SELECT *, 1 AS k,
+                   NULL::TIMESTAMP AS n_te, NULL::TIMESTAMP AS n_tl, NULL::BOOLEAN AS n_exact,
+                   NULL::VARCHAR AS n_kind, NULL::VARCHAR AS n_campaign, NULL::VARCHAR AS n_reason
+            FROM _ops
             """
+            )
+        else:
+            # Pair each operation with the next one of the same person.
+            paired = "TABLE"
+            con.execute(
+                """
             CREATE OR REPLACE TEMP TABLE _paired AS
             SELECT *,
                    row_number() OVER w AS k,
@@ -315,7 +342,7 @@ def _write_spans(store: Store, account_id: int, direction: str, ops: pa.Table) -
             FROM _ops
             WINDOW w AS (PARTITION BY person_id ORDER BY ord)
             """
-        )
+            )
         # A person's first operation being a close ends the span already open in the store.
         closed_existing = first(
             con.execute(
@@ -331,12 +358,13 @@ def _write_spans(store: Store, account_id: int, direction: str, ops: pa.Table) -
                 [account_id, direction],
             )
         )
+        # Span ids in (ord, person_id) order: the order of the opens in _ops.
         base = store.next_id("spans", "span_id")
         opened = first(
             con.execute(
                 """
             INSERT INTO spans
-            SELECT ? + row_number() OVER (ORDER BY ord, person_id) - 1, ?, person_id, ?,
+            SELECT ? + span_no, ?, person_id, ?,
                    te, tl, exact,
                    CASE WHEN n_tl IS NULL THEN NULL ELSE greatest(n_te, tl) END,
                    n_tl, n_exact, n_kind, n_campaign, n_reason
@@ -345,7 +373,8 @@ def _write_spans(store: Store, account_id: int, direction: str, ops: pa.Table) -
                 [base, account_id, direction],
             )
         )
-        # A re-follow seen only in a snapshot began after the previous span ended.
+        # A re-follow seen only in a snapshot began after the previous span ended. Only
+        # people who opened a span of unknown start now and have an ended span qualify.
         con.execute(
             """
             UPDATE spans SET start_earliest = prev.prev_end FROM (
@@ -353,8 +382,9 @@ def _write_spans(store: Store, account_id: int, direction: str, ops: pa.Table) -
                     PARTITION BY person_id ORDER BY start_latest, span_id) AS prev_end
                 FROM spans
                 WHERE account_id = ? AND direction = ? AND person_id IN (
-                    SELECT person_id FROM spans
-                    WHERE account_id = ? AND direction = ? AND end_latest IS NOT NULL)
+                    SELECT person_id FROM _ops WHERE is_open AND NOT exact AND person_id IN (
+                        SELECT person_id FROM spans
+                        WHERE account_id = ? AND direction = ? AND end_latest IS NOT NULL))
             ) prev
             WHERE spans.span_id = prev.span_id AND spans.span_id >= ?
               AND NOT spans.start_exact AND prev.prev_end IS NOT NULL
@@ -363,7 +393,7 @@ def _write_spans(store: Store, account_id: int, direction: str, ops: pa.Table) -
             [account_id, direction, account_id, direction, base],
         )
         closed_new = store.scalar("SELECT count(*) FROM _paired WHERE NOT is_open AND k > 1")
-        con.execute("DROP TABLE _paired")
+        con.execute(f"DROP {paired} _paired")
     finally:
         con.unregister("_ops")
     n_open = int(opened[0]) if opened else 0

@@ -1,0 +1,331 @@
+"""Performance benchmarks of breakup, each against its baseline measured in the same run.
+
+    python benchmarks/run.py                      # the full 10M-follower run (make bench)
+    python benchmarks/run.py --followers 1000000  # a quicker run at 1M
+
+Every case runs in its own subprocess, so its peak memory (``ru_maxrss`` of that child) is
+not polluted by the others. The machine may be shared and noisy: compare the ratios.
+
+Cases:
+
+* ``diff``: the two set differences (who joined, who left) between two snapshots with 1 %
+  churn, as pyroaring bitmaps vs Python ``set`` difference. Best of several repeats.
+* ``ingest``: a snapshot of ids held in memory as a pyarrow string array, through
+  ``save_batch`` into a DuckDB file (interned, stored as a bitmap, diffed, spans written):
+  first the initial snapshot, then one with 1 % churn. The baseline is the per-row SQLite
+  upsert table of twitter-to-sqlite: ``INSERT ... ON CONFLICT DO UPDATE`` of one row per
+  follower with first_seen / last_seen, ``executemany`` into a file database. The baseline
+  is given its ids as a ready Python list (its conversion is not timed), and it neither
+  finds departures nor keeps history, so the comparison flatters it.
+* ``storage``: growth of the store file over daily snapshots with 1 % daily churn, in bytes
+  per follower per snapshot.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from breakup.clock import fixed_clock
+from breakup.ingest import save_batch
+from breakup.models import Batch, Direction, Snapshot, members_table
+from breakup.store import Store
+from breakup.tracking import bitmap_from_ids
+
+CHURN = 0.01
+DAYS = 30
+T0 = datetime(2025, 1, 1, tzinfo=UTC)
+NOW = T0 + timedelta(days=365)
+SEED = 20250101
+
+# -- synthetic audience ------------------------------------------------------------------
+
+
+def audience(n: int, days: int, seed: int = SEED) -> Iterator[np.ndarray]:
+    """Members (person numbers, in snapshot order) of *days* daily snapshots of *n* followers:
+    each day a random 1 % leaves and as many newcomers arrive, appended at the end."""
+    rng = np.random.default_rng(seed)
+    members = np.arange(n, dtype=np.int64)
+    fresh = n
+    for _ in range(days):
+        yield members
+        churn = int(n * CHURN)
+        keep = np.ones(len(members), dtype=bool)
+        keep[rng.choice(len(members), churn, replace=False)] = False
+        members = np.concatenate([members[keep], np.arange(fresh, fresh + churn)])
+        fresh += churn
+
+
+def external_ids(members: np.ndarray) -> pa.Array:
+    """X-style account ids: distinct 18-19 digit decimal strings, in no useful order."""
+    scrambled = (members.astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15)) & np.uint64(2**63 - 1)
+    return pc.cast(pa.array(scrambled.astype(np.int64)), pa.string())
+
+
+def snapshot_ids(n: int, day: int) -> pa.Array:
+    """The ids of snapshot *day*, in memory: the input of an ingest."""
+    ids = None
+    for d, members in enumerate(audience(n, day + 1)):
+        if d == day:
+            ids = external_ids(members)
+    # What generating the input left in Arrow's allocator is not the ingest's memory.
+    pa.default_memory_pool().release_unused()
+    assert ids is not None
+    return ids
+
+
+def batch(ids: pa.Array, day: int) -> Batch:
+    return Batch(
+        source="bench",
+        platform="x",
+        source_ref=f"day-{day}",
+        account_identity="12",
+        account_handle="bench",
+        snapshots=[
+            Snapshot(
+                Direction.FOLLOWERS,
+                T0 + timedelta(days=day),
+                members_table(ids),
+                reported_count=len(ids),
+            )
+        ],
+    )
+
+
+def best_of(repeats: int, fn: Callable[[], object]) -> float:
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+# -- cases: each returns a JSON-able dict ---------------------------------------------------
+
+
+def bench_diff(n: int) -> dict[str, Any]:
+    """Joined and departed between two snapshots, as bitmaps and as Python sets."""
+    days = audience(n, 2)
+    before = next(days).astype(np.uint32) + 1  # person ids are dense, from 1
+    after = next(days).astype(np.uint32) + 1
+    bm_before, bm_after = bitmap_from_ids(before), bitmap_from_ids(after)
+    joined, left = bm_after - bm_before, bm_before - bm_after
+    t_bitmap = best_of(7, lambda: (bm_after - bm_before, bm_before - bm_after))
+    set_before, set_after = set(before.tolist()), set(after.tolist())
+    del before, after
+    if len(set_after - set_before) != len(joined) or len(set_before - set_after) != len(left):
+        raise AssertionError("bitmap and set differences disagree")
+    t_set = best_of(3, lambda: (set_after - set_before, set_before - set_after))
+    return {"seconds": t_bitmap, "baseline": t_set, "joined": len(joined), "left": len(left)}
+
+
+def bench_ingest(n: int, db: Path, day: int) -> dict[str, Any]:
+    """``save_batch`` of snapshot *day* into the store at *db* (earlier days already in it)."""
+    ids = snapshot_ids(n, day)
+    with Store(db, clock=fixed_clock(NOW)) as store:
+        start = time.perf_counter()
+        result = save_batch(store, batch(ids, day))
+        seconds = time.perf_counter() - start
+    return {
+        "seconds": seconds,
+        "members": result.members,
+        "opened": result.opened,
+        "closed": result.closed,
+    }
+
+
+def bench_sqlite(n: int, db: Path, day: int) -> dict[str, Any]:
+    """The baseline: one upserted row per follower, first_seen / last_seen, in SQLite."""
+    ids = snapshot_ids(n, day).to_pylist()
+    seen = (T0 + timedelta(days=day)).isoformat()
+    con = sqlite3.connect(db)
+    try:
+        con.execute(
+            "CREATE TABLE IF NOT EXISTS followers (account_id TEXT NOT NULL, "
+            "follower_id TEXT NOT NULL, first_seen TEXT NOT NULL, last_seen TEXT NOT NULL, "
+            "PRIMARY KEY (account_id, follower_id))"
+        )
+        con.commit()
+        start = time.perf_counter()
+        with con:
+            con.executemany(
+                "INSERT INTO followers VALUES ('12', ?, ?, ?) ON CONFLICT (account_id, "
+                "follower_id) DO UPDATE SET last_seen = excluded.last_seen",
+                ((i, seen, seen) for i in ids),
+            )
+        seconds = time.perf_counter() - start
+        rows = con.execute("SELECT count(*) FROM followers").fetchone()[0]
+    finally:
+        con.close()
+    return {"seconds": seconds, "rows": rows}
+
+
+def bench_storage(n: int, db: Path, days: int = DAYS) -> dict[str, Any]:
+    """Store file growth over *days* daily snapshots, per follower per snapshot."""
+    Store(db, clock=fixed_clock(NOW)).close()
+    empty = db.stat().st_size
+    start = time.perf_counter()
+    for day, members in enumerate(audience(n, days)):
+        with Store(db, clock=fixed_clock(NOW)) as store:
+            save_batch(store, batch(external_ids(members), day))
+    seconds = time.perf_counter() - start
+    wal = db.with_name(db.name + ".wal")
+    grown = db.stat().st_size + (wal.stat().st_size if wal.exists() else 0) - empty
+    return {
+        "seconds": seconds,
+        "bytes": grown,
+        "per_follower_snapshot": grown / (n * days),
+        "days": days,
+    }
+
+
+def run_case(case: str, n: int, workdir: Path, days: int) -> dict[str, Any]:
+    if case == "diff":
+        return bench_diff(n)
+    if case == "storage":
+        return bench_storage(n, workdir / "storage.duckdb", days)
+    kind, day = case.split("-")
+    if kind == "ingest":
+        return bench_ingest(n, workdir / "ingest.duckdb", int(day))
+    if kind == "sqlite":
+        return bench_sqlite(n, workdir / "baseline.sqlite", int(day))
+    raise ValueError(f"unknown case {case!r}")
+
+
+# -- the runner ------------------------------------------------------------------------------
+
+
+@dataclass
+class Measured:
+    result: dict[str, Any]
+    peak_rss: int  # bytes
+
+
+def in_subprocess(case: str, n: int, workdir: Path, days: int) -> Measured:
+    cmd = [sys.executable, __file__, "--case", case, "--followers", str(n)]
+    cmd += ["--workdir", str(workdir), "--days", str(days)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE)
+    assert proc.stdout is not None
+    out = proc.stdout.read()
+    proc.stdout.close()
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode != 0:
+        raise SystemExit(f"benchmark case {case} failed (exit status {proc.returncode})")
+    return Measured(json.loads(out), usage.ru_maxrss * 1024)  # Linux reports KiB
+
+
+def fmt_time(seconds: float) -> str:
+    if seconds < 1:
+        return f"{seconds * 1000:.2f} ms"
+    return f"{seconds:.2f} s"
+
+
+def fmt_mem(size: float) -> str:
+    return f"{size / 1e9:.2f} GB" if size >= 1e9 else f"{size / 1e6:.0f} MB"
+
+
+def report(n: int, days: int, m: dict[str, Measured]) -> list[list[str]]:
+    rows = [["case", "breakup", "baseline", "speed-up", "peak RSS (baseline)", "bar", "met"]]
+    diff = m["diff"].result
+    ratio = diff["baseline"] / diff["seconds"]
+    rows.append(
+        [
+            "diff, 1% churn",
+            fmt_time(diff["seconds"]),
+            fmt_time(diff["baseline"]) + " (set)",
+            f"{ratio:.0f}x",
+            "",
+            "<= 5 ms, >= 50x",
+            _yes(diff["seconds"] <= 0.005 and ratio >= 50),
+        ]
+    )
+    for day, label in ((0, "ingest, first snapshot"), (1, "ingest, 1% churn")):
+        ours, base = m[f"ingest-{day}"], m[f"sqlite-{day}"]
+        ratio = base.result["seconds"] / ours.result["seconds"]
+        rows.append(
+            [
+                label,
+                fmt_time(ours.result["seconds"]),
+                fmt_time(base.result["seconds"]) + " (sqlite)",
+                f"{ratio:.1f}x",
+                f"{fmt_mem(ours.peak_rss)} ({fmt_mem(base.peak_rss)})",
+                ">= 5x, <= 2 GB",
+                _yes(ratio >= 5 and ours.peak_rss <= 2 * 10**9),
+            ]
+        )
+    storage = m["storage"]
+    per = storage.result["per_follower_snapshot"]
+    rows.append(
+        [
+            f"storage, {days} daily snapshots",
+            f"{per:.3f} B/follower/snapshot",
+            "",
+            "",
+            fmt_mem(storage.peak_rss),
+            "<= 1 byte",
+            _yes(per <= 1),
+        ]
+    )
+    return rows
+
+
+def _yes(ok: bool) -> str:
+    return "yes" if ok else "NO"
+
+
+def markdown(rows: list[list[str]]) -> str:
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    lines = [
+        "| " + " | ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) + " |" for r in rows
+    ]
+    lines.insert(1, "|" + "|".join("-" * (w + 2) for w in widths) + "|")
+    return "\n".join(lines)
+
+
+CASES = ["diff", "ingest-0", "sqlite-0", "ingest-1", "sqlite-1", "storage"]
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--followers", type=int, default=10_000_000, help="default 10M")
+    parser.add_argument("--days", type=int, default=DAYS, help="snapshots in the storage case")
+    parser.add_argument("--case", help=argparse.SUPPRESS)
+    parser.add_argument("--workdir", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.case:
+        print(json.dumps(run_case(args.case, args.followers, args.workdir, args.days)))
+        return
+    n = args.followers
+    print(f"breakup benchmarks: {n:,} followers, {os.cpu_count()} CPUs, each case in a subprocess")
+    measured: dict[str, Measured] = {}
+    with tempfile.TemporaryDirectory(prefix="breakup-bench-") as tmp:
+        for case in CASES:
+            measured[case] = in_subprocess(case, n, Path(tmp), args.days)
+            took = measured[case].result["seconds"]
+            print(f"  {case:<9} {fmt_time(took):>10}  peak {fmt_mem(measured[case].peak_rss)}")
+            sys.stdout.flush()
+    print()
+    print(markdown(report(n, args.days, measured)))
+    print()
+    print("Bars are stated for 10M followers. GB = 10^9 bytes. Peak RSS is the child's ru_maxrss.")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,59 @@
+"""Smoke test of benchmarks/run.py at a tiny scale: the cases run and return sane numbers.
+
+No timing bars here: those are for ``make bench`` on a quiet machine, at 10M followers.
+"""
+
+from __future__ import annotations
+
+from itertools import pairwise
+from pathlib import Path
+
+import pytest
+
+from benchmarks import run
+
+N = 20_000
+CHURN = int(N * run.CHURN)
+
+
+def test_audience_churns_one_percent_a_day() -> None:
+    days = [set(m.tolist()) for m in run.audience(N, 3)]
+    assert all(len(d) == N for d in days)
+    for before, after in pairwise(days):
+        assert len(before - after) == len(after - before) == CHURN
+    ids = run.snapshot_ids(N, 0)
+    assert len(set(ids.to_pylist())) == N
+
+
+def test_diff_agrees_with_sets() -> None:
+    result = run.bench_diff(N)
+    assert result["joined"] == result["left"] == CHURN
+    assert result["seconds"] > 0 and result["baseline"] > 0
+
+
+def test_ingest_first_and_churned_snapshot(tmp_path: Path) -> None:
+    db = tmp_path / "bench.duckdb"
+    first = run.bench_ingest(N, db, 0)
+    assert (first["members"], first["opened"], first["closed"]) == (N, N, 0)
+    second = run.bench_ingest(N, db, 1)
+    assert (second["members"], second["opened"], second["closed"]) == (N, CHURN, CHURN)
+    assert first["seconds"] > 0 and second["seconds"] > 0
+
+
+def test_sqlite_baseline_upserts(tmp_path: Path) -> None:
+    db = tmp_path / "baseline.sqlite"
+    assert run.bench_sqlite(N, db, 0)["rows"] == N
+    assert run.bench_sqlite(N, db, 1)["rows"] == N + CHURN
+
+
+def test_storage_grows(tmp_path: Path) -> None:
+    result = run.bench_storage(N, tmp_path / "storage.duckdb", days=3)
+    assert result["bytes"] > 0
+    assert result["per_follower_snapshot"] == pytest.approx(result["bytes"] / (N * 3))
+
+
+def test_runner_prints_the_table(capsys: pytest.CaptureFixture[str]) -> None:
+    run.main(["--followers", "2000", "--days", "2"])
+    out = capsys.readouterr().out
+    for row in ("diff, 1% churn", "ingest, first snapshot", "ingest, 1% churn", "storage"):
+        assert row in out
