@@ -158,6 +158,11 @@ def test_publication_names_the_account(store: Store) -> None:
     assert store.con.execute("SELECT identity, handle FROM accounts").fetchall() == [
         ("fieldnotes", "fieldnotes")
     ]
+    # Without --account the publication finds the account it already belongs to.
+    assert save_batch(store, read(MARCH, MARCH_AT)).account == "news"
+
+
+def test_publication_names_a_new_account(store: Store) -> None:
     assert save_batch(store, read(MARCH, MARCH_AT)).account == "email:fieldnotes"
 
 

@@ -391,3 +391,25 @@ def test_unreachable_server_is_retried_until_stopped(db: Path) -> None:
 def test_a_url_that_can_never_work_is_an_error(db: Path) -> None:
     with Store(db) as store, pytest.raises(ServiceError, match="not a ws"):
         stream(store, url="https://jetstream.example/subscribe", max_events=1)
+
+
+def test_the_stream_command_saves_what_it_reads_and_reports_json(db: Path) -> None:
+    import subprocess
+    import sys
+
+    events = burst(30)
+    with Jetstream(events) as js:
+        proc = subprocess.run(
+            [sys.executable, "-m", "breakup", "--db", str(db), "stream",
+             "--jetstream", js.url, "--max-events", str(len(events)), "--json"],
+            capture_output=True, text=True, timeout=60, env={"PATH": "/usr/bin:/bin"},
+        )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    assert out["frames"] == len(events)
+    brand_or_peer = sum(1 for e in events if e.get("commit", {}).get("operation") == "create"
+                        and e["commit"]["record"]["subject"] in (BRAND, PEER))  # fmt: skip
+    assert out["follows"] == brand_or_peer
+    assert out["cursor"] == events[-1]["time_us"]
+    spans = contents(db)["spans"]
+    assert sum(1 for s in spans if s[1] == fan(0) and s[0] == "bsky:brand.test") == 2

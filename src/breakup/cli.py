@@ -186,6 +186,116 @@ def track(
 
 
 @app.command()
+def watch(
+    ctx: typer.Context,
+    config: Annotated[Path, typer.Argument(help="Watch config (TOML): accounts, schedules.")],
+) -> None:
+    """Run unattended: poll each configured account on its schedule and stream Bluesky
+    follows alongside, until Ctrl-C or SIGTERM. Restarting resumes where it stopped."""
+    import signal
+    import threading
+
+    from .watch import Watch, load_config
+
+    c = _ctx(ctx)
+    cfg = load_config(config)
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: object) -> None:
+        err_console.print(f"stopping ({signal.Signals(signum).name}) …")
+        stop.set()
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+
+    def report(event: str, details: dict[str, Any]) -> None:
+        now = c.clock().strftime("%Y-%m-%d %H:%M:%S")
+        if event == "polled":
+            line = terminal.import_summary(details["result"].fetched)
+            console.print(f"[dim]{now}[/dim] ", end="")
+            console.print(line)
+        else:
+            text = " ".join(f"{k}={v}" for k, v in details.items())
+            console.print(f"{now} {event} {text}", markup=False, highlight=False)
+
+    with c.store() as store:
+        runner = _stream_runner(cfg.stream_url, c.clock) if cfg.stream else None
+        result = Watch(
+            store, cfg, stop=stop, clock=c.clock, report=report, stream_runner=runner
+        ).run()
+    console.print(f"stopped after {result.polls} poll(s), {result.failures} failure(s)")
+
+
+@app.command()
+def stream(
+    ctx: typer.Context,
+    jetstream: Annotated[
+        str | None,
+        typer.Option("--jetstream", help="Jetstream websocket URL (default the public one)."),
+    ] = None,
+    max_events: Annotated[
+        int | None, typer.Option("--max-events", help="Stop after this many frames.")
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Follow the Bluesky firehose (Jetstream) for every tracked Bluesky account: exact
+    follow and unfollow times, account deactivations. Runs until Ctrl-C; resumes from the
+    saved cursor."""
+    import signal
+    import threading
+
+    from .stream import stream as consume
+
+    c = _ctx(ctx)
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: object) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    with c.store() as store, _progress(as_json) as progress:
+        task = progress.add_task("jetstream frames", total=max_events)
+
+        def report(result: Any) -> None:
+            progress.update(task, completed=result.frames)
+
+        result = consume(
+            store,
+            url=jetstream,
+            clock=c.clock,
+            stop=stop,
+            max_events=max_events,
+            progress=report,
+        )
+    if as_json:
+        _emit(True, result, None)
+        return
+    console.print(
+        f"{result.frames} frame(s): {result.follows} follow(s), {result.unfollows} "
+        f"unfollow(s), {result.account_events} account event(s); "
+        f"{result.untracked} untracked and {result.unresolved} unresolved dropped; "
+        f"cursor {result.cursor}",
+        highlight=False,
+    )
+    for problem in result.problems[-5:]:
+        err_console.print(f"[yellow]{problem}[/yellow]")
+
+
+def _stream_runner(url: str | None, clock: Clock) -> Any:
+    """The Jetstream consumer, if this breakup has one."""
+    try:
+        from .stream import stream as consume
+    except ImportError:
+        return None
+
+    def run(store: Store, stop: Any) -> None:
+        consume(store, url=url, clock=clock, stop=stop)
+
+    return run
+
+
+@app.command()
 def kinds(as_json: JsonOpt = False) -> None:
     """List the import kinds this breakup knows."""
     rows = {

@@ -149,4 +149,3 @@ def retry_after(headers: httpx.Headers, now: float) -> float | None:
         # Epoch seconds (Bluesky) or seconds from now (the IETF draft).
         return reset - now if reset > 10**9 else reset
     return None
-
