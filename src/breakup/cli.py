@@ -392,3 +392,8 @@ def main() -> None:
     except BreakupError as exc:
         err_console.print(f"error: {exc}", markup=False, highlight=False)
         raise SystemExit(1) from None
+
+
+# Command groups kept in their own modules register on `app` when imported (after `app`
+# and the helpers above exist).
+from . import cli_fans, cli_report, cli_why  # noqa: E402, F401

@@ -47,6 +47,7 @@ class ImportResult:
     events: int = 0
     posts: int = 0
     interactions: int = 0
+    profiles: int = 0
     checks: int = 0
     follow_records: int = 0
     opened: int = 0
@@ -250,6 +251,7 @@ class _Writer:
         self._interactions(result)
         self._checks(result)
         self._follow_records(result)
+        self._profiles(result)
 
     def _snapshot(self, snap: Snapshot, result: ImportResult) -> None:
         at = to_db(snap.observed_at)
@@ -386,6 +388,7 @@ class _Writer:
                 "kind": [i.kind.value for i in rows],
                 "at": pa.array([to_db(i.at) for i in rows], pa.timestamp("us")),
                 "post": pa.array([i.post for i in rows], pa.string()),
+                "ref": pa.array([i.ref for i in rows], pa.string()),
             }
         )
         result.interactions += self._insert_new(
@@ -393,7 +396,7 @@ class _Writer:
             table,
             """
             INSERT INTO interactions
-            SELECT DISTINCT ?, ?, n.person_id, n.kind, n.at, n.post FROM _inter n
+            SELECT DISTINCT ?, ?, n.person_id, n.kind, n.at, n.post, n.ref FROM _inter n
             ANTI JOIN (SELECT * FROM interactions WHERE account_id = ?) i
               ON i.person_id = n.person_id AND i.kind = n.kind AND i.occurred_at = n.at
              AND i.post_external_id IS NOT DISTINCT FROM n.post
@@ -450,6 +453,40 @@ class _Writer:
               ON r.person_id = n.person_id AND r.rkey = n.rkey
             """,
             [self.import_id, self.account_id, self.account_id],
+        )
+
+    def _profiles(self, result: ImportResult) -> None:
+        rows = self.batch.profiles
+        if not rows:
+            return
+        ids = self.intern_people([r.person for r in rows])
+
+        def ts(values: list[datetime | None]) -> pa.Array:
+            return pa.array([to_db(v) if v else None for v in values], pa.timestamp("us"))
+
+        table = pa.table(
+            {
+                "person_id": pa.array(ids),
+                "observed_at": ts([r.observed_at for r in rows]),
+                "posts": pa.array([r.posts_count for r in rows], pa.int64()),
+                "followers": pa.array([r.followers_count for r in rows], pa.int64()),
+                "following": pa.array([r.following_count for r in rows], pa.int64()),
+                "created": ts([r.created_at for r in rows]),
+                "last_post": ts([r.last_post_at for r in rows]),
+                "bot": pa.array([r.bot for r in rows], pa.bool_()),
+                "description": pa.array([r.description for r in rows], pa.string()),
+            }
+        )
+        result.profiles += self._insert_new(
+            "_profiles",
+            table,
+            """
+            INSERT INTO profiles
+            SELECT DISTINCT ON (n.person_id, n.observed_at) ?, n.* FROM _profiles n
+            ANTI JOIN profiles p
+              ON p.person_id = n.person_id AND p.observed_at = n.observed_at
+            """,
+            [self.import_id],
         )
 
     def _insert_new(self, name: str, table: pa.Table, sql: str, params: list[Any]) -> int:

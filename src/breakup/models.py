@@ -170,6 +170,22 @@ class Interaction:
     kind: InteractionKind
     at: datetime
     post: str | None = None  # external id of the account's post it concerns
+    ref: str | None = None  # the person's own post this is (their reply, mention …)
+
+
+@dataclass(frozen=True, slots=True)
+class Profile:
+    """What a person's profile showed when seen: activity and bot signals for triage."""
+
+    person: Person
+    observed_at: datetime
+    posts_count: int | None = None
+    followers_count: int | None = None
+    following_count: int | None = None
+    created_at: datetime | None = None  # when their account was created
+    last_post_at: datetime | None = None
+    bot: bool | None = None  # the platform's own flag (Mastodon "bot", Bluesky "bot" label)
+    description: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -211,7 +227,16 @@ class Batch:
     interactions: list[Interaction] = field(default_factory=list)
     checks: list[Check] = field(default_factory=list)
     follow_records: list[FollowRecord] = field(default_factory=list)
+    profiles: list[Profile] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # things the user should know
 
     def is_empty(self) -> bool:
-        return not (self.snapshots or self.events or self.posts or self.interactions or self.checks)
+        return not (
+            self.snapshots
+            or self.events
+            or self.posts
+            or self.interactions
+            or self.checks
+            or self.follow_records
+            or self.profiles
+        )

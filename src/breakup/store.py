@@ -189,6 +189,52 @@ MIGRATIONS.append(
     )
 )
 
+MIGRATIONS.append(
+    (
+        "profiles, links, rewards, digests",
+        """
+        -- The person's own post an interaction is (their reply, mention …): lets answered
+        -- and unanswered mentions be told apart.
+        ALTER TABLE interactions ADD COLUMN ref VARCHAR;
+        -- What a profile looked like when seen: for activity, bot and dead-weight triage.
+        CREATE TABLE profiles (
+            import_id BIGINT NOT NULL,
+            person_id UINTEGER NOT NULL,
+            observed_at TIMESTAMP NOT NULL,
+            posts_count BIGINT,
+            followers_count BIGINT,
+            following_count BIGINT,
+            created_at TIMESTAMP,          -- when the person's account was created
+            last_post_at TIMESTAMP,        -- their latest post, when the source says
+            bot BOOLEAN,                   -- the platform's own bot flag, when it has one
+            description VARCHAR
+        );
+        -- People the user said are one (`breakup link`), or an unambiguous hint did.
+        CREATE TABLE person_links (
+            person_id UINTEGER NOT NULL,
+            linked_id UINTEGER NOT NULL,
+            linked_at TIMESTAMP NOT NULL,
+            via VARCHAR NOT NULL            -- 'user', 'verified-handle', 'email-hash' …
+        );
+        -- Reward codes: one code per person per campaign prefix, one person per code.
+        CREATE TABLE reward_codes (
+            code VARCHAR PRIMARY KEY,
+            prefix VARCHAR NOT NULL,
+            person_id UINTEGER NOT NULL,
+            issued_at TIMESTAMP NOT NULL,
+            UNIQUE (prefix, person_id)
+        );
+        -- Digests already delivered: never send the same period twice to one target.
+        CREATE TABLE digests_sent (
+            target VARCHAR NOT NULL,
+            period VARCHAR NOT NULL,
+            sent_at TIMESTAMP NOT NULL,
+            PRIMARY KEY (target, period)
+        );
+        """,
+    )
+)
+
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

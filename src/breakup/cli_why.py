@@ -1,0 +1,7 @@
+"""CLI commands for the why analyses; they register on the shared Typer app on import."""
+
+from __future__ import annotations
+
+from .cli import app
+
+__all__ = ["app"]
