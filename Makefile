@@ -13,6 +13,8 @@ $(STAMP): pyproject.toml
 
 demo: $(STAMP)
 	$(BIN)/breakup --db $${BREAKUP_DB:-demo.duckdb} demo
+	$(BIN)/breakup --db $${BREAKUP_DB:-demo.duckdb} report --html demo-report.html > /dev/null
+	@echo "HTML report: $(CURDIR)/demo-report.html"
 
 test: $(STAMP)
 	$(BIN)/ruff check src tests $(wildcard benchmarks)
@@ -23,4 +25,4 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py
 
 clean:
-	rm -rf $(VENV) demo.duckdb demo.duckdb.wal
+	rm -rf $(VENV) demo.duckdb demo.duckdb.wal demo-report.html

@@ -1,7 +1,88 @@
-"""CLI commands for the report analyses; they register on the shared Typer app on import."""
+"""CLI commands for reports, the dashboard, digests and exports; they register on the shared
+Typer app on import. Each parses options, calls one library function and renders it."""
 
 from __future__ import annotations
 
-from .cli import app
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from .cli import AccountOpt, JsonOpt, _ctx, _emit, app, console
+from .clock import Clock, parse_since, parse_time
+from .report.model import Filters
 
 __all__ = ["app"]
+
+ChannelOpt = Annotated[
+    str | None, typer.Option("--channel", help="Only this platform (bsky, mastodon, email …).")
+]
+SinceOpt = Annotated[
+    str | None, typer.Option("--since", help="From this date, or e.g. 30d, 12w back.")
+]
+UntilOpt = Annotated[str | None, typer.Option("--until", help="Up to this date (ISO-8601).")]
+
+
+def _filters(
+    account: str | None, channel: str | None, since: str | None, until: str | None, clock: Clock
+) -> Filters:
+    return Filters(
+        account=account,
+        channel=channel,
+        since=parse_since(since, clock) if since else None,
+        until=parse_time(until, what="--until") if until else None,
+    )
+
+
+@app.command()
+def report(
+    ctx: typer.Context,
+    account: AccountOpt = None,
+    channel: ChannelOpt = None,
+    since: SinceOpt = None,
+    until: UntilOpt = None,
+    html: Annotated[
+        Path | None, typer.Option("--html", help="Also write a self-contained HTML report here.")
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """The report: status, followers over time, departures on the post timeline, the
+    break-up posts, why they left and your fans — in the terminal, and as one HTML file
+    that opens offline (--html)."""
+    from .report import build_report, render_terminal, write_html
+
+    c = _ctx(ctx)
+    with c.store(read_only=True) as store:
+        filters = _filters(account, channel, since, until, c.clock)
+        result = build_report(store, filters)
+    _emit(as_json, result, render_terminal(result))
+    if html is not None:
+        write_html(result, html)
+        # With --json, stdout is the JSON document: the path goes to stderr.
+        print(f"HTML report: {html.resolve()}", file=sys.stderr if as_json else sys.stdout)
+
+
+@app.command()
+def export(
+    ctx: typer.Context,
+    table: Annotated[str, typer.Argument(help="departures, spans, posts or fans.")],
+    fmt: Annotated[str, typer.Option("--format", "-f", help="csv, json or parquet.")] = "csv",
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="File (default stdout).")] = None,
+    account: AccountOpt = None,
+    channel: ChannelOpt = None,
+    since: SinceOpt = None,
+) -> None:
+    """Export departures, spans, posts (with their scores when the why analysis is there)
+    or fans as CSV, JSON or Parquet. CSV cells that a spreadsheet would run as a formula
+    are neutralized."""
+    from .export import export_rows, write_export
+
+    c = _ctx(ctx)
+    with c.store(read_only=True) as store:
+        rows = export_rows(store, table, _filters(account, channel, since, None, c.clock))
+    payload = write_export(rows, fmt, out)
+    if payload is not None:
+        sys.stdout.buffer.write(payload)
+    else:
+        console.print(f"{len(rows)} row(s) of {table} → {out}", highlight=False, markup=False)

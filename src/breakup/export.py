@@ -1,0 +1,169 @@
+"""Exports of analysis results as CSV, JSON or Parquet.
+
+Every name, bio and post text is attacker-controlled: in CSV, a cell that a spreadsheet
+would read as a formula (starting with ``= + - @``, a tab or a carriage return) is
+prefixed with a single quote, so it is shown as text. Numbers stay numbers.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from .errors import InvalidInput
+from .left import who_left
+from .report.analyses import Unavailable, fans_results, why_result
+from .report.model import Filters
+from .report.queries import posts_with_departures, select_accounts
+from .serialize import to_jsonable
+from .store import Store
+
+FORMATS = ("csv", "json", "parquet")
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutralize(value: Any) -> Any:
+    """A CSV cell that cannot run as a formula: text starting like one gets a leading '."""
+    if isinstance(value, str) and value.startswith(FORMULA_START):
+        return "'" + value
+    return value
+
+
+def _flat(row: dict[str, Any]) -> dict[str, Any]:
+    """Nested values (lists, dicts) as JSON text, so every format has plain columns."""
+    return {
+        k: json.dumps(v, ensure_ascii=False) if isinstance(v, list | dict) else v
+        for k, v in row.items()
+    }
+
+
+def departures_rows(store: Store, filters: Filters) -> list[dict[str, Any]]:
+    rows = []
+    for d in who_left(store, account=filters.account, since=filters.since):
+        if filters.channel and d.platform != filters.channel:
+            continue
+        row = to_jsonable(d)
+        last = row.pop("last_posts")
+        row["last_post_at"] = last[0]["created_at"] if last else None
+        row["last_post_text"] = last[0]["text"] if last else None
+        rows.append(row)
+    return rows
+
+
+def spans_rows(store: Store, filters: Filters) -> list[dict[str, Any]]:
+    ids = [a.account_id for a in select_accounts(store, filters)] or [-1]
+    result = store.con.execute(
+        """
+        SELECT s.span_id, a.name AS account, a.platform, pe.external_id,
+               (SELECT arg_max(handle, seen_at) FROM person_names n
+                WHERE n.person_id = s.person_id) AS handle,
+               s.direction, s.start_earliest, s.start_latest, s.start_exact,
+               s.end_earliest, s.end_latest, s.end_exact, s.end_kind, s.end_campaign,
+               s.end_reason
+        FROM spans s JOIN accounts a USING (account_id)
+        JOIN people pe ON pe.person_id = s.person_id
+        WHERE list_contains(?, s.account_id)
+          AND (?::TIMESTAMP IS NULL OR coalesce(s.end_latest, 'infinity') >= ?::TIMESTAMP)
+        ORDER BY s.span_id
+        """,
+        [ids, filters.since, filters.since],
+    )
+    columns = [c[0] for c in result.description or []]
+    return [to_jsonable(dict(zip(columns, r, strict=True))) for r in result.fetchall()]
+
+
+def posts_rows(store: Store, filters: Filters) -> list[dict[str, Any]]:
+    posts = posts_with_departures(store, select_accounts(store, filters), filters)
+    scores = _post_scores(why_result(store, filters))
+    rows = []
+    for p in posts:
+        row = to_jsonable(p)
+        row.pop("score")
+        row.update(scores.get(p.external_id, {}))
+        rows.append(row)
+    return rows
+
+
+def _post_scores(why: Any) -> dict[str, dict[str, Any]]:
+    """The why analysis' per-post results by external id, as ``score_*`` columns."""
+    if why is None or isinstance(why, Unavailable):
+        return {}
+    data = to_jsonable(why)
+    posts = data.get("posts") if isinstance(data, dict) else None
+    out: dict[str, dict[str, Any]] = {}
+    for item in posts or []:
+        if not isinstance(item, dict):
+            continue
+        key = item.get("external_id") or item.get("post_external_id")
+        if key is None and isinstance(item.get("post"), dict):
+            key = item["post"].get("external_id")
+        if key is not None:
+            out[str(key)] = {
+                f"score_{k}": v
+                for k, v in item.items()
+                if k not in ("post", "external_id", "text") and not isinstance(v, dict)
+            }
+    return out
+
+
+def fans_rows(store: Store, filters: Filters) -> list[dict[str, Any]]:
+    results = fans_results(store, filters)
+    if "top_fans" not in results:
+        raise InvalidInput("fans export needs the fans analysis (breakup.fans), not installed")
+    top = results["top_fans"]
+    if isinstance(top, Unavailable):
+        raise InvalidInput(f"fans: {top.message}")
+    data = to_jsonable(top)
+    if isinstance(data, dict):  # a result object holding its rows
+        data = next((v for v in data.values() if isinstance(v, list)), [])
+    return [r if isinstance(r, dict) else {"value": r} for r in data]
+
+
+TABLES: dict[str, Callable[[Store, Filters], list[dict[str, Any]]]] = {
+    "departures": departures_rows,
+    "spans": spans_rows,
+    "posts": posts_rows,
+    "fans": fans_rows,
+}
+
+
+def export_rows(store: Store, table: str, filters: Filters | None = None) -> list[dict[str, Any]]:
+    if table not in TABLES:
+        raise InvalidInput(f"no export table {table!r} (choose from {', '.join(TABLES)})")
+    return [_flat(r) for r in TABLES[table](store, filters or Filters())]
+
+
+def to_csv(rows: list[dict[str, Any]]) -> str:
+    columns: list[str] = []
+    for r in rows:
+        columns += [k for k in r if k not in columns]
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=columns, lineterminator="\n")
+    writer.writeheader()
+    for r in rows:
+        writer.writerow({k: neutralize(v) for k, v in r.items()})
+    return out.getvalue()
+
+
+def write_export(rows: list[dict[str, Any]], fmt: str, out: Path | None) -> bytes | None:
+    """Write *rows* to *out* in *fmt*; without *out*, return the bytes (for stdout)."""
+    if fmt not in FORMATS:
+        raise InvalidInput(f"no export format {fmt!r} (choose from {', '.join(FORMATS)})")
+    if fmt == "parquet":
+        if out is None:
+            raise InvalidInput("parquet is binary: give --out FILE")
+        pq.write_table(pa.Table.from_pylist(rows), str(out))
+        return None
+    data = to_csv(rows) if fmt == "csv" else json.dumps(rows, indent=2, ensure_ascii=False)
+    payload = data.encode("utf-8")
+    if out is None:
+        return payload
+    out.write_bytes(payload)
+    return None

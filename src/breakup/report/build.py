@@ -1,0 +1,41 @@
+"""Assemble a report: every analysis run once, for one set of filters."""
+
+from __future__ import annotations
+
+from ..left import who_left
+from ..status import account_status
+from ..store import Store
+from .analyses import fans_results, why_result
+from .model import Filters, Report
+from .queries import followers_series, posts_with_departures, select_accounts
+
+
+def build_report(
+    store: Store, filters: Filters | None = None, *, with_analyses: bool = True
+) -> Report:
+    """The report for *filters* as of ``store.clock()``.
+
+    ``with_analyses=False`` leaves out the why and fans analyses (the slow part on big
+    stores) — for the dashboard's drill-down pages and digests.
+    """
+    filters = filters or Filters()
+    now = store.clock()
+    accounts = select_accounts(store, filters)
+    names = {a.name for a in accounts}
+    status = [s for s in account_status(store, account=filters.account) if s.account in names]
+    departures = [
+        d
+        for d in who_left(store, account=filters.account, since=filters.since)
+        if d.account in names and (filters.until is None or d.left_earliest <= filters.until)
+    ]
+    return Report(
+        generated_at=now,
+        filters=filters,
+        accounts=sorted(names),
+        status=status,
+        series=followers_series(store, accounts, filters, (filters.until or now).date()),
+        departures=departures,
+        posts=posts_with_departures(store, accounts, filters),
+        why=why_result(store, filters) if with_analyses else None,
+        fans=fans_results(store, filters) if with_analyses else {},
+    )

@@ -1,0 +1,133 @@
+"""Plotly figures of a report, as JSON the pages hand to the bundled plotly.js.
+
+Texts that come from sources (post texts, names) go into hover labels HTML-escaped:
+plotly.js reads a few tags in labels, and a name must show as the text it is.
+"""
+
+from __future__ import annotations
+
+import html
+from typing import Any
+
+import plotly.graph_objects as go
+import plotly.io as pio
+from plotly.subplots import make_subplots
+
+from .model import Report
+
+PALETTE = ("#3b6ea8", "#c2573a", "#4f9a5b", "#8a5aa8", "#b08a2e", "#4a9aa8")
+_LAYOUT: dict[str, Any] = {
+    "template": None,
+    "font": {"family": "system-ui, sans-serif", "size": 12},
+    "margin": {"l": 50, "r": 20, "t": 30, "b": 40},
+    "plot_bgcolor": "#fafafa",
+    "legend": {"orientation": "h", "y": -0.15},
+    "height": 420,
+}
+
+
+def _label(text: str, width: int = 80) -> str:
+    flat = " ".join(text.split())
+    flat = flat if len(flat) <= width else flat[: width - 1] + "…"
+    return html.escape(flat)
+
+
+def followers_figure(report: Report) -> go.Figure:
+    """Followers per account (top) over daily gains and losses (bottom)."""
+    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, row_heights=[0.65, 0.35])
+    for i, s in enumerate(report.series):
+        color = PALETTE[i % len(PALETTE)]
+        days = [p.day.isoformat() for p in s.points]
+        name = html.escape(s.account)
+        fig.add_trace(
+            go.Scatter(
+                x=days,
+                y=[p.followers for p in s.points],
+                name=name,
+                mode="lines",
+                line={"color": color},
+                legendgroup=name,
+            ),
+            row=1,
+            col=1,
+        )
+        fig.add_trace(
+            go.Bar(
+                x=days,
+                y=[p.gained for p in s.points],
+                name=f"{name} gained",
+                marker={"color": color},
+                legendgroup=name,
+                showlegend=False,
+            ),
+            row=2,
+            col=1,
+        )
+        fig.add_trace(
+            go.Bar(
+                x=days,
+                y=[-p.lost for p in s.points],
+                name=f"{name} lost",
+                marker={"color": color, "opacity": 0.55},
+                legendgroup=name,
+                showlegend=False,
+            ),
+            row=2,
+            col=1,
+        )
+    fig.update_layout(**_LAYOUT, barmode="relative", title={"text": "Followers over time"})
+    fig.update_yaxes(title_text="followers", row=1, col=1)
+    fig.update_yaxes(title_text="gained / lost", row=2, col=1)
+    return fig
+
+
+def post_timeline_figure(report: Report) -> go.Figure:
+    """Departures per day as bars, with each post a marker at the departures seen after
+    it; a post's customdata is its id (the dashboard opens it on click)."""
+    fig = go.Figure()
+    for i, s in enumerate(report.series):
+        fig.add_trace(
+            go.Bar(
+                x=[p.day.isoformat() for p in s.points],
+                y=[p.lost for p in s.points],
+                name=f"{html.escape(s.account)} departures",
+                marker={"color": PALETTE[i % len(PALETTE)], "opacity": 0.45},
+            )
+        )
+    accounts = sorted({p.account for p in report.posts})
+    for i, account in enumerate(accounts):
+        posts = [p for p in report.posts if p.account == account]
+        fig.add_trace(
+            go.Scatter(
+                x=[p.created_at.isoformat() for p in posts],
+                y=[p.left_after for p in posts],
+                customdata=[p.post_id for p in posts],
+                hovertext=[
+                    f"{p.kind} {p.created_at:%Y-%m-%d %H:%M}<br>{_label(p.text)}"
+                    f"<br>left after: {p.left_after}"
+                    for p in posts
+                ],
+                hoverinfo="text",
+                mode="markers",
+                name=f"{html.escape(account)} posts",
+                marker={"color": PALETTE[i % len(PALETTE)], "symbol": "diamond", "size": 7},
+            )
+        )
+    fig.update_layout(**_LAYOUT, barmode="stack", title={"text": "Departures on the post timeline"})
+    fig.update_yaxes(title_text="departures")
+    return fig
+
+
+def figure_json(fig: go.Figure) -> str:
+    """JSON safe inside a <script type="application/json"> element."""
+    text = str(pio.to_json(fig, validate=False, engine="json"))
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
+def report_figures(report: Report) -> dict[str, str]:
+    """Every chart of a report, by element id."""
+    figures = {
+        "followers": followers_figure(report),
+        "timeline": post_timeline_figure(report),
+    }
+    return {name: figure_json(fig) for name, fig in figures.items()}
