@@ -86,3 +86,31 @@ def export(
         sys.stdout.buffer.write(payload)
     else:
         console.print(f"{len(rows)} row(s) of {table} → {out}", highlight=False, markup=False)
+
+
+@app.command()
+def serve(
+    ctx: typer.Context,
+    host: Annotated[
+        str, typer.Option(help="Address to bind (anything but loopback needs a token).")
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port.")] = 8377,
+    token: Annotated[
+        str | None,
+        typer.Option(
+            envvar="BREAKUP_TOKEN", help="Token every request must carry.", show_default=False
+        ),
+    ] = None,
+) -> None:
+    """The web dashboard: the report's views, filterable by account, channel and dates,
+    from a post to who left after it and from a person to their history. Reads a copy of
+    the store, so a running `breakup watch` or import is never blocked."""
+    from .store import default_db_path
+    from .web import check_bind
+    from .web import serve as run
+
+    c = _ctx(ctx)
+    check_bind(host, token)
+    shown = "[::1]" if host == "::1" else host
+    console.print(f"dashboard on http://{shown}:{port}/", highlight=False, markup=False)
+    run(c.db or default_db_path(), host=host, port=port, token=token, clock=c.clock)

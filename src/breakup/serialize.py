@@ -1,10 +1,11 @@
-"""Result objects to JSON: dataclasses, datetimes as ISO-8601 UTC, enums as values."""
+"""Result objects to JSON: dataclasses, datetimes as ISO-8601 UTC, dates as ISO-8601, enums as
+values."""
 
 from __future__ import annotations
 
 import dataclasses
 import json
-from datetime import datetime
+from datetime import date, datetime
 from enum import Enum
 from typing import Any
 
@@ -14,6 +15,8 @@ def to_jsonable(value: Any) -> Any:
         return {f.name: to_jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
     if isinstance(value, datetime):
         return value.isoformat().replace("+00:00", "Z")
+    if isinstance(value, date):
+        return value.isoformat()
     if isinstance(value, Enum):
         return value.value
     if isinstance(value, dict):

@@ -1,0 +1,168 @@
+"""The dashboard: the report's sections, filterable by account, channel and dates, with
+drill-downs from a post to who left after it and from a person to their history.
+
+Every page renders a result of the library (``build_report``, ``post_detail``,
+``person_history``) with the report's own templates; nothing is computed here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import datetime
+from importlib.resources import files
+from pathlib import Path
+from typing import Any
+
+import jinja2
+from fastapi import FastAPI, Request
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
+from plotly.offline import get_plotlyjs
+
+from ..clock import Clock, parse_time, system_clock
+from ..errors import AccountError, BreakupError, InvalidInput
+from ..report import Filters, build_report, person_history, post_detail
+from ..report.html import environment, report_context
+from ..serialize import to_jsonable
+from ..store import Store
+from .auth import token_middleware
+from .reader import StoreReader
+
+PLOTLY_JS = Path(str(files("plotly") / "package_data" / "plotly.min.js"))
+
+
+def _filters(
+    account: str | None, channel: str | None, since: str | None, until: str | None
+) -> Filters:
+    return Filters(
+        account=account or None,
+        channel=channel or None,
+        since=_date(since, "since"),
+        until=_date(until, "until", end_of_day=True),
+    )
+
+
+def _date(value: str | None, what: str, *, end_of_day: bool = False) -> datetime | None:
+    if not value:
+        return None
+    t = parse_time(value, what=what)
+    if end_of_day and len(value.strip()) == 10:  # a plain date covers the whole day
+        t = t.replace(hour=23, minute=59, second=59, microsecond=999999)
+    return t
+
+
+def _choices(store: Store) -> dict[str, list[str]]:
+    own = store.accounts(role="own")
+    return {
+        "accounts": [a.name for a in own],
+        "channels": sorted({a.platform for a in own}),
+    }
+
+
+def create_app(
+    db: Path,
+    *,
+    token: str | None = None,
+    clock: Clock = system_clock,
+    reader: StoreReader | None = None,
+) -> FastAPI:
+    """The dashboard over the store at *db*; with *token*, every request must carry it."""
+    read = reader or StoreReader(db, clock=clock)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        if reader is None:
+            read.close()
+
+    app = FastAPI(
+        title="breakup", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan
+    )
+    app.state.reader = read
+    env = environment(jinja2.PackageLoader("breakup.web", "templates"))
+    if token:
+        app.middleware("http")(token_middleware(token))
+
+    def page(request: Request, template: str, **context: Any) -> HTMLResponse:
+        html = env.get_template(template).render(
+            url_prefix=request.scope.get("root_path", ""), links=True, **context
+        )
+        return HTMLResponse(html)
+
+    @app.exception_handler(BreakupError)
+    async def _error(request: Request, exc: BreakupError) -> Response:
+        status = 404 if isinstance(exc, AccountError | LookupError) else 400
+        if isinstance(exc, InvalidInput) and str(exc).startswith("no "):
+            status = 404
+        return HTMLResponse(
+            env.get_template("error.html.j2").render(status=status, message=str(exc)),
+            status_code=status,
+        )
+
+    @app.get("/", response_class=HTMLResponse)
+    def index(
+        request: Request,
+        account: str | None = None,
+        channel: str | None = None,
+        since: str | None = None,
+        until: str | None = None,
+    ) -> HTMLResponse:
+        filters = _filters(account, channel, since, until)
+        with read.store() as store:
+            report = build_report(store, filters)
+            choices = _choices(store)
+        form = {"account": account or "", "channel": channel or ""}
+        form |= {"since": since or "", "until": until or ""}
+        return page(request, "index.html.j2", form=form, **choices, **report_context(report))
+
+    @app.get("/posts/{post_id}", response_class=HTMLResponse)
+    def post(request: Request, post_id: int) -> HTMLResponse:
+        with read.store() as store:
+            detail = post_detail(store, post_id)
+        return page(request, "post.html.j2", detail=detail)
+
+    @app.get("/people/{person_id}", response_class=HTMLResponse)
+    def person(request: Request, person_id: int) -> HTMLResponse:
+        with read.store() as store:
+            history = person_history(store, person_id)
+        return page(request, "person.html.j2", person=history)
+
+    @app.get("/api/report")
+    def api_report(
+        account: str | None = None,
+        channel: str | None = None,
+        since: str | None = None,
+        until: str | None = None,
+    ) -> JSONResponse:
+        with read.store() as store:
+            report = build_report(store, _filters(account, channel, since, until))
+        return JSONResponse(to_jsonable(report))
+
+    @app.get("/static/plotly.min.js")
+    def plotly_js() -> Response:
+        if PLOTLY_JS.exists():
+            return FileResponse(PLOTLY_JS, media_type="application/javascript")
+        return Response(get_plotlyjs(), media_type="application/javascript")
+
+    @app.get("/healthz")
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    return app
+
+
+def serve(
+    db: Path,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8377,
+    token: str | None = None,
+    clock: Clock = system_clock,
+) -> None:
+    """Run the dashboard until interrupted (uvicorn)."""
+    import uvicorn
+
+    from .auth import check_bind
+
+    check_bind(host, token)
+    uvicorn.run(create_app(db, token=token, clock=clock), host=host, port=port, log_level="info")

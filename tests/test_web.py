@@ -1,0 +1,230 @@
+"""The dashboard: the report's views over HTTP, filters and drill-downs, hostile text shown
+as text, the token, and reading a store that another process is writing."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+
+from breakup.errors import InvalidInput
+from breakup.report import build_report
+from breakup.store import Store
+from breakup.web import StoreReader, check_bind, create_app, is_loopback
+
+from .browser import browser_page, chart_traces
+from .reportkit import CLOCK, IMG_NAME, SCRIPT_HANDLE, kit_store
+from .webkit import running
+
+
+@pytest.fixture(scope="module")
+def kit(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return kit_store(tmp_path_factory.mktemp("web"))
+
+
+@pytest.fixture(scope="module")
+def client(kit: Path) -> Iterator[TestClient]:
+    with TestClient(create_app(kit, clock=CLOCK)) as c:
+        yield c
+
+
+def departure_accounts(html: str) -> set[str]:
+    section = html.split('<section id="departures">', 1)[1].split("</section>", 1)[0]
+    rows = section.split("<tr><td>")[1:]
+    return {r.split("</td>", 1)[0] for r in rows}
+
+
+def test_index_filters_by_channel_account_and_dates(client: TestClient) -> None:
+    every = client.get("/")
+    assert every.status_code == 200
+    assert len(departure_accounts(every.text)) == 4
+    bsky = client.get("/", params={"channel": "bsky"})
+    assert departure_accounts(bsky.text) == {"bsky:brand.bsky.social"}
+    one = client.get("/", params={"account": "evil"})
+    assert departure_accounts(one.text) == {"evil"}
+    late = client.get("/api/report", params={"since": "2025-05-25"}).json()
+    early = client.get("/api/report", params={"until": "2025-05-10"}).json()
+    assert late["departures"] and early["departures"]
+    assert all(d["left_latest"] >= "2025-05-25" for d in late["departures"])
+    assert all(d["left_earliest"] <= "2025-05-10T23:59:59.999999Z" for d in early["departures"])
+
+
+def test_api_report_is_the_library_report(client: TestClient, kit: Path) -> None:
+    with Store(kit, clock=CLOCK, read_only=True) as store:
+        report = build_report(store)
+    data = client.get("/api/report").json()
+    assert len(data["departures"]) == len(report.departures)
+    assert [p["post_id"] for p in data["posts"]] == [p.post_id for p in report.posts]
+
+
+def test_post_drill_down_lists_who_left_after_it(client: TestClient, kit: Path) -> None:
+    with Store(kit, clock=CLOCK, read_only=True) as store:
+        top = build_report(store).top_posts[0]
+    page = client.get(f"/posts/{top.post_id}")
+    assert page.status_code == 200
+    section = page.text.split('<section id="departures">', 1)[1]
+    assert section.count('class="person"') == top.left_after > 0
+
+
+def test_person_page_shows_history_and_hostile_names_as_text(client: TestClient) -> None:
+    index = client.get("/", params={"account": "evil"}).text
+    assert SCRIPT_HANDLE not in index and IMG_NAME not in index
+    links = {part.split('"', 1)[0] for part in index.split('href="/people/')[1:]}
+    assert len(links) == 2
+    headings = []
+    for link in links:
+        page = client.get(f"/people/{link}")
+        assert page.status_code == 200
+        assert SCRIPT_HANDLE not in page.text and IMG_NAME not in page.text
+        assert '<section id="spans">' in page.text and "<td>evil</td>" in page.text
+        headings.append(page.text.split('id="person-name">', 1)[1].split("</h1>", 1)[0])
+    assert any(h.startswith("&lt;script&gt;window.__pwned=1&lt;/script&gt;") for h in headings)
+
+
+def test_unknown_things_are_404_and_bad_input_400(client: TestClient) -> None:
+    assert client.get("/posts/99999").status_code == 404
+    assert client.get("/people/99999").status_code == 404
+    assert client.get("/", params={"account": "nope"}).status_code == 404
+    assert client.get("/", params={"since": "yesterday-ish"}).status_code == 400
+
+
+def test_plotly_is_served_locally(client: TestClient) -> None:
+    js = client.get("/static/plotly.min.js")
+    assert js.status_code == 200 and len(js.content) > 1_000_000
+    assert '<script src="/static/plotly.min.js">' in client.get("/").text
+
+
+def test_token_is_checked_on_every_request(kit: Path) -> None:
+    app = create_app(kit, token="s3cret", clock=CLOCK)
+    with TestClient(app) as c:
+        assert c.get("/").status_code == 401
+        assert c.get("/static/plotly.min.js").status_code == 401
+        assert c.get("/", headers={"Authorization": "Bearer wrong"}).status_code == 401
+        assert c.get("/healthz", headers={"Authorization": "Bearer s3cret"}).status_code == 200
+        first = c.get("/", params={"token": "s3cret"})
+        assert first.status_code == 200
+        assert c.get("/people/1").status_code == 200  # the cookie set above
+
+
+def test_binding_beyond_loopback_needs_a_token() -> None:
+    assert is_loopback("127.0.0.1") and is_loopback("::1") and is_loopback("localhost")
+    assert not is_loopback("0.0.0.0") and not is_loopback("192.168.1.5")
+    check_bind("127.0.0.1", None)
+    check_bind("0.0.0.0", "tok")
+    with pytest.raises(InvalidInput, match="token"):
+        check_bind("0.0.0.0", None)
+    proc = subprocess.run(
+        [sys.executable, "-m", "breakup", "--db", "/x.duckdb", "serve", "--host", "0.0.0.0"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={"PATH": "/usr/bin:/bin"},
+    )
+    assert proc.returncode == 1 and "token" in proc.stderr
+
+
+WRITER = """
+import sys
+from breakup.store import Store
+store = Store(sys.argv[1])
+print("open", flush=True)
+for line in sys.stdin:
+    name = line.strip()
+    if not name:
+        break
+    with store.transaction():
+        store.ensure_account(name, "csv")
+    print("committed", flush=True)
+store.close()
+"""
+
+
+def test_reads_while_another_process_writes(tmp_path: Path) -> None:
+    db = kit_store(tmp_path)
+    reader = StoreReader(db, clock=CLOCK, max_age=0.0)
+    app = create_app(db, clock=CLOCK, reader=reader)
+    writer = subprocess.Popen(
+        [sys.executable, "-c", WRITER, str(db)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert writer.stdin is not None and writer.stdout is not None
+    try:
+        assert writer.stdout.readline().strip() == "open"
+        with pytest.raises(Exception, match="lock"):  # what a direct read-only open meets
+            Store(db, read_only=True)
+        with TestClient(app) as c:
+            assert c.get("/").status_code == 200
+            assert "late-account" not in c.get("/").text
+            writer.stdin.write("late-account\n")
+            writer.stdin.flush()
+            assert writer.stdout.readline().strip() == "committed"  # not blocked by us
+            assert "late-account" in c.get("/").text  # and we see what it committed
+        writer.stdin.write("\n")
+        writer.stdin.flush()
+        assert writer.wait(timeout=30) == 0
+    finally:
+        writer.kill()
+        reader.close()
+    # Once the writer is gone, a new one starts even while the dashboard has been reading.
+    with TestClient(create_app(db, clock=CLOCK)) as c:
+        assert c.get("/").status_code == 200
+        with Store(db) as again:
+            assert again.account("late-account").platform == "csv"
+
+
+def test_dashboard_in_the_browser(kit: Path) -> None:
+    with running(create_app(kit, clock=CLOCK)) as url, browser_page() as p:
+        page = p.page
+        page.goto(url + "/")
+        assert chart_traces(page, "followers") >= 4
+        assert chart_traces(page, "timeline") >= 4
+        all_rows = page.locator("#departures tbody tr").count()
+        p.screenshot("dashboard-index")
+
+        page.select_option("#f-channel", "mastodon")
+        page.click("#f-apply")
+        page.wait_for_url("**channel=mastodon**")
+        accounts = set(page.locator("#departures tbody tr td:first-child").all_inner_texts())
+        assert accounts == {"mastodon:@brand@mastodon.example"}
+        assert 0 < page.locator("#departures tbody tr").count() < all_rows
+        assert chart_traces(page, "followers") == 3  # one account: line, gains, losses
+        p.screenshot("dashboard-mastodon")
+
+        page.goto(url + "/")
+        page.locator("#posts a.post").first.click()
+        page.wait_for_url("**/posts/**")
+        left = page.locator("#departures a.person")
+        assert left.count() > 0
+        p.screenshot("dashboard-post")
+        left.first.click()
+        page.wait_for_url("**/people/**")
+        assert page.locator("#spans tbody tr").count() >= 1
+        p.screenshot("dashboard-person")
+
+        page.goto(url + "/?account=evil")
+        page.locator("#departures a.person", has_text=SCRIPT_HANDLE).click()
+        page.wait_for_url("**/people/**")
+        assert page.locator("#person-name").inner_text().startswith(SCRIPT_HANDLE)
+        assert IMG_NAME in page.locator("#names").inner_text()
+        assert page.evaluate("window.__pwned") is None
+        p.screenshot("dashboard-hostile")
+        assert p.errors == []
+        assert p.offsite == []
+
+
+def test_dashboard_with_token_in_the_browser(kit: Path) -> None:
+    with running(create_app(kit, token="tok3n", clock=CLOCK)) as url, browser_page() as p:
+        assert httpx.get(url + "/").status_code == 401
+        p.page.goto(url + "/?token=tok3n")
+        assert chart_traces(p.page, "followers") >= 4  # plotly.js loaded with the cookie
+        p.page.locator("#posts a.post").first.click()
+        p.page.wait_for_url("**/posts/**")
+        assert p.page.locator("h1").inner_text().startswith(("Post", "Repost", "Reply", "Camp"))
+        assert p.errors == []
