@@ -115,3 +115,35 @@ def test_kinds_lists_every_registered_source(tmp_path: Path) -> None:
 
     kinds = json.loads(run(tmp_path / "k.duckdb", "kinds", "--json").stdout)
     assert set(kinds) == set(sources()) and {"csv", "json"} <= set(kinds)
+
+
+def test_an_import_of_several_paths_is_all_or_nothing(tmp_path: Path) -> None:
+    path = tmp_path / "multi.duckdb"
+    bad = tmp_path / "bad.csv"
+    bad.write_text("id,handle\n1,a\n2,b,extra\n")
+    proc = run(
+        path, "import", "csv", str(FIX / "followers_2025-01-01.csv"), str(bad),
+        "-a", "site", "--at", "2025-01-01", ok=False,
+    )  # fmt: skip
+    assert proc.returncode == 1
+    err = proc.stderr.strip()
+    assert "\n" not in err and str(bad) in err and "extra fields" in err
+    accounts = json.loads(run(path, "accounts", "--json").stdout)
+    assert accounts == []
+
+
+def test_demo_refuses_a_store_with_real_accounts(db: Path) -> None:
+    proc = run(db, "demo", ok=False)
+    assert proc.returncode == 1
+    assert "holds real accounts" in proc.stderr
+    status = json.loads(run(db, "status", "--json").stdout)
+    assert [s["account"] for s in status] == ["site"]
+
+
+def test_a_later_path_failing_on_save_undoes_the_earlier_ones(tmp_path: Path) -> None:
+    path = tmp_path / "multi.duckdb"
+    future = tmp_path / "future.csv"
+    future.write_text("event,time,id\nfollow,2099-01-01T00:00:00Z,9\n")
+    proc = run(path, "import", "csv", str(FIX / "events.csv"), str(future), "-a", "site", ok=False)
+    assert proc.returncode == 1 and "in the future" in proc.stderr
+    assert json.loads(run(path, "accounts", "--json").stdout) == []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -75,6 +76,7 @@ BAD_CSV = {
     "latin1.csv": (b"id,handle\n1,Jos\xe9\n", "not UTF-8"),
     "ragged.csv": ("id,handle\n1,a,extra\n", "extra fields"),
     "empty.csv": ("", "lacks column(s) id"),
+    "truncated.csv": ("id,handle,display_name\n1,ada,Ada\n2,bo", "line 3: missing fields"),
 }
 
 
@@ -107,6 +109,11 @@ BAD_JSON = {
         "'sleepy' is not one of",
     ),
     "nothing.json": ('{"breakup": 1}', "nothing to import"),
+    "string_flag.json": (
+        '{"breakup": 1, "snapshots": [{"observed_at": "2025-01-01", "complete": "false",'
+        ' "members": []}]}',
+        "'false' is not true or false",
+    ),
     "truncated.json": ('{"breakup": 1, "events": [{"event": "follow", "ti', "not valid JSON"),
 }
 
@@ -124,3 +131,34 @@ def test_bad_json_is_one_line_error(tmp_path: Path, name: str) -> None:
 def test_snapshot_csv_needs_a_time() -> None:
     with pytest.raises(InvalidExport, match="needs --at"):
         _read("csv", "followers_2025-01-01.csv")
+
+
+def test_the_same_file_at_another_time_is_another_snapshot(store: Store) -> None:
+    name = "followers_2025-01-01.csv"
+    runs = [
+        save_batch(store, _read("csv", name, at), account="site")  # type: ignore[arg-type]
+        for at in ("2025-01-01", "2025-01-01", "2025-02-01")
+    ]
+    assert [r.skipped for r in runs] == [False, True, False]
+    assert store.scalar("SELECT count(*) FROM observations") == 2
+
+
+def test_platform_names_are_normalized_and_email_is_hashed(store: Store, tmp_path: Path) -> None:
+    path = tmp_path / "list.json"
+    path.write_text(
+        '{"breakup": 1, "snapshots": [{"observed_at": "2025-01-01",'
+        ' "members": [{"id": "A@x.org"}, {"id": "b@y.org"}]}]}'
+    )
+    batch = get_source("json").read(path, ReadOptions(platform="Email"))
+    assert batch.platform == "email" and batch.ids_are_emails
+    save_batch(store, batch, account="list")
+    assert store.scalar("SELECT count(*) FROM people") == 2
+    assert store.scalar("SELECT count(*) FROM people WHERE external_id LIKE '%@%'") == 0
+
+
+def test_import_summary_counts_what_tracking_opened(store: Store) -> None:
+    name = "followers_2025-01-01.csv"
+    result = save_batch(store, _read("csv", name, "2025-01-01"), account="site")  # type: ignore[arg-type]
+    assert result.opened == result.members > 0
+    summary = json.loads(store.scalar("SELECT summary FROM imports"))
+    assert summary["opened"] == result.opened

@@ -67,6 +67,17 @@ def test_account_identity_mismatch_is_refused_and_changes_nothing(store: Store) 
     assert table_counts(store) == before
     with pytest.raises(UnknownAccount, match="known: brand"):
         store.account("nope")
+    # the same platform id under a second name would split one audience in two
+    twin = Batch(
+        source="t",
+        platform="x",
+        source_ref="4",
+        account_identity="111",
+        snapshots=[Snapshot.of(Direction.FOLLOWERS, NOW, [Person("d")])],
+    )
+    with pytest.raises(AccountMismatch, match="already tracked as account 'brand'"):
+        save_batch(store, twin, account="brand-again")
+    assert table_counts(store) == before
 
 
 def test_account_name_defaults_to_platform_and_handle(store: Store) -> None:

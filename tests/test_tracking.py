@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -140,7 +141,7 @@ def test_refollow_seen_only_in_snapshots_starts_after_previous_end(store: Store)
 
 def test_departure_kind_comes_from_the_first_check_after_it(store: Store) -> None:
     save_batch(store, snap(0, ["a", "b", "c", "d"]), account="me")
-    save_batch(store, snap(24, []), account="me")
+    save_batch(store, snap(24, [], reported=0), account="me")
     checks = Batch(
         source="test",
         platform="t",
@@ -160,7 +161,7 @@ def test_departure_kind_comes_from_the_first_check_after_it(store: Store) -> Non
 
 def test_still_following_check_does_not_make_an_unfollow(store: Store) -> None:
     save_batch(store, snap(0, ["a"]), account="me")
-    save_batch(store, snap(24, []), account="me")
+    save_batch(store, snap(24, [], reported=0), account="me")
     save_batch(
         store,
         Batch(
@@ -236,7 +237,8 @@ def worlds(draw: st.DrawFn) -> World:
             # a failed page: a random subset, marked partial
             keep = draw(st.lists(st.sampled_from(members), unique=True))
             world.batches.append(snap(t, keep, complete=False))
-        world.batches.append(snap(t, members))
+        # the platform's count comes along (an empty list is believed only with a zero)
+        world.batches.append(snap(t, members, reported=len(members)))
         world.complete.append((t, frozenset(members)))
     seen = []
     for p in PEOPLE:
@@ -296,3 +298,62 @@ def test_spans_match_truth_in_any_import_order(
     finally:
         in_order.close()
         shuffled.close()
+
+
+def test_an_empty_list_is_not_everyone_leaving(store: Store) -> None:
+    save_batch(store, snap(0, ["a", "b"]), account="me")
+    result = save_batch(store, snap(24, [], reported=2), account="me")
+    assert result.closed == 0 and any("no members" in n for n in result.notes)
+    save_batch(store, snap(48, []), account="me")  # no count at all: not believed either
+    assert [r[5] for r in spans(store)] == [None, None]
+
+
+def test_unfollow_of_someone_absent_from_the_last_snapshot_began_after_it(
+    store: Store,
+) -> None:
+    save_batch(store, snap(0, ["a"]), account="me")
+    save_batch(store, events((30, "b", EventKind.UNFOLLOW)), account="me")
+    assert spans(store)[1] == ("b", naive(0), naive(30), False, naive(30), naive(30), True,
+                               "unfollowed")  # fmt: skip
+
+
+def test_observations_at_the_same_instant_give_one_answer_in_any_order(
+    tmp_path: Path,
+) -> None:
+    batches = [snap(0, ["a", "b"]), snap(5, ["a"]), snap(5, ["a", "b", "c"], complete=False)]
+    results = []
+    for order in (batches, batches[::-1], [batches[1], batches[0], batches[2]]):
+        with Store(tmp_path / f"o{len(results)}.duckdb", clock=fixed_clock(h(100))) as s:
+            for b in order:
+                save_batch(s, b, account="me")
+            results.append(spans(s))
+    assert results[0] == results[1] == results[2]
+
+
+def _checks(*rows: Check) -> Batch:
+    return Batch(source="test", platform="t", source_ref=f"c{next(_ref)}", checks=list(rows))
+
+
+def test_a_check_saved_for_one_account_explains_a_departure_from_another(
+    store: Store,
+) -> None:
+    save_batch(store, snap(0, ["a", "b"]), account="me")
+    save_batch(store, snap(24, [], reported=0), account="me")
+    save_batch(store, snap(0, ["z"]), account="peer")
+    # the re-checks were made while tracking the peer account
+    save_batch(store, _checks(Check(Person("a"), h(30), AccountState.SUSPENDED)), account="peer")
+    kinds = {r[0]: r[7] for r in spans(store) if r[5] is not None}
+    assert kinds == {"a": "suspended", "b": "unknown"}
+
+
+def test_a_deletion_after_the_account_was_seen_alive_did_not_cause_the_ending(
+    store: Store,
+) -> None:
+    save_batch(store, snap(0, ["a"]), account="me")
+    save_batch(store, snap(24, [], reported=0), account="me")
+    save_batch(store, _checks(Check(Person("a"), h(40), AccountState.DELETED)), account="me")
+    assert spans(store)[0][7] == "deleted"
+    # a check made for another account saw them alive before that: the label goes back
+    save_batch(store, snap(0, ["z"]), account="peer")
+    save_batch(store, _checks(Check(Person("a"), h(30), AccountState.ACTIVE)), account="peer")
+    assert spans(store)[0][7] == "unknown"

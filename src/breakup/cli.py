@@ -16,7 +16,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn
 
 from . import serialize, terminal
 from .clock import Clock, parse_since, parse_time, system_clock
-from .errors import BreakupError
+from .errors import BreakupError, InvalidInput
 from .ingest import ImportResult, save_batch
 from .left import who_left
 from .sources import ReadOptions, get_source, sources
@@ -113,20 +113,26 @@ def import_(
     )
     results: list[ImportResult] = []
     with c.store() as store, _progress(as_json) as progress:
-        task = progress.add_task("importing", total=len(paths))
-        for path in paths:
+        task = progress.add_task("importing", total=2 * len(paths))
+        batches = []
+        for path in paths:  # every file is read (and checked) before anything is written
             progress.update(task, description=f"reading {path.name}")
-            batch = source.read(path, options)
-            progress.update(task, description=f"saving {path.name}")
-            result = save_batch(
-                store, batch, account=account, path=str(path), keep_emails=keep_emails
-            )
-            results.append(result)
+            batches.append(source.read(path, options))
             progress.advance(task)
-            if not as_json:
-                console.print(terminal.import_summary(result))
+        with store.transaction():  # all paths or none
+            for path, batch in zip(paths, batches, strict=True):
+                progress.update(task, description=f"saving {path.name}")
+                results.append(
+                    save_batch(
+                        store, batch, account=account, path=str(path), keep_emails=keep_emails
+                    )
+                )
+                progress.advance(task)
     if as_json:
         _emit(True, results, None)
+        return
+    for result in results:
+        console.print(terminal.import_summary(result))
 
 
 @contextmanager
@@ -368,9 +374,18 @@ def demo(
     from .simulate import SimParams, save_simulation, simulate
 
     c = _ctx(ctx)
+    if c.db is None:
+        # Never mix a simulated brand into the user's real audience store.
+        c = _Ctx(default_db_path().with_name("demo.duckdb"), c.clock)
     today = datetime.combine(c.clock().date(), time(0), tzinfo=UTC)
     sim = simulate(SimParams(seed=seed, end=today))
     with c.store() as store:
+        if store.scalar(
+            "SELECT count(*) FROM accounts a WHERE NOT EXISTS (SELECT 1 FROM simulations)"
+        ):
+            raise InvalidInput(
+                f"{store.path}: holds real accounts; run the demo into another file (--db)"
+            )
         with _progress(as_json) as progress:
             names = save_simulation(store, sim, progress=progress)
         demo_clock = lambda: today  # noqa: E731 - report as of the simulated "now"
@@ -380,7 +395,7 @@ def demo(
     if as_json:
         _emit(True, {"accounts": names, "status": rows, "left": recent}, None)
         return
-    console.print(f"Simulated seed {seed} into {c.db or default_db_path()}")
+    console.print(f"Simulated seed {seed} into {c.db}")
     console.print(terminal.status_tables(rows))
     console.print(terminal.departures_table(recent, title="Recent departures"))
 

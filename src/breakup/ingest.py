@@ -100,9 +100,13 @@ def save_batch(
         acct = store.ensure_account(
             name, batch.platform, batch.account_identity, batch.account_handle, role
         )
+        # The same bytes observed at another time (--at) are another observation.
+        ref = batch.source_ref
+        if batch.observed_at is not None:
+            ref = f"{ref}@{to_db(batch.observed_at):%Y-%m-%dT%H:%M:%S.%f}"
         seen = store.scalar(
             "SELECT import_id FROM imports WHERE account_id = ? AND source = ? AND source_ref = ?",
-            [acct.account_id, batch.source, batch.source_ref],
+            [acct.account_id, batch.source, ref],
         )
         if seen is not None:
             result.skipped = True
@@ -112,21 +116,23 @@ def save_batch(
         result.import_id = import_id
         writer = _Writer(store, acct.account_id, acct.platform, import_id, batch, keep_emails)
         writer.write(result)
+        tracked = tracking.update(store, acct.account_id, through=import_id)
+        result.opened, result.closed = tracked.opened, tracked.closed
+        result.rebuilt = bool(tracked.rebuilt)
+        if batch.checks:
+            tracking.classify(store, None)  # the people checked may have left other accounts
         store.con.execute(
             "INSERT INTO imports VALUES (?, ?, ?, ?, ?, ?, ?)",
             [
                 import_id,
                 acct.account_id,
                 batch.source,
-                batch.source_ref,
+                ref,
                 path,
                 to_db(store.clock()),
                 json.dumps({k: v for k, v in result.as_dict().items() if isinstance(v, int)}),
             ],
         )
-        tracked = tracking.update(store, acct.account_id)
-        result.opened, result.closed = tracked.opened, tracked.closed
-        result.rebuilt = bool(tracked.rebuilt)
     return result
 
 
@@ -262,6 +268,11 @@ class _Writer:
         note = None
         if not snap.complete:
             note = "source marked this snapshot partial"
+        elif size == 0 and snap.reported_count != 0:
+            # An empty list is far likelier a failed fetch or a broken export than everyone
+            # leaving at once; only the platform's own zero count makes it believable.
+            diffable = False
+            note = "no members; kept, but not used to detect departures"
         elif snap.reported_count is not None and abs(size - snap.reported_count) > size_tolerance(
             snap.reported_count
         ):

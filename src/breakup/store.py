@@ -448,6 +448,11 @@ class Store:
                     f"this data belongs to id {identity}"
                 )
             if identity and not acct.identity:
+                other = self.find_account(platform, identity)
+                if other is not None and other.account_id != acct.account_id:
+                    raise AccountMismatch(
+                        f"{platform} id {identity} is already tracked as account {other.name!r}"
+                    )
                 self.con.execute(
                     "UPDATE accounts SET identity = ?, handle = coalesce(?, handle) "
                     "WHERE account_id = ?",
@@ -455,6 +460,12 @@ class Store:
                 )
                 return self.account(name)
             return acct
+        if identity:
+            other = self.find_account(platform, identity)
+            if other is not None:
+                raise AccountMismatch(
+                    f"{platform} id {identity} is already tracked as account {other.name!r}"
+                )
         account_id = self.next_id("accounts", "account_id")
         self.con.execute(
             "INSERT INTO accounts VALUES (?, ?, ?, ?, ?, ?, ?)",

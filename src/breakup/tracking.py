@@ -179,10 +179,16 @@ def _save_state(store: Store, account_id: int, direction: str, state: _State) ->
     )
 
 
-def update(store: Store, account_id: int) -> TrackingResult:
-    """Fold every not-yet-applied observation of the account into spans, then classify."""
+def update(store: Store, account_id: int, through: int | None = None) -> TrackingResult:
+    """Fold every not-yet-applied observation of the account into spans, then classify.
+
+    *through* is the newest import to fold in (the one being saved, before its row in
+    ``imports`` is written); by default the newest recorded import.
+    """
     result = TrackingResult()
-    latest_import = int(store.scalar("SELECT coalesce(max(import_id), 0) FROM imports"))
+    latest_import = through
+    if latest_import is None:
+        latest_import = int(store.scalar("SELECT coalesce(max(import_id), 0) FROM imports"))
     with store.transaction():
         for direction in Direction:
             _update_direction(store, account_id, direction.value, latest_import, result)
@@ -232,7 +238,7 @@ def _replay(store: Store, account_id: int, direction: str, state: _State) -> pa.
         SELECT o.observed_at, o.diffable, m.bitmap FROM observations o
         JOIN snapshot_members m USING (observation_id)
         WHERE o.account_id = ? AND o.direction = ? AND o.import_id > ?
-        ORDER BY o.observed_at, o.observation_id
+        ORDER BY o.observed_at, o.diffable, o.member_count, md5(m.bitmap)
         """,
         [account_id, direction, after],
     ).fetchall()
@@ -240,7 +246,7 @@ def _replay(store: Store, account_id: int, direction: str, state: _State) -> pa.
         """
         SELECT occurred_at, person_id, kind, campaign, reason FROM events
         WHERE account_id = ? AND direction = ? AND import_id > ?
-        ORDER BY occurred_at, seq
+        ORDER BY occurred_at, person_id, kind, campaign NULLS FIRST, reason NULLS FIRST
         """,
         [account_id, direction, after],
     ).fetchall()
@@ -300,9 +306,10 @@ def _apply_event(
         return
     end_kind = _EVENT_END[EventKind(kind)].value
     if person not in state.open:
-        # They left without us seeing them (re)arrive: a span of unknown start, which
-        # _write_spans narrows to after their previous span if they had one.
-        ops.one(person, True, None, at, False)
+        # They left without us seeing them (re)arrive. Absent from the last complete
+        # snapshot, they came after it; with none, the start is unknown (_write_spans
+        # narrows it to after their previous span if they had one).
+        ops.one(person, True, state.last_complete_at, at, False)
     else:
         state.open.discard(person)
     ops.one(person, False, at, at, True, end_kind, campaign, reason)
@@ -414,12 +421,24 @@ _CHECK_KIND = """
 """
 
 
-def classify(store: Store, account_id: int) -> None:
-    """Name the kind of every ending seen only as an absence, from the first re-check after it.
+def classify(store: Store, account_id: int | None) -> None:
+    """Name the kind of every ending seen only as an absence, from the first re-check after it
+    (of one account's spans, or of every account's with ``None``: a check saved for one
+    account can explain a departure from another).
 
     Never a guess: with no check, or an ambiguous one, the kind stays ``unknown``.
-    Whether someone still follows is only trusted from a check made for this account.
+    Whether someone still follows is only trusted from a check made for this account; a
+    deletion or suspension seen after the account was seen alive did not cause the ending.
     """
+    # Start over from "unknown": a check that arrived since may overturn an earlier kind.
+    store.con.execute(
+        """
+        UPDATE spans SET end_kind = 'unknown'
+        WHERE (? IS NULL OR account_id = ?) AND end_latest IS NOT NULL AND NOT end_exact
+          AND end_kind <> 'unknown'
+        """,
+        [account_id] * 2,
+    )
     store.con.execute(
         f"""
         UPDATE spans SET end_kind = k.kind FROM (
@@ -432,10 +451,21 @@ def classify(store: Store, account_id: int) -> None:
              -- longer follows" only counts from this account's own check after the window
              AND (c.state <> 'active'
                   OR (c.account_id = s.account_id AND c.checked_at >= s.end_latest))
-            WHERE s.account_id = ? AND s.end_latest IS NOT NULL AND NOT s.end_exact
+            LEFT JOIN (
+                SELECT s2.span_id, min(c2.checked_at) AS alive_at
+                FROM spans s2 JOIN checks c2 ON c2.person_id = s2.person_id
+                 AND c2.state = 'active' AND c2.checked_at >= s2.end_latest
+                WHERE s2.end_latest IS NOT NULL AND NOT s2.end_exact
+                  AND (? IS NULL OR s2.account_id = ?)
+                GROUP BY s2.span_id
+            ) alive ON alive.span_id = s.span_id
+            WHERE (? IS NULL OR s.account_id = ?)
+              AND s.end_latest IS NOT NULL AND NOT s.end_exact
+              AND (c.state = 'active' OR alive.alive_at IS NULL
+                   OR c.checked_at < alive.alive_at)
             GROUP BY s.span_id
         ) k
-        WHERE spans.span_id = k.span_id AND spans.account_id = ?
+        WHERE spans.span_id = k.span_id
         """,
-        [account_id, account_id],
+        [account_id] * 4,
     )

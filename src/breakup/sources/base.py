@@ -137,6 +137,12 @@ class ExportFiles:
                     raise InvalidExport(
                         self.path, f"{self.basename(name)} line {reader.line_num}: extra fields"
                     )
+                if any(v is None for v in row.values()):
+                    raise InvalidExport(
+                        self.path,
+                        f"{self.basename(name)} line {reader.line_num}: missing fields "
+                        "(truncated file?)",
+                    )
                 yield {k: (v or "") for k, v in row.items()}
         except csv.Error as exc:
             raise InvalidExport(self.path, f"{self.basename(name)}: {exc}") from None

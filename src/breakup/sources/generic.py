@@ -63,10 +63,14 @@ def _person(row: dict[str, Any], path: Path, where: str) -> Person:
 
 
 def _batch(source: str, platform: str, files: ExportFiles) -> Batch:
+    platform = platform.strip().lower()
+    if not platform or any(c.isspace() or c == ":" for c in platform):
+        raise InvalidExport(files.path, f"platform {platform!r} must be one word")
+    # The same bytes read as another platform are another observation (ingest adds the time).
     return Batch(
         source=source,
         platform=platform,
-        source_ref=files.digest(),
+        source_ref=f"{files.digest()}|{platform}",
         ids_are_emails=platform == "email",
     )
 
@@ -138,6 +142,8 @@ class JsonSource(FileSource):
             )
             if at is None:
                 raise InvalidExport(path, f"{where}: no observed_at (or pass --at)")
+            if "observed_at" not in snap:
+                batch.observed_at = at
             members = snap.get("members")
             if not isinstance(members, list):
                 raise InvalidExport(path, f"{where}: members must be a list")
@@ -149,7 +155,7 @@ class JsonSource(FileSource):
                     _enum(Direction, snap.get("direction", "followers"), path, where),
                     at,
                     [_person(_obj(m, path, where), path, where) for m in members],
-                    complete=bool(snap.get("complete", True)),
+                    complete=_flag(snap.get("complete", True), path, f"{where}.complete"),
                     reported_count=reported,
                 )
             )
@@ -225,6 +231,12 @@ def _list(doc: dict[str, Any], key: str, path: Path) -> list[dict[str, Any]]:
 def _obj(value: Any, path: Path, where: str) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise InvalidExport(path, f"{where}: expected an object")
+    return value
+
+
+def _flag(value: Any, path: Path, where: str) -> bool:
+    if not isinstance(value, bool):
+        raise InvalidExport(path, f"{where}: {value!r} is not true or false")
     return value
 
 
