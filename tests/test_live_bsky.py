@@ -363,8 +363,26 @@ def test_follow_record_keys_are_stored_for_followers(
         [fdid(7)],
     )
     assert when == [(naive(T0 - timedelta(days=30) + timedelta(minutes=7)),)]
-    poll(store, view, t)  # the same records again: nothing duplicated
-    assert rows(store, "SELECT count(*) FROM follow_records") == [(65,)]
+    t.advance(hours=1)
+    poll(store, view, t)  # records in the store are not looked up again
+    assert len(view.calls("app.bsky.graph.getRelationships")) == 3
+    followers(view, 2, start=65)
+    t.advance(hours=1)
+    poll(store, view, t)  # only the newcomers are
+    calls = view.calls("app.bsky.graph.getRelationships")
+    assert [len(q["others"]) for q in calls[3:]] == [2]
+    assert rows(store, "SELECT count(*) FROM follow_records") == [(67,)]
+
+
+def test_tracking_by_did_after_handle_is_the_same_account(
+    view: AppView, t: FakeTime, store: Store
+) -> None:
+    followers(view, 3)
+    poll(store, view, t)
+    t.advance(hours=1)
+    result = track(store, f"bsky:{BRAND}", conn(view, t))
+    assert result.account == "bsky:brand.test"
+    assert rows(store, "SELECT count(*) FROM accounts") == [(1,)]
 
 
 def test_known_records_are_not_looked_up_again(view: AppView, t: FakeTime) -> None:
@@ -502,3 +520,27 @@ def test_cli_track_against_a_local_appview(tmp_path: Path) -> None:
     assert out["account"] == "bsky:brand.test"
     assert out["fetched"]["members"] == 120 and out["fetched"]["follow_records"] == 120
     assert len(view.calls("app.bsky.graph.getFollowers")) == 2
+
+
+def test_a_not_found_answer_is_asked_again_after_a_week(t: FakeTime, store: Store) -> None:
+    from breakup.ingest import save_batch
+    from breakup.models import AccountState, Batch, Check, Direction, Person, Snapshot
+    from breakup.track import pending_rechecks
+
+    def batch(ref: str, **kw: object) -> Batch:
+        return Batch(source="t", platform="bsky", source_ref=ref, **kw)  # type: ignore[arg-type]
+
+    now = t.clock()
+    snap = Snapshot.of(Direction.FOLLOWERS, now - timedelta(days=2), [Person("a"), Person("b")])
+    save_batch(store, batch("1", snapshots=[snap]), account="me")
+    later = Snapshot.of(Direction.FOLLOWERS, now - timedelta(days=1), [], reported_count=0)
+    save_batch(store, batch("2", snapshots=[later]), account="me")
+    assert sorted(pending_rechecks(store, "me")) == ["a", "b"]
+    checks = [
+        Check(Person("a"), now, AccountState.NOT_FOUND),
+        Check(Person("b"), now, AccountState.DELETED),
+    ]
+    save_batch(store, batch("3", checks=checks), account="me")
+    assert pending_rechecks(store, "me") == []
+    t.advance(days=8)
+    assert pending_rechecks(store, "me") == ["a"]

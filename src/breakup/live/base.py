@@ -44,6 +44,9 @@ class Tracker(ABC):
     def __init__(self, ident: str, conn: Connection) -> None:
         self.ident = ident
         self.conn = conn
+        # Followers whose follow record the store already holds (trackers that resolve
+        # records, like Bluesky's, skip them); filled by whoever drives the tracker.
+        self.known_records: frozenset[str] = frozenset()
 
     @property
     def account_name(self) -> str:

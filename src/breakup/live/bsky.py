@@ -100,7 +100,6 @@ class BskyTracker(Tracker):
         self.client = JsonClient(
             SERVICE, conn.base_url or PUBLIC_APPVIEW, conn, Budget(3000, 300.0)
         )
-        self.known_records: frozenset[str] = frozenset()
         self._did: str | None = self.ident if self.ident.startswith("did:") else None
 
     # -- fetch ---------------------------------------------------------------------------
