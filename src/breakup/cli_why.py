@@ -2,6 +2,73 @@
 
 from __future__ import annotations
 
-from .cli import app
+from typing import Annotated
+
+import typer
+from rich.table import Table
+from rich.text import Text
+
+from .cli import AccountOpt, JsonOpt, _ctx, _emit, app
+from .clock import parse_since
+
+peers_app = typer.Typer(help="Peer accounts: other brands tracked to compare churn with.")
+app.add_typer(peers_app, name="peers")
+
+
+@app.command()
+def why(
+    ctx: typer.Context,
+    account: AccountOpt = None,
+    since: Annotated[
+        str | None, typer.Option(help="Test posts from this date, or e.g. 30d, 12w.")
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Why they left: break-up posts (excess departures with confidence intervals, Holm
+    corrected), diagnosis (too frequent, content, monologue, one-time offers), triage
+    (internal, marketplace or users) and retention."""
+    from .why import analyze
+    from .why.render import why_report
+
+    c = _ctx(ctx)
+    with c.store() as store:
+        report = analyze(
+            store, account=account, since=parse_since(since, c.clock) if since else None
+        )
+    _emit(as_json, report, why_report(report))
+
+
+@peers_app.command("add")
+def peers_add(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Account name, e.g. bsky:rival.bsky.social.")],
+    platform: Annotated[str | None, typer.Option(help="Platform, if not in the name.")] = None,
+    identity: Annotated[str | None, typer.Option(help="Platform id (DID, account id).")] = None,
+    handle: Annotated[str | None, typer.Option(help="Handle, if not in the name.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Mark an account as a peer (creating it if new): imports and `breakup track` of that
+    name then fill it, and `breakup why` compares your churn with it."""
+    from .why.peers import add_peer
+
+    with _ctx(ctx).store() as store:
+        acct = add_peer(store, name, platform, identity, handle)
+    _emit(as_json, acct, Text(f"{acct.name} is a peer ({acct.platform})"))
+
+
+@peers_app.command("list")
+def peers_list(ctx: typer.Context, as_json: JsonOpt = False) -> None:
+    """List peer accounts."""
+    from .why.peers import list_peers
+
+    with _ctx(ctx).store() as store:
+        rows = list_peers(store)
+    table = Table(title="Peers")
+    for col in ("name", "platform", "identity", "handle"):
+        table.add_column(col)
+    for a in rows:
+        table.add_row(Text(a.name), a.platform, Text(a.identity or "—"), Text(a.handle or "—"))
+    _emit(as_json, rows, table)
+
 
 __all__ = ["app"]

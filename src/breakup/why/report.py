@@ -1,0 +1,94 @@
+"""``analyze``: every why-analysis of the store, as one :class:`WhyReport`."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import numpy as np
+
+from ..store import Account, Store
+from .attribution import Attribution, attribute
+from .data import PostRows, Series, departures_sql, load_posts, load_series, time_to_hours
+from .diagnosis import Diagnosis, diagnose
+from .retention import Retention, retention
+from .triage import Triage, campaign_sides, triage
+
+
+@dataclass(frozen=True)
+class WhyReport:
+    """Why followers left: break-up posts, diagnosis, triage verdict, retention."""
+
+    generated_at: datetime
+    accounts: list[str]  # own accounts analysed
+    peers: list[str]  # peer accounts compared against
+    since: datetime | None  # posts tested from here (models use the whole history)
+    attribution: Attribution
+    diagnosis: Diagnosis
+    triage: Triage
+    retention: Retention
+    seconds: float  # how long the analysis took
+    notes: list[str] = field(default_factory=list)
+
+
+def analyze(
+    store: Store,
+    account: str | None = None,
+    since: datetime | None = None,
+    *,
+    window_hours: float = 48.0,
+    cox_sample: int = 2000,
+    seed: int = 0,
+) -> WhyReport:
+    """Why followers of the own accounts (or the one named) left.
+
+    ``since`` limits which posts are tested and which findings are reported; the baseline
+    models always use the account's whole tracked history. Peers are every account with
+    role ``peer``. ``cox_sample`` bounds the Cox model's cost (spans sampled with *seed*).
+    """
+    started = time.perf_counter()
+    own: list[Account] = (
+        [store.account(account)] if account is not None else store.accounts(role="own")
+    )
+    peer_accounts = [a for a in store.accounts(role="peer") if a.name != account]
+    departures = departures_sql(store)
+    notes: list[str] = []
+    series: list[Series] = []
+    for a in own:
+        s = load_series(store, a, departures)
+        if s is None:
+            notes.append(f"{a.name}: nothing observed yet")
+        else:
+            series.append(s)
+    peers = [p for p in (load_series(store, a, departures) for a in peer_accounts) if p]
+    posts: dict[int, PostRows] = {s.account.account_id: load_posts(store, s.account.account_id)
+                                  for s in series}  # fmt: skip
+    attribution = attribute(
+        store, series, posts, departures, peers, since=since, window_hours=window_hours
+    )
+    campaigns = {}
+    for s in series:
+        rows = posts[s.account.account_id]
+        ids = [e for e, k in zip(rows.external_id, rows.kind, strict=True) if k == "campaign"]
+        when = np.array(
+            [time_to_hours(t) - s.h0 for t, k in zip(rows.created_at, rows.kind, strict=True)
+             if k == "campaign"], dtype=np.float64)  # fmt: skip
+        sides = campaign_sides(store, departures, s, ids, when) if ids else None
+        if sides is not None:
+            campaigns[s.account.name] = sides
+    verdict = triage(series, peers, campaigns)
+    diagnosis = diagnose(store, series, posts, departures, attribution, since=since)
+    kept = retention(store, series, departures, sample=cox_sample, seed=seed)
+    return WhyReport(
+        generated_at=store.clock(),
+        accounts=[s.account.name for s in series],
+        peers=[p.account.name for p in peers],
+        since=since,
+        attribution=attribution,
+        diagnosis=diagnosis,
+        triage=verdict,
+        retention=kept,
+        seconds=time.perf_counter() - started,
+        notes=notes,
+    )
