@@ -26,7 +26,7 @@ from breakup.report import (
 from breakup.store import Store
 
 from .browser import browser_page, chart_traces
-from .reportkit import CLOCK, EVIL_POST, IMG_NAME, SCRIPT_HANDLE, kit_store
+from .reportkit import CLOCK, EVIL_POST, IMG_NAME, SCRIPT_HANDLE, golden_store, kit_store
 
 GOLDEN = Path(__file__).parent / "golden"
 REGEN = bool(os.environ.get("BREAKUP_REGEN_GOLDEN"))
@@ -41,6 +41,14 @@ def kit(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def report(kit: Path) -> Report:
     with Store(kit, clock=CLOCK, read_only=True) as store:
         return build_report(store)
+
+
+@pytest.fixture(scope="module")
+def golden(tmp_path_factory: pytest.TempPathFactory) -> Report:
+    """The hand-written store's report without the why/fans analyses, whose own tests pin
+    their numbers: the golden files pin this module's rendering."""
+    with Store(golden_store(tmp_path_factory.mktemp("golden")), clock=CLOCK) as store:
+        return build_report(store, with_analyses=False)
 
 
 def check_golden(name: str, text: str) -> None:
@@ -59,12 +67,34 @@ def terminal_text(report: Report, width: int = 120) -> str:
     return console.export_text()
 
 
-def test_terminal_report_golden(report: Report) -> None:
-    check_golden("report.txt", terminal_text(report))
+def test_terminal_report_golden(golden: Report) -> None:
+    check_golden("report.txt", terminal_text(golden))
 
 
-def test_html_report_golden(report: Report) -> None:
-    check_golden("report.html", render_html(report, plotlyjs="/* plotly.js */"))
+def test_html_report_golden(golden: Report) -> None:
+    check_golden("report.html", render_html(golden, plotlyjs="/* plotly.js */"))
+
+
+def test_golden_attribution(golden: Report) -> None:
+    left = {(p.account, p.text[:20]): p.left_after for p in golden.top_posts}
+    # Unsubscribes count for the campaign they name, whatever was posted in between.
+    assert left[("news", '=HYPERLINK("http://x')] == 2
+    assert left[("news", "Still thinking about")] == 1
+    # Departures seen in a snapshot count for the last post before that snapshot.
+    assert left[("social", "Thanks for 30 follow")] == 3
+
+
+def test_sections_of_installed_analyses(report: Report) -> None:
+    """Each analysis this breakup has gets its section (its result, or why it has none)."""
+    import importlib.util
+
+    if importlib.util.find_spec("breakup.why"):
+        assert report.why is not None
+        assert 'id="why"' in render_html(report, plotlyjs="")
+    if importlib.util.find_spec("breakup.fans"):
+        assert set(report.fans) == {"top_fans", "at_risk", "hygiene", "unanswered"}
+        page = render_html(report, plotlyjs="")
+        assert all(f'<section id="{name}">' in page for name in report.fans)
 
 
 def test_series_agree_with_status_and_departures(report: Report) -> None:

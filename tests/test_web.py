@@ -29,7 +29,7 @@ def kit(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def client(kit: Path) -> Iterator[TestClient]:
-    with TestClient(create_app(kit, clock=CLOCK)) as c:
+    with TestClient(create_app(kit, clock=CLOCK, analyses=False)) as c:
         yield c
 
 
@@ -56,7 +56,7 @@ def test_index_filters_by_channel_account_and_dates(client: TestClient) -> None:
 
 def test_api_report_is_the_library_report(client: TestClient, kit: Path) -> None:
     with Store(kit, clock=CLOCK, read_only=True) as store:
-        report = build_report(store)
+        report = build_report(store, with_analyses=False)
     data = client.get("/api/report").json()
     assert len(data["departures"]) == len(report.departures)
     assert [p["post_id"] for p in data["posts"]] == [p.post_id for p in report.posts]
@@ -64,7 +64,7 @@ def test_api_report_is_the_library_report(client: TestClient, kit: Path) -> None
 
 def test_post_drill_down_lists_who_left_after_it(client: TestClient, kit: Path) -> None:
     with Store(kit, clock=CLOCK, read_only=True) as store:
-        top = build_report(store).top_posts[0]
+        top = build_report(store, with_analyses=False).top_posts[0]
     page = client.get(f"/posts/{top.post_id}")
     assert page.status_code == 200
     section = page.text.split('<section id="departures">', 1)[1]
@@ -100,7 +100,7 @@ def test_plotly_is_served_locally(client: TestClient) -> None:
 
 
 def test_token_is_checked_on_every_request(kit: Path) -> None:
-    app = create_app(kit, token="s3cret", clock=CLOCK)
+    app = create_app(kit, token="s3cret", clock=CLOCK, analyses=False)
     with TestClient(app) as c:
         assert c.get("/").status_code == 401
         assert c.get("/static/plotly.min.js").status_code == 401
@@ -147,7 +147,7 @@ store.close()
 def test_reads_while_another_process_writes(tmp_path: Path) -> None:
     db = kit_store(tmp_path)
     reader = StoreReader(db, clock=CLOCK, max_age=0.0)
-    app = create_app(db, clock=CLOCK, reader=reader)
+    app = create_app(db, clock=CLOCK, reader=reader, analyses=False)
     writer = subprocess.Popen(
         [sys.executable, "-c", WRITER, str(db)],
         stdin=subprocess.PIPE,
@@ -173,7 +173,7 @@ def test_reads_while_another_process_writes(tmp_path: Path) -> None:
         writer.kill()
         reader.close()
     # Once the writer is gone, a new one starts even while the dashboard has been reading.
-    with TestClient(create_app(db, clock=CLOCK)) as c:
+    with TestClient(create_app(db, clock=CLOCK, analyses=False)) as c:
         assert c.get("/").status_code == 200
         with Store(db) as again:
             assert again.account("late-account").platform == "csv"
@@ -220,7 +220,10 @@ def test_dashboard_in_the_browser(kit: Path) -> None:
 
 
 def test_dashboard_with_token_in_the_browser(kit: Path) -> None:
-    with running(create_app(kit, token="tok3n", clock=CLOCK)) as url, browser_page() as p:
+    with (
+        running(create_app(kit, token="tok3n", clock=CLOCK, analyses=False)) as url,
+        browser_page() as p,
+    ):
         assert httpx.get(url + "/").status_code == 401
         p.page.goto(url + "/?token=tok3n")
         assert chart_traces(p.page, "followers") >= 4  # plotly.js loaded with the cookie

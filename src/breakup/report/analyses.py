@@ -2,8 +2,8 @@
 
 They are called through their public entry points only, with the keyword arguments each
 accepts, so a report works before, during and after they land. An analysis that refuses
-(too little data, say) gives its message in place of its section; it never sinks the
-report.
+(too little data, say) or fails gives its message in place of its section; it never sinks
+the report, whose other sections are the user's data as observed.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib
 import inspect
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from ..errors import BreakupError
@@ -20,14 +21,11 @@ from .model import Filters
 FANS_SECTIONS = ("top_fans", "at_risk", "hygiene", "unanswered")
 
 
+@dataclass(frozen=True)
 class Unavailable:
     """Stands in for a section whose analysis declined: shows why."""
 
-    def __init__(self, message: str) -> None:
-        self.message = message
-
-    def __repr__(self) -> str:
-        return f"Unavailable({self.message!r})"
+    message: str
 
 
 def _module(name: str) -> Any:
@@ -45,6 +43,8 @@ def _call(fn: Callable[..., Any], store: Store, filters: Filters) -> Any:
         return fn(store, **kwargs)
     except BreakupError as exc:
         return Unavailable(str(exc))
+    except Exception as exc:  # a failing analysis must not take the whole report down
+        return Unavailable(f"{fn.__module__}.{fn.__name__} failed: {type(exc).__name__}: {exc}")
 
 
 def why_result(store: Store, filters: Filters) -> Any:

@@ -14,6 +14,7 @@ import plotly.io as pio
 from plotly.subplots import make_subplots
 
 from .model import Report
+from .sections import survival_curves
 
 PALETTE = ("#3b6ea8", "#c2573a", "#4f9a5b", "#8a5aa8", "#b08a2e", "#4a9aa8")
 _LAYOUT: dict[str, Any] = {
@@ -118,6 +119,26 @@ def post_timeline_figure(report: Report) -> go.Figure:
     return fig
 
 
+def survival_figure(curves: list[tuple[str, list[tuple[float, float]]]]) -> go.Figure:
+    """Kaplan-Meier follower survival by cohort (from the why analysis)."""
+    fig = go.Figure()
+    for i, (cohort, points) in enumerate(curves):
+        fig.add_trace(
+            go.Scatter(
+                x=[d for d, _ in points],
+                y=[s for _, s in points],
+                name=html.escape(cohort),
+                mode="lines",
+                line={"shape": "hv", "color": PALETTE[i % len(PALETTE)]},
+            )
+        )
+    fig.update_layout(**_LAYOUT, title={"text": "Follower survival by cohort"})
+    fig.update_layout(legend={"orientation": "h", "y": -0.25})
+    fig.update_xaxes(title_text="days since they followed")
+    fig.update_yaxes(title_text="still following", range=[0, 1.02], tickformat=".0%")
+    return fig
+
+
 def figure_json(fig: go.Figure) -> str:
     """JSON safe inside a <script type="application/json"> element."""
     text = str(pio.to_json(fig, validate=False, engine="json"))
@@ -130,4 +151,7 @@ def report_figures(report: Report) -> dict[str, str]:
         "followers": followers_figure(report),
         "timeline": post_timeline_figure(report),
     }
+    curves = survival_curves(report.why) if report.why is not None else []
+    if curves:
+        figures["survival"] = survival_figure(curves)
     return {name: figure_json(fig) for name, fig in figures.items()}

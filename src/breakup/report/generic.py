@@ -24,6 +24,7 @@ class Block:
     columns: list[str] = field(default_factory=list)
     rows: list[list[str]] = field(default_factory=list)
     more: int = 0  # rows left out
+    people: list[int | None] = field(default_factory=list)  # person of each row, if any
     children: list[Block] = field(default_factory=list)
     note: str | None = None
 

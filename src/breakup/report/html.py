@@ -11,8 +11,8 @@ import jinja2
 from plotly.offline import get_plotlyjs
 
 from .charts import report_figures
-from .generic import to_block
 from .model import Report
+from .sections import analysis_sections
 
 
 def environment(*extra: jinja2.BaseLoader) -> jinja2.Environment:
@@ -36,12 +36,11 @@ def _snippet(text: str, width: int = 120) -> str:
 
 def report_context(report: Report) -> dict[str, Any]:
     """What the section templates read: the report, its charts, and the why/fans blocks."""
-    blocks = []
-    if report.why is not None:
-        blocks.append(("why", to_block("Why they left", report.why)))
-    for name, result in report.fans.items():
-        blocks.append((name, to_block(name.replace("_", " ").capitalize(), result)))
-    return {"report": report, "figures": report_figures(report), "blocks": blocks}
+    return {
+        "report": report,
+        "figures": report_figures(report),
+        "sections": analysis_sections(report),
+    }
 
 
 @cache

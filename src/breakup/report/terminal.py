@@ -9,8 +9,9 @@ from rich.text import Text
 
 from .. import terminal as base
 from ..left import Departure
-from .generic import Block, to_block
+from .generic import Block
 from .model import PostRow, Report, Series
+from .sections import analysis_sections
 
 WEEKS = 8
 DEPARTURES = 15
@@ -111,9 +112,7 @@ def render(report: Report) -> RenderableType:
         departures_table(report.departures[:DEPARTURES]),
         posts_table(report.top_posts),
     ]
-    if report.why is not None:
-        parts += [Rule("Why they left"), block_renderable(to_block("Why", report.why))]
-    for name, result in report.fans.items():
-        parts += [Rule(name.replace("_", " ").capitalize())]
-        parts.append(block_renderable(to_block(name.replace("_", " "), result)))
+    for _, title, blocks in analysis_sections(report):
+        parts.append(Rule(title))
+        parts += [block_renderable(b) for b in blocks]
     return Group(*parts)

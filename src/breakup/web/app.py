@@ -7,6 +7,8 @@ Every page renders a result of the library (``build_report``, ``post_detail``,
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import datetime
@@ -21,13 +23,14 @@ from plotly.offline import get_plotlyjs
 
 from ..clock import Clock, parse_time, system_clock
 from ..errors import AccountError, BreakupError, InvalidInput
-from ..report import Filters, build_report, person_history, post_detail
+from ..report import Filters, Report, build_report, person_history, post_detail
 from ..report.html import environment, report_context
 from ..serialize import to_jsonable
 from ..store import Store
 from .auth import token_middleware
 from .reader import StoreReader
 
+REPORTS_KEPT = 8
 PLOTLY_JS = Path(str(files("plotly") / "package_data" / "plotly.min.js"))
 
 
@@ -65,9 +68,30 @@ def create_app(
     token: str | None = None,
     clock: Clock = system_clock,
     reader: StoreReader | None = None,
+    analyses: bool = True,
 ) -> FastAPI:
-    """The dashboard over the store at *db*; with *token*, every request must carry it."""
+    """The dashboard over the store at *db*; with *token*, every request must carry it.
+
+    Reports are kept per snapshot of the store and filters (the last few), so paging
+    through the dashboard never runs an analysis twice on the same data. ``analyses=False``
+    leaves out the why and fans sections.
+    """
     read = reader or StoreReader(db, clock=clock)
+    reports: OrderedDict[tuple[Path, Filters], Report] = OrderedDict()
+    reports_lock = threading.Lock()
+
+    def report_for(store: Store, filters: Filters) -> Report:
+        key = (store.path, filters)
+        with reports_lock:
+            if key in reports:
+                reports.move_to_end(key)
+                return reports[key]
+        report = build_report(store, filters, with_analyses=analyses)
+        with reports_lock:
+            reports[key] = report
+            while len(reports) > REPORTS_KEPT:
+                reports.popitem(last=False)
+        return report
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -109,7 +133,7 @@ def create_app(
     ) -> HTMLResponse:
         filters = _filters(account, channel, since, until)
         with read.store() as store:
-            report = build_report(store, filters)
+            report = report_for(store, filters)
             choices = _choices(store)
         form = {"account": account or "", "channel": channel or ""}
         form |= {"since": since or "", "until": until or ""}
@@ -135,7 +159,7 @@ def create_app(
         until: str | None = None,
     ) -> JSONResponse:
         with read.store() as store:
-            report = build_report(store, _filters(account, channel, since, until))
+            report = report_for(store, _filters(account, channel, since, until))
         return JSONResponse(to_jsonable(report))
 
     @app.get("/static/plotly.min.js")
