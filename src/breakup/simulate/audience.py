@@ -158,10 +158,14 @@ def plant_fans(
     top: bool,
     at_risk: bool,
     leave_times: F | None = None,
+    share: float = 0.002,
+    strength: tuple[float, float] = (8.0, 14.0),
 ) -> Fans:
     """Top fans engage a lot and stay; at-risk fans fade for weeks, then (some) leave.
 
     ``leave_times`` lets a channel choose when at-risk fans may leave (email: after sends).
+    ``share`` of the initial followers are at-risk fans that leave (as many fade and stay),
+    with engagement propensity drawn from ``strength``.
     """
     fans = Fans()
     n = len(initial)
@@ -171,12 +175,12 @@ def plant_fans(
         people.prop[fans.top] = rng.uniform(25.0, 50.0, len(fans.top))
         pool = np.setdiff1d(pool, fans.top)
     if at_risk:
-        k = max(2, round(n * 0.002))
+        k = max(2, round(n * share))
         chosen = pick(rng, pool, 2 * k)
         order = rng.permutation(len(chosen))
         fans.at_risk_left = np.sort(chosen[order[:k]])
         fans.at_risk_staying = np.sort(chosen[order[k:]])
-        people.prop[chosen] = rng.uniform(8.0, 14.0, len(chosen))
+        people.prop[chosen] = rng.uniform(strength[0], strength[1], len(chosen))
         if leave_times is None:
             left = rng.uniform(0.35 * hours, 0.9 * hours, len(fans.at_risk_left))
         else:

@@ -42,6 +42,7 @@ class Channel:
                 "interactions": [],
                 "checks": [],
                 "follow_records": [],
+                "profiles": [],
             }
             for _ in self.cuts
         ]
@@ -79,6 +80,7 @@ class Channel:
                 interactions=sorted(item["interactions"], key=lambda i: i.at),
                 checks=sorted(item["checks"], key=lambda c: c.checked_at),
                 follow_records=item["follow_records"],
+                profiles=item["profiles"],
             )
             if not batch.is_empty():
                 out.append(batch)

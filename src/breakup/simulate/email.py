@@ -100,7 +100,17 @@ def simulate_email(world: World, spec: EmailSpec, rng: Rng) -> EmailOut:
     n = len(people)
     initial = np.flatnonzero(start < 0)
     leave_at = at[(at > 0.35 * hours) & (at < 0.9 * hours)]
-    fans = plant_fans(rng, people, initial, hours, spec.fans, "at_risk_fans" in effects, leave_at)
+    fans = plant_fans(
+        rng,
+        people,
+        initial,
+        hours,
+        spec.fans,
+        "at_risk_fans" in effects,
+        leave_at,
+        share=world.params.at_risk_share,
+        strength=world.params.at_risk_strength,
+    )
     planted = np.zeros(n, dtype=bool)
     planted[np.concatenate([fans.top, fans.at_risk_left, fans.at_risk_staying])] = True
     forced = np.full(n, np.inf)

@@ -39,6 +39,7 @@ from .audience import DELETED, LEFT, SUSPENDED, Audience
 from .channel import Channel, _us, datetimes, persons, snapshot, unix_us
 from .email import EmailOut
 from .engage import SimPost
+from .profiles import observe_profiles
 from .social import SocialOut
 from .world import DAY, F, Rng, World
 
@@ -164,6 +165,11 @@ def observe_social(
     _likes(ch, world, out, post_ids)
     if spec.following:
         _following(ch, world, out)
+    if spec.own:
+        # Its own stream: profiles leave every other draw of the simulation as it was.
+        stream = np.random.default_rng([world.params.seed, 0x9F0F11E5, *spec.key.encode()])
+        followed = np.array([p for p, _ in out.following], dtype=np.int64)
+        observe_profiles(ch, world, out, stream, followed)
     seen = SocialSeen(snaps, partial, outages, post_ids, answered)
     return ch.batches(), seen
 
@@ -275,10 +281,12 @@ def _talk(ch: Channel, world: World, out: SocialOut, post_ids: list[str]) -> lis
     ]
     who = persons(out.people, talk.person, ch.fetch_time(talk.at))
     kinds = {"reply": InteractionKind.REPLY, "mention": InteractionKind.MENTION}
+    # Each reply or mention is the person's own post (its id is the interaction's ref); the
+    # brand's answers point at it with reply_to, so answered and unanswered can be told apart.
     rows = [
-        Interaction(p, kinds[k], w, post_ids[i] if i >= 0 else None)
-        for p, k, w, i in zip(
-            who, talk.kind, datetimes(world, talk.at), talk.post.tolist(), strict=True
+        Interaction(p, kinds[k], w, post_ids[i] if i >= 0 else None, ref)
+        for p, k, w, i, ref in zip(
+            who, talk.kind, datetimes(world, talk.at), talk.post.tolist(), refs, strict=True
         )
     ]
     ch.add("interactions", talk.at, rows)

@@ -56,6 +56,10 @@ class SimParams:
     bot_purge: bool = True
     top_fans: bool = True
     at_risk_fans: bool = True
+    # At-risk fans: this share of the initial audience fades and leaves (as many fade and
+    # stay), with engagement propensity drawn from at_risk_strength (top fans: 25-50).
+    at_risk_share: float = 0.002
+    at_risk_strength: tuple[float, float] = (8.0, 14.0)
     # How much each save covers: a daily sync for Bluesky, weekly for the others, keeps the
     # demo fast while every snapshot and event keeps its own time.
     bsky_batch_days: int = 7
@@ -79,6 +83,11 @@ class SimParams:
         )
         if min(sizes) < 20:
             raise InvalidInput("every simulated audience needs at least 20 people")
+        if not 0.0 <= self.at_risk_share <= 0.05:
+            raise InvalidInput(
+                f"at_risk_share must be between 0 and 0.05, not {self.at_risk_share}"
+            )
+        self.at_risk_strength = (float(self.at_risk_strength[0]), float(self.at_risk_strength[1]))
         if self.peers is not None and not 0 <= self.peers <= 5:
             raise InvalidInput(f"peers must be between 0 and 5, not {self.peers}")
         steps = (

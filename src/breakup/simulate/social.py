@@ -112,7 +112,14 @@ def simulate_social(world: World, spec: SocialSpec, rng: Rng) -> SocialOut:
     n = len(people)
     initial = np.flatnonzero(start < 0)
     fans = plant_fans(
-        rng, people, initial, hours, spec.fans, spec.own and "at_risk_fans" in effects
+        rng,
+        people,
+        initial,
+        hours,
+        spec.fans,
+        spec.own and "at_risk_fans" in effects,
+        share=world.params.at_risk_share,
+        strength=world.params.at_risk_strength,
     )
     mutual = np.zeros(n, dtype=bool)
     if spec.following:

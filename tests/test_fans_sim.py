@@ -1,0 +1,171 @@
+"""Keep the fans against the simulator's planted truth: top fans found, fading fans ranked
+at risk, bots and inactive followers flagged, answered mentions matched, promotion joiners
+seen leaving fast. One small simulated brand, saved once for the module."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+
+import numpy as np
+import pytest
+
+from breakup.clock import fixed_clock
+from breakup.fans import at_risk, deal_seekers, hygiene, listening, top_fans, unanswered
+from breakup.ingest import email_hasher
+from breakup.models import InteractionKind
+from breakup.simulate import SimParams, Simulation, save_simulation, simulate
+from breakup.store import Store
+
+END = datetime(2025, 6, 1, tzinfo=UTC)
+PARAMS = SimParams(
+    seed=3,
+    end=END,
+    days=200,
+    bsky_followers=1000,
+    mastodon_followers=400,
+    email_subscribers=400,
+    peers=0,
+    bsky_batch_days=14,
+    mastodon_batch_days=14,
+    email_batch_days=14,
+    # enough fading fans to learn from, engaging less than the planted top fans (25-50)
+    at_risk_share=0.02,
+    at_risk_strength=(12.0, 22.0),
+)
+
+
+@pytest.fixture(scope="module")
+def sim() -> Simulation:
+    return simulate(PARAMS)
+
+
+@pytest.fixture(scope="module")
+def store(sim: Simulation, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Store]:
+    path = tmp_path_factory.mktemp("fans") / "fans.duckdb"
+    with Store(path, clock=fixed_clock(END)) as s:
+        save_simulation(s, sim)
+        yield s
+
+
+def ext_of(store: Store, name: str) -> Callable[[str], str]:
+    """The store's external id for a simulated person (email addresses are hashed)."""
+    if store.account(name).platform == "email":
+        return email_hasher(store)  # type: ignore[no-any-return]
+    return lambda x: x
+
+
+def test_simulator_emits_profiles_and_refs(sim: Simulation) -> None:
+    for name in ("bsky:brand.bsky.social", "mastodon:@brand@mastodon.example"):
+        batches = sim.batches[name]
+        profiles = [p for b in batches for p in b.profiles]
+        truth = sim.truth.accounts[name]
+        profiled = {p.person.external_id for p in profiles}
+        assert {s.person for s in truth.spans} <= profiled
+        bots = {
+            p.person.external_id
+            for p in profiles
+            if p.following_count and p.following_count >= 2000
+        }
+        assert len(bots & set(truth.bot_like)) >= 0.95 * len(bots)  # a few busy humans
+        silent = {p.person.external_id for p in profiles if p.posts_count == 0}
+        assert silent and silent <= set(truth.inactive)
+        if name.startswith("mastodon"):
+            assert any(p.bot for p in profiles)
+        talk = [
+            i
+            for b in batches
+            for i in b.interactions
+            if i.kind in (InteractionKind.REPLY, InteractionKind.MENTION)
+        ]
+        assert talk and all(i.ref for i in talk)
+        answers = [p.reply_to for b in batches for p in b.posts if p.reply_to]
+        assert answers and set(answers) <= {i.ref for i in talk}
+    assert not any(b.profiles for b in sim.batches["email:news@brand.example"])
+
+
+def test_planted_top_fans_rank_first(store: Store, sim: Simulation) -> None:
+    for name in (a.name for a in store.accounts(role="own")):
+        ext = ext_of(store, name)
+        planted = {ext(f.person) for f in sim.truth.top_fans if f.account == name}
+        assert planted
+        ranked = top_fans(store, name, top=len(planted), at=END)
+        found = {m.external_id for f in ranked for m in f.members}
+        assert found == planted, name
+        assert all(f.follows_now for f in ranked)
+        for f in ranked:
+            assert sum(e.score for e in f.evidence) == pytest.approx(f.score, abs=0.01)
+            assert sum(e.count for e in f.evidence) == f.interactions
+
+
+def test_fading_fans_are_ranked_at_risk(store: Store, sim: Simulation) -> None:
+    risk = at_risk(store, top=100_000, at=END)  # every engaged follower, riskiest first
+    fading = {
+        ext_of(store, f.account)(f.person) for f in sim.truth.at_risk_fans if f.left_at is None
+    }
+    ranks = [f.rank for f in risk.fans if f.external_id in fading]
+    assert len(ranks) >= 0.9 * len(fading)
+    # planted fading fans sit in the riskiest quarter of the engaged followers
+    assert float(np.median(ranks)) / len(risk.fans) < 0.25
+    assert sum(r <= 20 for r in ranks) >= 3
+    assert all(f.reasons for f in risk.fans[:20])
+    probabilities = [f.probability for f in risk.fans]
+    assert probabilities == sorted(probabilities, reverse=True)
+    b = risk.backtest
+    assert b is not None
+    assert b.train_until <= b.test_from  # outcomes used for training were known before
+    assert b.auc_low > 0.5  # better than chance on the later window
+    assert 0.0 < b.brier < b.brier_base_rate * 1.05
+    assert sum(x.n for x in b.reliability) == b.test_rows
+    assert risk.followers_scored > len(risk.fans) > 0
+
+
+def test_hygiene_flags_planted_bots_and_inactive(store: Store, sim: Simulation) -> None:
+    for h in hygiene(store, at=END, limit=None):
+        truth = sim.truth.accounts[h.account]
+        now = {s.person for s in truth.spans if s.end is None}
+        assert h.followers == len({ext_of(store, h.account)(p) for p in now})
+        flagged = {f.external_id: f for f in h.dead_weight if f.direction == "followers"}
+        bots = {e for e, f in flagged.items() if any(r.startswith("bot") for r in f.reasons)}
+        idle = {e for e, f in flagged.items() if {"inactive", "never_posted"} & set(f.reasons)}
+        assert h.real_audience == h.followers - len(bots | idle)
+        if h.account.startswith("email"):  # no profiles: nobody judged
+            assert (h.profiled, h.real_audience) == (0, h.followers)
+            continue
+        assert h.profiled == h.followers
+        planted_bots = set(truth.bot_like) & now
+        assert len(bots & planted_bots) >= 0.9 * len(planted_bots)
+        assert len(bots - planted_bots) <= 0.1 * len(bots)
+        planted_idle = set(truth.inactive) & now
+        assert idle <= planted_idle
+        assert len(idle) >= 0.9 * len(planted_idle)
+        if h.account.startswith("bsky"):
+            assert h.mutuals + h.not_following_back == h.following > 0
+            assert h.mutuals > 0
+
+
+def test_unanswered_mentions_match_brand_replies(store: Store, sim: Simulation) -> None:
+    heard = listening(store, at=END, limit=None)
+    replies = [p.reply_to for bs in sim.batches.values() for b in bs for p in b.posts if p.reply_to]
+    assert heard.answered == len(set(replies))
+    assert heard.unjudged == 0
+    rows = unanswered(store, at=END, limit=None)
+    assert len(rows) == heard.asked - heard.answered
+    assert not {u.ref for u in rows} & set(replies)
+    assert [u.at for u in rows] == sorted(u.at for u in rows)
+    assert heard.answer_rate == pytest.approx(0.2, abs=0.05)  # planted "monologue"
+    a, b = heard.answered_people, heard.unanswered_people
+    assert a.people and b.people and a.follower_days > 0 and b.follower_days > 0
+    assert heard.rate_ratio_low < heard.rate_ratio < heard.rate_ratio_high
+
+
+def test_promotion_joiners_leave_fast(store: Store, sim: Simulation) -> None:
+    deals = deal_seekers(store, at=END)
+    posts = {p.post for p in deals.promotions}
+    for promo in sim.truth.promotions:
+        for account, post in promo.posts.items():
+            assert post in posts, (account, promo.code)
+    assert deals.promo_joiners is not None and deals.other_joiners is not None
+    assert deals.difference_low is not None and deals.difference_low > 0.1
+    assert deals.promo_joiners.median_days_to_leave is not None
+    assert deals.promo_joiners.median_days_to_leave < 14
