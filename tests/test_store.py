@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -253,3 +254,35 @@ def test_threads_share_one_database_without_conflicts(store: Store) -> None:
     assert store.scalar("SELECT count(*) FROM imports") == 30
     assert store.scalar("SELECT count(DISTINCT import_id) FROM imports") == 30
     assert store.scalar("SELECT count(*) FROM spans") == 30
+
+
+def _names(store: Store, ext: str) -> list[tuple[object, ...]]:
+    return store.con.execute(
+        "SELECT seen_at, handle, display_name FROM person_names JOIN people USING (person_id)"
+        " WHERE external_id = ? ORDER BY seen_at",
+        [ext],
+    ).fetchall()
+
+
+def test_name_history_compares_with_the_name_in_effect_then(store: Store) -> None:
+    def seen(ref: str, hours: int, handle: str | None, name: str | None) -> None:
+        at = NOW - timedelta(hours=hours)
+        person = Person("a", handle=handle, display_name=name)
+        batch = Batch(source="t", platform="x", source_ref=ref,
+                      snapshots=[Snapshot.of(Direction.FOLLOWERS, at, [person])])  # fmt: skip
+        save_batch(store, batch, account="me")
+
+    seen("1", 48, "ada", "Ada")
+    seen("2", 24, "ada_new", "Ada")
+    seen("3", 36, "ada", None)  # an older export, without names: nothing new then
+    seen("4", 12, "ada_new", None)  # no display name shown is not a removal
+    rows = _names(store, "a")
+    assert [r[1:] for r in rows] == [("ada", "Ada"), ("ada_new", "Ada")]
+
+
+def test_names_from_events_are_stamped_with_the_event_time(store: Store) -> None:
+    when = NOW - timedelta(days=3)
+    batch = Batch(source="t", platform="x", source_ref="e",
+                  events=[Event(Person("b", handle="bea"), EventKind.FOLLOW, when)])  # fmt: skip
+    save_batch(store, batch, account="me")
+    assert _names(store, "b") == [(when.replace(tzinfo=None), "bea", None)]

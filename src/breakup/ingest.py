@@ -186,7 +186,11 @@ class _Writer:
             self._emails(ids, raw)
         return ids
 
-    def intern_people(self, people: list[Person]) -> np.ndarray:
+    def intern_people(
+        self, people: list[Person], times: list[datetime | None] | None = None
+    ) -> np.ndarray:
+        """Person ids for *people*; their names are recorded as seen at *times* (each
+        item's own time: an event's, a check's), else at the batch's time."""
         from .models import members_table
 
         table = members_table(
@@ -194,7 +198,10 @@ class _Writer:
             [p.handle for p in people],
             [p.display_name for p in people],
         )
-        return self.intern_table(table, self.seen_at)
+        seen: Any = self.seen_at
+        if times is not None:
+            seen = pa.array([to_db(t) or self.seen_at for t in times], pa.timestamp("us"))
+        return self.intern_table(table, seen)
 
     def _names(self, ids: np.ndarray, members: pa.Table, seen_at: Any) -> None:
         if (
@@ -202,33 +209,41 @@ class _Writer:
             and members.column("display_name").null_count == members.num_rows
         ):
             return
+        n = members.num_rows
+        if not isinstance(seen_at, pa.Array):
+            seen_at = pa.array(np.full(n, np.datetime64(seen_at, "us")), pa.timestamp("us"))
         names = pa.table(
             {
                 "person_id": pa.array(ids),
+                "seen": seen_at,
                 "handle": members.column("handle"),
                 "display_name": members.column("display_name"),
             }
         )
         self.con.register("_names", names)
         try:
-            # Append a row only when what we see differs from the latest we knew.
+            # Append a row when what we see differs from the name in effect at that time.
+            # A missing field means "not shown here", never "removed": it keeps the value
+            # in effect.
             self.con.execute(
                 """
                 INSERT INTO person_names
-                SELECT n.person_id, ?, n.handle, n.display_name, ?
-                FROM (SELECT DISTINCT ON (person_id) * FROM _names
-                      WHERE handle IS NOT NULL OR display_name IS NOT NULL) n
-                LEFT JOIN (
-                    SELECT person_id, arg_max(handle, seen_at) AS h,
-                           arg_max(display_name, seen_at) AS d
-                    FROM person_names
-                    WHERE person_id IN (SELECT person_id FROM _names)
-                    GROUP BY person_id
-                ) l USING (person_id)
-                WHERE l.person_id IS NULL
-                   OR l.h IS DISTINCT FROM n.handle OR l.d IS DISTINCT FROM n.display_name
+                SELECT person_id, seen, coalesce(handle, (was).h),
+                       coalesce(display_name, (was).d), ?
+                FROM (
+                    SELECT n.person_id, n.seen, n.handle, n.display_name,
+                           max_by({'h': pn.handle, 'd': pn.display_name}, pn.seen_at) AS was
+                    FROM (SELECT DISTINCT ON (person_id, seen) * FROM _names
+                          WHERE handle IS NOT NULL OR display_name IS NOT NULL) n
+                    LEFT JOIN person_names pn
+                      ON pn.person_id = n.person_id AND pn.seen_at <= n.seen
+                    GROUP BY ALL
+                )
+                WHERE was IS NULL
+                   OR (handle IS NOT NULL AND handle IS DISTINCT FROM (was).h)
+                   OR (display_name IS NOT NULL AND display_name IS DISTINCT FROM (was).d)
                 """,
-                [seen_at, self.import_id],
+                [self.import_id],
             )
         finally:
             self.con.unregister("_names")
@@ -309,7 +324,7 @@ class _Writer:
         events = self.batch.events
         if not events:
             return
-        ids = self.intern_people([e.person for e in events])
+        ids = self.intern_people([e.person for e in events], [e.at for e in events])
         base = self.store.next_id("events", "seq")
         table = pa.table(
             {
@@ -392,7 +407,7 @@ class _Writer:
         rows = self.batch.interactions
         if not rows:
             return
-        ids = self.intern_people([i.person for i in rows])
+        ids = self.intern_people([i.person for i in rows], [i.at for i in rows])
         table = pa.table(
             {
                 "person_id": pa.array(ids),
@@ -419,7 +434,7 @@ class _Writer:
         rows = self.batch.checks
         if not rows:
             return
-        ids = self.intern_people([c.person for c in rows])
+        ids = self.intern_people([c.person for c in rows], [c.checked_at for c in rows])
         table = pa.table(
             {
                 "person_id": pa.array(ids),
@@ -470,7 +485,7 @@ class _Writer:
         rows = self.batch.profiles
         if not rows:
             return
-        ids = self.intern_people([r.person for r in rows])
+        ids = self.intern_people([r.person for r in rows], [r.observed_at for r in rows])
 
         def ts(values: list[datetime | None]) -> pa.Array:
             return pa.array([to_db(v) if v else None for v in values], pa.timestamp("us"))
