@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from ..clock import to_utc
-from ..models import FollowRecord, Interaction, InteractionKind, Person, Post, PostKind
+from ..models import FollowRecord, Interaction, InteractionKind, Person, Post, PostKind, Profile
 
 PUBLIC_APPVIEW = "https://public.api.bsky.app/xrpc"
 FOLLOW = "app.bsky.graph.follow"
@@ -38,6 +38,63 @@ def person(view: Any) -> Person | None:
     if handle == INVALID_HANDLE:
         handle = None  # a placeholder, not a name the person ever had
     return Person(did, handle, _text(view.get("displayName")) or None)
+
+
+def profile(view: Any, now: datetime) -> Profile | None:
+    """What a profileView (``createdAt``, ``description``, ``labels``) or profileViewDetailed
+    (also ``postsCount``, ``followersCount``, ``followsCount``) shows, for
+    ``Batch.profiles``. A self-applied or moderation label ``bot`` sets the bot flag; views
+    carry no last-post time."""
+    who = person(view)
+    if who is None:
+        return None
+    labels = view.get("labels")
+    values = {
+        label.get("val")
+        for label in (labels if isinstance(labels, list) else [])
+        if isinstance(label, dict) and label.get("neg") is not True
+    }
+    created = parse_time(view.get("createdAt"))
+    return Profile(
+        person=who,
+        observed_at=now,
+        posts_count=_count(view.get("postsCount")),
+        followers_count=_count(view.get("followersCount")),
+        following_count=_count(view.get("followsCount")),
+        created_at=created if created and created <= now else None,
+        bot=True if "bot" in values else None,
+        description=_text(view.get("description")) or None,
+    )
+
+
+def mention(view: Any, account: str, now: datetime) -> Interaction | None:
+    """A postView by someone else that replies to or mentions *account* (from
+    ``app.bsky.notification.listNotifications`` or ``app.bsky.feed.searchPosts``): a REPLY
+    to the account's post it answers, else a MENTION. Its ref is the post's AT-URI, which
+    the account's own replies name as their parent."""
+    if not isinstance(view, dict):
+        return None
+    uri = view.get("uri")
+    record = view.get("record")
+    who = person(view.get("author"))
+    if who is None or who.external_id == account or not isinstance(record, dict):
+        return None
+    if split_at_uri(uri) is None:
+        return None
+    at = claimed_time(record.get("createdAt"), view.get("indexedAt"), now)
+    if at is None:
+        return None
+    reply = record.get("reply")
+    parent = reply.get("parent") if isinstance(reply, dict) else None
+    parent_uri = _text(parent.get("uri")) if isinstance(parent, dict) else ""
+    target = split_at_uri(parent_uri)
+    if target is not None and target[0] == account:
+        return Interaction(who, InteractionKind.REPLY, at, parent_uri, uri)
+    return Interaction(who, InteractionKind.MENTION, at, None, uri)
+
+
+def _count(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
 
 
 def items(body: Any, key: str) -> list[Any] | None:

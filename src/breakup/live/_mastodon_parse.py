@@ -33,6 +33,7 @@ from ..models import (
     Person,
     Post,
     PostKind,
+    Profile,
 )
 
 
@@ -49,15 +50,30 @@ class Account:
     following_count: int | None
     suspended: bool
     moved_to: str | None  # handle of the account it moved to
-    # Profile facts the observation model has no field for yet (see Person): parsed so the
-    # dead-weight and bot analyses can take them once it does.
+    # Profile facts for the dead-weight and bot analyses (see :meth:`profile`).
     bot: bool | None
     statuses_count: int | None
     last_status_at: datetime | None  # a date since Mastodon 3.1
+    created_at: datetime | None = None
+    note: str | None = None  # the bio, as plain text
 
     @property
     def person(self) -> Person:
         return Person(self.key, self.handle, self.display_name)
+
+    def profile(self, observed_at: datetime) -> Profile:
+        """What the account showed when seen, as a ``Profile`` for ``Batch.profiles``."""
+        return Profile(
+            person=self.person,
+            observed_at=observed_at,
+            posts_count=self.statuses_count,
+            followers_count=self.followers_count,
+            following_count=self.following_count,
+            created_at=self.created_at,
+            last_post_at=self.last_status_at,
+            bot=self.bot,
+            description=self.note,
+        )
 
 
 def account(entity: Any, local_domain: str) -> Account | None:
@@ -92,6 +108,8 @@ def account(entity: Any, local_domain: str) -> Account | None:
         bot=entity["bot"] if isinstance(entity.get("bot"), bool) else None,
         statuses_count=_count(entity.get("statuses_count")),
         last_status_at=when(entity.get("last_status_at")),
+        created_at=when(entity.get("created_at")),
+        note=plain_text(entity.get("note")) or None,
     )
 
 
@@ -156,11 +174,13 @@ def notification(
         what = InteractionKind.LIKE if kind == "favourite" else InteractionKind.REPOST
         return Interaction(who.person, what, at, str(status["id"]))
     if kind == "mention":
-        # The status is theirs; it concerns one of ours only when it replies to it.
+        # The status is theirs (its id is the ref our replies point at with in_reply_to_id);
+        # it concerns one of ours only when it replies to it.
+        ref = str(status["id"])
         parent = _id(status.get("in_reply_to_id"))
         if parent and _id(status.get("in_reply_to_account_id")) == me:
-            return Interaction(who.person, InteractionKind.REPLY, at, parent)
-        return Interaction(who.person, InteractionKind.MENTION, at, None)
+            return Interaction(who.person, InteractionKind.REPLY, at, parent, ref)
+        return Interaction(who.person, InteractionKind.MENTION, at, None, ref)
     return None
 
 
