@@ -114,3 +114,37 @@ def serve(
     shown = "[::1]" if host == "::1" else host
     console.print(f"dashboard on http://{shown}:{port}/", highlight=False, markup=False)
     run(c.db or default_db_path(), host=host, port=port, token=token, clock=c.clock)
+
+
+@app.command()
+def digest(
+    ctx: typer.Context,
+    config: Annotated[Path, typer.Argument(help="Watch config (TOML) with [[digest]] tables.")],
+    period: Annotated[
+        str | None, typer.Option(help="The day (UTC) to send, e.g. 2025-05-31 (default yesterday).")
+    ] = None,
+    send_empty: Annotated[bool, typer.Option(help="Send even when nobody left that day.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Send the daily digest now — who left, how, and the likely post with its confidence —
+    to every [[digest]] target (email, Slack/Discord webhook) that has not had that day's.
+    `breakup watch` sends them by itself when due."""
+    from rich.table import Table
+    from rich.text import Text
+
+    from .digest import load_targets, send_digests
+
+    c = _ctx(ctx)
+    targets = load_targets(config)
+    day = parse_time(period, what="--period").date() if period else None
+    with c.store() as store:
+        results = send_digests(store, targets, day, send_empty=send_empty)
+    table = Table(title="Digests")
+    for col in ("target", "period", "status", "left", "attempts", "error"):
+        table.add_column(col)
+    for r in results:
+        cells = (r.target, r.period.isoformat(), r.status, str(r.departures), str(r.attempts))
+        table.add_row(*(Text(c) for c in (*cells, r.error or "")))
+    _emit(as_json, results, table)
+    if any(r.status == "failed" for r in results):
+        raise typer.Exit(1)

@@ -110,6 +110,16 @@ def load_config(path: Path) -> WatchConfig:
 Report = Callable[[str, dict[str, Any]], None]
 """report(event, details): what the watch tells its user (polled, failed, stream ...)."""
 
+
+def _digest_scheduler(config: WatchConfig, clock: Clock, report: Report) -> Any:
+    """The daily digests of the config's [[digest]] tables (breakup.digest), if any."""
+    if "digest" not in config.raw:
+        return None
+    from .digest.schedule import DigestScheduler
+
+    return DigestScheduler.from_raw(config.raw, clock=clock, report=report)
+
+
 StreamRunner = Callable[[Store, threading.Event], None]
 
 
@@ -149,6 +159,7 @@ class Watch:
         self.wait = wait or (lambda seconds: self.stop.wait(timeout=seconds))
         self.failures: dict[str, int] = {}
         self.retry_at: dict[str, datetime] = {}
+        self.digests = _digest_scheduler(config, clock, report)
 
     def _connection(self, job: TrackJob) -> Connection:
         scheme, ident = split_target(job.target)
@@ -211,6 +222,8 @@ class Watch:
         try:
             while not self.stop.is_set():
                 self.run_due(result)
+                if self.digests is not None:
+                    self.digests.tick(self.store)  # [[digest]] tables: daily, when due
                 self.wait(min(self.seconds_until_next(), 60.0))
         finally:
             self.stop.set()

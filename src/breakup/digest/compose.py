@@ -1,0 +1,127 @@
+"""What a daily digest says: who left that day, how, and the post most likely to blame
+with its confidence — from the why analysis when this breakup has it.
+
+A departure belongs to the day its end was seen (``left_latest``), so each one is in
+exactly one daily digest. The likely post is, among the posts in the departure's window
+(widened by the analysis' window before it), the one the why analysis found most in
+excess over normal churn: a named break-up post first, else the largest lower bound. An
+unsubscribe that names its campaign is blamed on that campaign, which is ground truth.
+Without the why analysis the digest names the last post before the departure and says
+that no statistics back it.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+
+from ..left import Departure, who_left
+from ..report.analyses import Unavailable
+from ..store import Store
+
+MAX_ITEMS = 25
+
+
+@dataclass(frozen=True)
+class LikelyPost:
+    text: str
+    created_at: datetime
+    confidence: str  # in words, with the interval when there is one
+    named: bool  # a break-up post the analysis names (or the campaign an unsubscribe named)
+
+
+@dataclass(frozen=True)
+class DigestItem:
+    account: str
+    who: str
+    kind: str
+    left_earliest: datetime
+    left_latest: datetime
+    exact: bool
+    post: LikelyPost | None
+
+
+@dataclass(frozen=True)
+class Digest:
+    period: date
+    account: str | None
+    generated_at: datetime
+    items: list[DigestItem] = field(default_factory=list)
+    kinds: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def title(self) -> str:
+        n = len(self.items)
+        whom = f" from {self.account}" if self.account else ""
+        return f"breakup: {n} left{whom} on {self.period.isoformat()}"
+
+
+def period_bounds(period: date) -> tuple[datetime, datetime]:
+    start = datetime.combine(period, time(0), tzinfo=UTC)
+    return start, start + timedelta(days=1)
+
+
+def _who(d: Departure) -> str:
+    if d.handle:
+        return d.handle + (f" ({d.display_name})" if d.display_name else "")
+    if d.display_name:
+        return d.display_name
+    return "(hashed address)" if d.external_id.startswith("h:") else d.external_id
+
+
+def _attributions(why: Any) -> tuple[list[Any], float]:
+    if why is None or isinstance(why, Unavailable):
+        return [], 0.0
+    try:
+        return list(why.attribution.posts), float(why.attribution.window_hours)
+    except AttributeError:
+        return [], 0.0
+
+
+def _likely(d: Departure, posts: list[Any], window_h: float) -> LikelyPost | None:
+    if d.campaign:
+        return LikelyPost(d.campaign, d.left_latest, "named by the unsubscribe itself", True)
+    lo = d.left_earliest - timedelta(hours=window_h)
+    candidates = [
+        p for p in posts if p.account == d.account and lo <= p.created_at <= d.left_latest
+    ]
+    if candidates:
+        best = max(candidates, key=lambda p: (p.break_up, p.adjusted_ci_low, p.rate_ratio))
+        verdict = "break-up post" if best.break_up else "not beyond normal churn"
+        confidence = (
+            f"{verdict}: ×{best.rate_ratio:.2f} the usual departures "
+            f"(95% CI {best.ci_low:.2f}–{best.ci_high:.2f}, Holm p {best.p_adjusted:.2g})"
+        )
+        return LikelyPost(best.text, best.created_at, confidence, bool(best.break_up))
+    if d.last_posts:
+        last = d.last_posts[0]
+        return LikelyPost(last.text, last.created_at, "last post before; no statistics", False)
+    return None
+
+
+def compose(store: Store, period: date, *, account: str | None = None, why: Any = None) -> Digest:
+    """The digest of *period* (a UTC day). *why* is a ``breakup.why`` result, if any."""
+    start, end = period_bounds(period)
+    left = [d for d in who_left(store, account=account, since=start) if d.left_latest < end]
+    posts, window_h = _attributions(why)
+    items = [
+        DigestItem(
+            account=d.account,
+            who=_who(d),
+            kind=d.kind,
+            left_earliest=d.left_earliest,
+            left_latest=d.left_latest,
+            exact=d.exact,
+            post=_likely(d, posts, window_h),
+        )
+        for d in left
+    ]
+    return Digest(
+        period=period,
+        account=account,
+        generated_at=store.clock(),
+        items=items,
+        kinds=dict(sorted(Counter(i.kind for i in items).items())),
+    )

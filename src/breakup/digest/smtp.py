@@ -1,0 +1,53 @@
+"""Sending a digest by email (smtplib). Credentials come from the environment only."""
+
+from __future__ import annotations
+
+import os
+import smtplib
+from collections.abc import Callable, Mapping
+from email.message import EmailMessage
+from email.utils import formatdate, make_msgid
+
+from ..errors import ServiceError
+from .compose import Digest
+from .config import DigestTarget
+from .render import render_html, render_text
+
+SmtpFactory = Callable[..., smtplib.SMTP]
+TIMEOUT = 30.0
+
+
+def message(target: DigestTarget, digest: Digest) -> EmailMessage:
+    msg = EmailMessage()
+    msg["Subject"] = digest.title
+    msg["From"] = target.sender
+    msg["To"] = ", ".join(target.to)
+    msg["Date"] = formatdate(digest.generated_at.timestamp(), usegmt=True)
+    msg["Message-ID"] = make_msgid(domain="breakup.local")
+    msg.set_content(render_text(digest))
+    msg.add_alternative(render_html(digest), subtype="html")
+    return msg
+
+
+def send_email(
+    target: DigestTarget,
+    digest: Digest,
+    *,
+    smtp: SmtpFactory | None = None,
+    env: Mapping[str, str] | None = None,
+) -> None:
+    """Deliver *digest* to the target's SMTP server; ServiceError if it refuses or fails."""
+    env = os.environ if env is None else env
+    factory = smtp or (smtplib.SMTP_SSL if target.tls else smtplib.SMTP)
+    user = env.get(target.username_env) if target.username_env else None
+    password = env.get(target.password_env) if target.password_env else None
+    where = f"smtp {target.smtp_host}:{target.smtp_port}"
+    try:
+        with factory(target.smtp_host, target.smtp_port, timeout=TIMEOUT) as conn:
+            if target.starttls and not target.tls:
+                conn.starttls()
+            if user and password:
+                conn.login(user, password)
+            conn.send_message(message(target, digest))
+    except (smtplib.SMTPException, OSError) as exc:
+        raise ServiceError(where, f"{type(exc).__name__}: {exc}") from None
