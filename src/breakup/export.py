@@ -81,35 +81,39 @@ def spans_rows(store: Store, filters: Filters) -> list[dict[str, Any]]:
 
 def posts_rows(store: Store, filters: Filters) -> list[dict[str, Any]]:
     posts = posts_with_departures(store, select_accounts(store, filters), filters)
-    scores = _post_scores(why_result(store, filters))
+    scores = post_scores(why_result(store, filters))
     rows = []
     for p in posts:
         row = to_jsonable(p)
         row.pop("score")
-        row.update(scores.get(p.external_id, {}))
+        row.update(scores.get((p.account, p.external_id), {}))
         rows.append(row)
     return rows
 
 
-def _post_scores(why: Any) -> dict[str, dict[str, Any]]:
-    """The why analysis' per-post results by external id, as ``score_*`` columns."""
+SCORE_FIELDS = (
+    "observed",
+    "expected",
+    "excess",
+    "rate_ratio",
+    "ci_low",
+    "ci_high",
+    "p_value",
+    "p_adjusted",
+    "break_up",
+)
+
+
+def post_scores(why: Any) -> dict[tuple[str, str], dict[str, Any]]:
+    """The why analysis' verdict per post, by (account, external id), as ``score_*``
+    columns; nothing when the analysis is missing or declined."""
     if why is None or isinstance(why, Unavailable):
         return {}
-    data = to_jsonable(why)
-    posts = data.get("posts") if isinstance(data, dict) else None
-    out: dict[str, dict[str, Any]] = {}
-    for item in posts or []:
-        if not isinstance(item, dict):
-            continue
-        key = item.get("external_id") or item.get("post_external_id")
-        if key is None and isinstance(item.get("post"), dict):
-            key = item["post"].get("external_id")
-        if key is not None:
-            out[str(key)] = {
-                f"score_{k}": v
-                for k, v in item.items()
-                if k not in ("post", "external_id", "text") and not isinstance(v, dict)
-            }
+    attribution = getattr(why, "attribution", None)
+    out: dict[tuple[str, str], dict[str, Any]] = {}
+    for item in getattr(attribution, "posts", None) or []:
+        key = (str(getattr(item, "account", "")), str(getattr(item, "post", "")))
+        out[key] = {f"score_{f}": getattr(item, f, None) for f in SCORE_FIELDS}
     return out
 
 
