@@ -235,8 +235,8 @@ def _not_utf8(tmp: Path) -> Path:
 BROKEN: dict[str, tuple[Callable[[Path], Path], str]] = {
     "truncated zip": (_truncated, "zip"),
     "wrong kind of export": (_wrong_kind, "not a Buttondown export"),
-    "wrong CSV": (_wrong_csv, "emails.csv lacks column"),
-    "missing column": (_missing_column, "subscribers.csv lacks column.*unsubscription_date"),
+    "wrong CSV": (_wrong_csv, "emails.csv: lacks column"),
+    "missing column": (_missing_column, "subscribers.csv: lacks column.*unsubscription_date"),
     "bad date": (_bad_date, "subscribers.csv line 3 unsubscription_date"),
     "not UTF-8": (_not_utf8, "subscribers.csv is not UTF-8"),
 }

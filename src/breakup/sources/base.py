@@ -88,6 +88,11 @@ class ExportFiles:
     def basename(self, name: str) -> str:
         return PurePosixPath(name).name
 
+    def where(self, name: str) -> str:
+        """How an error names a member: not at all when the export is that one file."""
+        single = self._zip is None and not self.path.is_dir()
+        return "" if single else f"{self.basename(name)} "
+
     def read_bytes(self, name: str) -> bytes:
         try:
             if self._zip is not None:
@@ -130,22 +135,22 @@ class ExportFiles:
             if missing:
                 raise InvalidExport(
                     self.path,
-                    f"{self.basename(name)} lacks column(s) {', '.join(sorted(missing))}",
+                    f"{self.where(name)}lacks column(s) {', '.join(sorted(missing))}",
                 )
             for row in reader:
                 if None in row:
                     raise InvalidExport(
-                        self.path, f"{self.basename(name)} line {reader.line_num}: extra fields"
+                        self.path, f"{self.where(name)}line {reader.line_num}: extra fields"
                     )
                 if any(v is None for v in row.values()):
                     raise InvalidExport(
                         self.path,
-                        f"{self.basename(name)} line {reader.line_num}: missing fields "
+                        f"{self.where(name)}line {reader.line_num}: missing fields "
                         "(truncated file?)",
                     )
                 yield {k: (v or "") for k, v in row.items()}
         except csv.Error as exc:
-            raise InvalidExport(self.path, f"{self.basename(name)}: {exc}") from None
+            raise InvalidExport(self.path, f"{self.where(name)}{exc}".strip()) from None
 
     def digest(self, names: list[str] | None = None) -> str:
         """SHA-256 over member names and contents: the same export gives the same value.
