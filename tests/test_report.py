@@ -7,6 +7,7 @@ Regenerate the golden files with ``BREAKUP_REGEN_GOLDEN=1 pytest tests/test_repo
 from __future__ import annotations
 
 import io
+import json
 import os
 import subprocess
 import sys
@@ -123,9 +124,9 @@ def test_left_after_matches_the_drill_down(kit: Path, report: Report) -> None:
 
 def test_filters_narrow_every_section(kit: Path) -> None:
     with Store(kit, clock=CLOCK, read_only=True) as store:
-        every = build_report(store)
-        bsky = build_report(store, Filters(channel="bsky"))
-        one = build_report(store, Filters(account="evil"))
+        every = build_report(store, with_analyses=False)
+        bsky = build_report(store, Filters(channel="bsky"), with_analyses=False)
+        one = build_report(store, Filters(account="evil"), with_analyses=False)
     assert len(every.accounts) == 4
     assert bsky.accounts == ["bsky:brand.bsky.social"]
     assert {d.account for d in bsky.departures} == {"bsky:brand.bsky.social"}
@@ -186,3 +187,34 @@ def test_cli_report_writes_html_and_prints_path(kit: Path, tmp_path: Path) -> No
     assert f"HTML report: {out}" in proc.stdout
     assert "Recent departures" in proc.stdout
     assert "Plotly" in out.read_text(encoding="utf-8")
+
+
+HOLDER = """
+import sys
+from breakup.store import Store
+store = Store(sys.argv[1])
+print("open", flush=True)
+sys.stdin.readline()
+store.close()
+"""
+
+
+def test_cli_report_while_another_process_writes(tmp_path: Path) -> None:
+    db = golden_store(tmp_path)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, str(db)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+        text=True,
+    )  # fmt: skip
+    assert holder.stdin is not None and holder.stdout is not None
+    try:
+        assert holder.stdout.readline().strip() == "open"
+        proc = subprocess.run(
+            [sys.executable, "-m", "breakup", "--db", str(db), "report", "-a", "news", "--json"],
+            capture_output=True, text=True, timeout=120, env={"PATH": "/usr/bin:/bin"},
+        )  # fmt: skip
+        assert proc.returncode == 0, proc.stderr
+        assert len(json.loads(proc.stdout)["departures"]) == 3
+    finally:
+        holder.stdin.write("\n")
+        holder.stdin.flush()
+        holder.wait(timeout=30)

@@ -4,6 +4,8 @@ Typer app on import. Each parses options, calls one library function and renders
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
@@ -11,7 +13,9 @@ import typer
 
 from .cli import AccountOpt, JsonOpt, _ctx, _emit, app, console
 from .clock import Clock, parse_since, parse_time
+from .errors import StoreError
 from .report.model import Filters
+from .store import Store, default_db_path
 
 __all__ = ["app"]
 
@@ -35,6 +39,31 @@ def _filters(
     )
 
 
+@contextmanager
+def _reading(ctx: typer.Context) -> Iterator[Store]:
+    """The store read-only; while another process (``watch``) holds it, a consistent copy
+    (see :mod:`breakup.web.reader`), so reports never wait for or block a writer."""
+    c = _ctx(ctx)
+    try:
+        store = Store(c.db, clock=c.clock, read_only=True)
+    except StoreError as exc:
+        if "lock" not in str(exc).lower():
+            raise
+        from .web.reader import StoreReader
+
+        reader = StoreReader(c.db or default_db_path(), clock=c.clock)
+        try:
+            with reader.store() as copy:
+                yield copy
+        finally:
+            reader.close()
+        return
+    try:
+        yield store
+    finally:
+        store.close()
+
+
 @app.command()
 def report(
     ctx: typer.Context,
@@ -53,7 +82,7 @@ def report(
     from .report import build_report, render_terminal, write_html
 
     c = _ctx(ctx)
-    with c.store(read_only=True) as store:
+    with _reading(ctx) as store:
         filters = _filters(account, channel, since, until, c.clock)
         result = build_report(store, filters)
     _emit(as_json, result, render_terminal(result))
@@ -79,7 +108,7 @@ def export(
     from .export import export_rows, write_export
 
     c = _ctx(ctx)
-    with c.store(read_only=True) as store:
+    with _reading(ctx) as store:
         rows = export_rows(store, table, _filters(account, channel, since, None, c.clock))
     payload = write_export(rows, fmt, out)
     if payload is not None:

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+from typing import Any
+
 from ..left import who_left
 from ..status import account_status
 from ..store import Store
 from .analyses import fans_results, why_result
-from .model import Filters, Report
+from .model import Filters, PostRow, Report
 from .queries import followers_series, posts_with_departures, select_accounts
+from .sections import post_attributions
 
 
 def build_report(
@@ -19,6 +23,7 @@ def build_report(
     stores) — for the dashboard's drill-down pages and digests.
     """
     filters = filters or Filters()
+    why = why_result(store, filters) if with_analyses else None
     now = store.clock()
     accounts = select_accounts(store, filters)
     names = {a.name for a in accounts}
@@ -35,7 +40,15 @@ def build_report(
         status=status,
         series=followers_series(store, accounts, filters, (filters.until or now).date()),
         departures=departures,
-        posts=posts_with_departures(store, accounts, filters),
-        why=why_result(store, filters) if with_analyses else None,
+        posts=_scored(posts_with_departures(store, accounts, filters), why),
+        why=why,
         fans=fans_results(store, filters) if with_analyses else {},
     )
+
+
+def _scored(posts: list[PostRow], why: Any) -> list[PostRow]:
+    """Posts with the why analysis' verdict on each (``score``), where it has one."""
+    scores = post_attributions(why)
+    if not scores:
+        return posts
+    return [replace(p, score=scores.get((p.account, p.external_id))) for p in posts]

@@ -171,6 +171,16 @@ def why_blocks(why: Any) -> list[Block]:
     return _guard("Why they left", build, why)
 
 
+def post_attributions(why: Any) -> dict[tuple[str, str], Any]:
+    """The why analysis' per-post result by (account, external id), or none."""
+    if why is None or isinstance(why, Unavailable):
+        return {}
+    try:
+        return {(str(p.account), str(p.post)): p for p in why.attribution.posts}
+    except (AttributeError, TypeError):
+        return {}
+
+
 def survival_curves(why: Any) -> list[tuple[str, list[tuple[float, float]]]]:
     """(cohort, [(day, survival) …]) of each retention curve, or none."""
     try:

@@ -143,7 +143,10 @@ def create_app(
     def post(request: Request, post_id: int) -> HTMLResponse:
         with read.store() as store:
             detail = post_detail(store, post_id)
-        return page(request, "post.html.j2", detail=detail)
+            # The why analysis' verdict on the post, from the (cached) whole-store report.
+            posts = report_for(store, Filters()).posts if analyses else []
+        score = next((p.score for p in posts if p.post_id == post_id), None)
+        return page(request, "post.html.j2", detail=detail, score=score)
 
     @app.get("/people/{person_id}", response_class=HTMLResponse)
     def person(request: Request, person_id: int) -> HTMLResponse:
