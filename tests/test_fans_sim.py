@@ -4,6 +4,7 @@ seen leaving fast. One small simulated brand, saved once for the module."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 
@@ -169,3 +170,27 @@ def test_promotion_joiners_leave_fast(store: Store, sim: Simulation) -> None:
     assert deals.difference_low is not None and deals.difference_low > 0.1
     assert deals.promo_joiners.median_days_to_leave is not None
     assert deals.promo_joiners.median_days_to_leave < 14
+
+
+def test_terminal_renderings(store: Store) -> None:
+    from rich.console import Console
+
+    from breakup import cli_fans
+
+    def text(renderable: object) -> str:
+        console = Console(width=200, record=True, file=open(os.devnull, "w"))  # noqa: SIM115
+        console.print(renderable)
+        return console.export_text()
+
+    fans = top_fans(store, top=5, at=END)
+    out = text(cli_fans._fans_table(fans))
+    assert "Top fans" in out and (fans[0].handle or "") in out
+    risk = at_risk(store, top=5, at=END)
+    out = text(cli_fans._risk_view(risk))
+    assert "backtest" in out and "AUC" in out and (risk.fans[0].handle or "") in out
+    out = text(cli_fans._listening_view(listening(store, at=END, limit=3)))
+    assert "rate ratio" in out and "Never answered" in out
+    out = text(cli_fans._deals_view(deal_seekers(store, at=END)))
+    assert "promotion joiners" in out and "difference" in out
+    out = text(cli_fans._hygiene_view(hygiene(store, at=END, limit=3)))
+    assert "real audience" in out and "bsky:brand.bsky.social" in out

@@ -1,8 +1,8 @@
 """What followers' profiles show: activity and bot signals for dead-weight triage.
 
-Each person the brand deals with is profiled when first seen (the batch that brings their
-follow or their first snapshot) and again at the end of the year if still around, as a live
-tracker would see them. By kind:
+Each person the brand deals with is profiled in the first profile sweep (every
+:data:`SWEEP_DAYS`) after they are first seen, and again at the end of the year if still
+around, as a live tracker looking profiles up in bulk would see them. By kind:
 
 * regular — an account a year or more old, posting a few times a week, last post recent;
 * inactive — no posts at all, or none for months (their last post 4–24 months old);
@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from .social import SocialOut
 
 _BOT_FLAG_SHARE = {"mastodon": 0.5, "bsky": 0.1}
+SWEEP_DAYS = 28
 
 
 def observe_profiles(
@@ -67,7 +68,11 @@ def observe_profiles(
     if following is not None and len(following):
         end_alive = np.union1d(end_alive, following[people.gone_at[following] > world.hours])
     idx: I = np.concatenate([seen, end_alive])
-    at: F = np.concatenate([ch.fetch_time(first[seen]), np.full(len(end_alive), world.hours)])
+    # Profiles are refreshed in sweeps every SWEEP_DAYS (a tracker looks people up in bulk,
+    # not on every poll): one save in four carries them, which keeps the demo fast.
+    sweep = SWEEP_DAYS * DAY
+    swept = np.minimum(np.ceil(first[seen] / sweep) * sweep, world.hours)
+    at: F = np.concatenate([ch.fetch_time(swept), np.full(len(end_alive), world.hours)])
     at = np.minimum(at, world.hours)
     life = np.maximum(at - created[idx], 0.0) / DAY
     k = kind[idx]
