@@ -70,21 +70,24 @@ def build(
     aid = acct.account_id
     base_import = store.next_id("imports", "import_id")
     post_at = np.sort(rng.uniform(0, hours - 1, posts))
-    rate = np.full(hours, churn_per_day / 24.0)
+    # The hazard on a 5-minute grid, so a planted excess starts with its post.
+    step = 1.0 / 12.0
+    bins = int(hours / step)
+    rate = np.full(bins, churn_per_day / 24.0 * step)
     for i, mult in (planted or {}).items():
-        h = int(post_at[i])
-        rate[h : h + int(window_hours)] *= mult
+        b = int(np.ceil(post_at[i] / step))
+        rate[b : b + int(window_hours / step)] *= mult
     cum = np.concatenate([[0.0], np.cumsum(rate)])
     joiners = rng.poisson(followers * 0.001 * days)
     start = np.concatenate([np.zeros(followers), rng.uniform(0, hours, joiners)])
     n = len(start)
     # Inverse of the cumulative hazard from each start.
-    at_start = np.interp(start, np.arange(hours + 1), cum)
-    target = at_start + rng.exponential(1.0, n)
+    grid = np.arange(bins + 1) * step
+    target = np.interp(start, grid, cum) + rng.exponential(1.0, n)
     idx = np.searchsorted(cum, target, side="right") - 1
-    ended = idx < hours
-    i = np.clip(idx, 0, hours - 1)
-    end = np.where(ended, i + (target - cum[i]) / rate[i], np.inf)
+    ended = idx < bins
+    i = np.clip(idx, 0, bins - 1)
+    end = np.where(ended, (i + (target - cum[i]) / rate[i]) * step, np.inf)
     first_person = int(store.scalar("SELECT coalesce(max(person_id), 0) FROM people")) + 1
     person = np.arange(first_person, first_person + n, dtype=np.uint32)
     us = 3_600_000_000

@@ -19,6 +19,8 @@ Cases:
   finds departures nor keeps history, so the comparison flatters it.
 * ``storage``: growth of the store file over daily snapshots with 1 % daily churn, in bytes
   per follower per snapshot.
+* ``why``: the full ``breakup why`` analysis (``benchmarks/bench_why.py``) of one year,
+  3,000 posts and min(followers, 1M) followers; the bar is stated for 1M.
 """
 
 from __future__ import annotations
@@ -200,6 +202,11 @@ def run_case(case: str, n: int, workdir: Path, days: int) -> dict[str, Any]:
         return bench_diff(n)
     if case == "storage":
         return bench_storage(n, workdir / "storage.duckdb", days)
+    if case == "why":
+        sys.path.insert(0, str(Path(__file__).parent))
+        from bench_why import run as bench_why
+
+        return bench_why(min(n, 1_000_000), 365, 3000, workdir)
     kind, day = case.split("-")
     if kind == "ingest":
         return bench_ingest(n, workdir / "ingest.duckdb", int(day))
@@ -282,6 +289,19 @@ def report(n: int, days: int, m: dict[str, Measured]) -> list[list[str]]:
             _yes(per <= 1),
         ]
     )
+    if "why" in m:
+        why = m["why"]
+        rows.append(
+            [
+                f"why, {why.result['followers']:,} followers, 1 year, 3,000 posts",
+                fmt_time(why.result["seconds"]),
+                "",
+                "",
+                fmt_mem(why.peak_rss),
+                "<= 10 s (1M)",
+                _yes(why.result["seconds"] <= why.result["bar_seconds"]),
+            ]
+        )
     return rows
 
 
@@ -298,7 +318,7 @@ def markdown(rows: list[list[str]]) -> str:
     return "\n".join(lines)
 
 
-CASES = ["diff", "ingest-0", "sqlite-0", "ingest-1", "sqlite-1", "storage"]
+CASES = ["diff", "ingest-0", "sqlite-0", "ingest-1", "sqlite-1", "storage", "why"]
 
 
 def main(argv: list[str] | None = None) -> None:

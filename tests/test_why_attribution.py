@@ -39,7 +39,7 @@ def test_weekly_snapshots_blame_the_week_not_a_post(tmp_path: Path) -> None:
     # Departures are only known to a week: the top post is in the planted post's week.
     week = timedelta(hours=168)
     assert abs(top.created_at - planted.created_at) < week
-    assert planted.rate_ratio > 1.5
+    assert planted.rate_ratio > 1.0 and planted.excess > 0
 
 
 def test_no_post_is_blamed_under_pure_baseline_churn(tmp_path: Path) -> None:

@@ -181,6 +181,18 @@ class _Unit:
         p[self.named] = 2.0  # already named: not a candidate
         return p
 
+    def most_extreme(self) -> tuple[float, float, int]:
+        """(p, -likelihood ratio, candidate) of the most extreme candidate: p-values of
+        huge excesses underflow to 0, so ties are broken by the Poisson likelihood ratio."""
+        p = self.p_values()
+        o = self.observed / self.dispersion
+        e = np.maximum(self.expected / self.dispersion, 1e-12)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            lr = 2 * (np.where(o > 0, o * np.log(o / e), 0.0) - (o - e))
+        lr = np.where(o > e, lr, 0.0)
+        j = int(np.lexsort((-lr, p))[0])
+        return float(p[j]), float(-lr[j]), j
+
 
 def campaign_design(series: Series, pos: F) -> tuple[F, F]:
     """Campaign-level baseline columns (intercept; campaigns sent in the 7 days up to and
@@ -254,11 +266,9 @@ def attribute(
     m = sum(len(u.idx) for u in units)
     steps: list[tuple[int, int, float]] = []  # (unit, candidate, p) in naming order
     while units and len(steps) < min(MAX_NAMED, m):
-        best = [(float(np.min(u.p_values())), k) for k, u in enumerate(units)]
-        p, k = min(best)
+        p, _, j, k = min((*u.most_extreme(), k) for k, u in enumerate(units))
         if p > alpha / (m - len(steps)):
             break
-        j = int(np.argmin(units[k].p_values()))
         steps.append((k, j, p))
         units[k].named.append(j)
         units[k].refit(window_hours)
@@ -292,17 +302,16 @@ def _result(
             p[j] = steps[step_of[(k, j)]][2]
         lo, hi = ratio_interval(obs / u.dispersion, exp / u.dispersion)
         peer = _peer_ratios(peer_models, s, u.pos, width)
+        levels = np.full(len(u.idx), alpha / max(1, m - len(steps)))
+        p_adj = np.maximum(np.minimum(1.0, p * max(1, m - len(steps))), running)
+        for j in u.named:
+            step = step_of[(k, j)]
+            levels[j] = alpha / (m - step)
+            p_adj[j] = adjusted_named[step]
+        adj_lo = lower_bound(obs / u.dispersion, exp / u.dispersion, levels)
         for j in range(len(u.idx)):
             i = int(u.idx[j])
             named = (k, j) in step_of
-            if named:
-                step = step_of[(k, j)]
-                level = alpha / (m - step)
-                p_adj = adjusted_named[step]
-            else:
-                level = alpha / max(1, m - len(steps))
-                p_adj = max(min(1.0, float(p[j]) * max(1, m - len(steps))), running)
-            adj_lo = float(lower_bound(obs[j] / u.dispersion, exp[j] / u.dispersion, level))
             rows.append(
                 PostAttribution(
                     account=s.account.name,
@@ -317,8 +326,8 @@ def _result(
                     ci_low=float(lo[j]),
                     ci_high=float(hi[j]),
                     p_value=float(p[j]),
-                    p_adjusted=float(p_adj),
-                    adjusted_ci_low=adj_lo,
+                    p_adjusted=float(p_adj[j]),
+                    adjusted_ci_low=float(adj_lo[j]),
                     break_up=named,
                     exact=u.mode == "campaign" or s.exact_share >= 0.999,
                     **peer[j],

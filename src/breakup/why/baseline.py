@@ -44,15 +44,28 @@ def design(h0: int, n: int) -> F:
     return out
 
 
+BURST_QUANTILE = 0.95
+
+
 def load_columns(series: Series) -> F:
-    """What the audience itself brings to normal churn, as a column: the share of
-    followers who joined in the last two weeks (new ties are fragile, promotion joiners
-    leave fast). Posting cadence is deliberately not a column: a busy hour would absorb the
-    excess of the very posts in it (the diagnosis reports the dose-response instead)."""
+    """What the account and its audience bring to normal churn, beyond any single post:
+
+    * bursts — posts in the preceding 24 hours, and in the 24 hours before those, beyond the
+      account's own 95th percentile of that count (two hinge columns, each one slope). Only
+      the busiest 5% of hours have a dose, so an ordinary busy moment cannot absorb the
+      excess of a post in it, while a real burst's excess is not blamed on its single posts
+      (the diagnosis reports the dose-response);
+    * the share of followers who joined in the last two weeks (new ties are fragile;
+      promotion joiners leave fast).
+    """
+    hours = np.arange(series.hours, dtype=np.float64)
+    last_day = window_sums(series.posting, hours - 23.0, 24.0)
+    day_before = window_sums(series.posting, hours - 47.0, 24.0)
+    seen = series.followers > 0
+    q = float(np.quantile(last_day[seen], BURST_QUANTILE)) if seen.any() else 0.0
     with np.errstate(divide="ignore", invalid="ignore"):
-        share = np.where(series.followers > 0, series.recent / series.followers, 0.0)
-    out: F = share[:, None]
-    return out
+        share = np.where(seen, series.recent / series.followers, 0.0)
+    return np.stack([np.maximum(0.0, last_day - q), np.maximum(0.0, day_before - q), share], axis=1)
 
 
 def window_weights(pos: float, width: float, n: int) -> tuple[I64, F]:

@@ -367,7 +367,8 @@ def _campaign_frequency(s: Series, rows: PostRows, att: Attribution) -> Frequenc
 
 
 def _content(store: Store, s: Series, att: Attribution) -> list[FeatureEffect]:
-    import statsmodels.api as sm
+    from statsmodels.genmod import families
+    from statsmodels.genmod.generalized_linear_model import GLM
 
     mine = [p for p in att.posts if p.account == s.account.name and p.expected > 0]
     if len(mine) < 20:
@@ -384,8 +385,11 @@ def _content(store: Store, s: Series, att: Attribution) -> list[FeatureEffect]:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             try:
-                res = sm.GLM(
-                    y, sm.add_constant(x), family=sm.families.Poisson(), offset=offset
+                res = GLM(
+                    y,
+                    np.stack([np.ones(len(x)), x], axis=1),
+                    family=families.Poisson(),
+                    offset=offset,
                 ).fit(scale="X2")
             except Exception:
                 continue

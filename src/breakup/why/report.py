@@ -47,6 +47,22 @@ def analyze(
     models always use the account's whole tracked history. Peers are every account with
     role ``peer``. ``cox_sample`` bounds the Cox model's cost (spans sampled with *seed*).
     """
+    from threadpoolctl import threadpool_limits
+
+    # The model matrices are small (hours x a few dozen columns): multithreaded BLAS only
+    # adds contention, by an order of magnitude on a shared machine.
+    with threadpool_limits(limits=1, user_api="blas"):
+        return _analyze(store, account, since, window_hours, cox_sample, seed)
+
+
+def _analyze(
+    store: Store,
+    account: str | None,
+    since: datetime | None,
+    window_hours: float,
+    cox_sample: int,
+    seed: int,
+) -> WhyReport:
     started = time.perf_counter()
     own: list[Account] = (
         [store.account(account)] if account is not None else store.accounts(role="own")

@@ -108,12 +108,18 @@ class Fit:
 
 def poisson_glm(y: F, x: F, exposure: F) -> Fit:
     """Poisson GLM of *y* on *x* with log(*exposure*) offset. *y* may be fractional."""
-    import statsmodels.api as sm
+    from statsmodels.genmod import families
+    from statsmodels.genmod.generalized_linear_model import GLM
 
+    start = np.zeros(x.shape[1])
+    start[0] = np.log(max(float(y.sum()), 0.5) / float(exposure.sum()))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        model = sm.GLM(y, x, family=sm.families.Poisson(), offset=np.log(exposure))
-        res = model.fit(method="irls", maxiter=50)
+        model = GLM(y, x, family=families.Poisson(), offset=np.log(exposure))
+        # Newton from the overall rate: a handful of Hessian steps on a small matrix.
+        res = model.fit(method="newton", start_params=start, maxiter=100, disp=0)
+        if not res.mle_retvals.get("converged", False):
+            res = model.fit(method="irls", maxiter=100)
     mu = np.asarray(res.fittedvalues, dtype=np.float64)
     return Fit(
         np.asarray(res.params, dtype=np.float64),

@@ -69,17 +69,25 @@ class Triage:
 
 def _daily(series: Series, y: F) -> tuple[F, F, float] | None:
     """Observed and expected departures per day under the plain baseline, and dispersion."""
-    rows = np.flatnonzero(series.followers > 0)
-    if len(rows) < 48 or y[rows].sum() <= 0:
+    # Fitted per day (weekday and 30-day levels: hour of day does not matter to a day),
+    # then summed into periods.
+    days = series.hours // 24
+    if days < 7:
         return None
-    x = design(series.h0, series.hours)[rows]
-    keep = (np.abs(x).sum(axis=0) > 0) | (np.arange(x.shape[1]) == 0)
-    fit = poisson_glm(y[rows], x[:, keep], series.followers[rows])
-    day = rows // PERIOD_HOURS
-    n = int(series.hours // PERIOD_HOURS) + 1
-    obs = np.bincount(day, y[rows], minlength=n).astype(np.float64)
-    exp = np.bincount(day, fit.mu, minlength=n).astype(np.float64)
-    return obs, exp, robust_dispersion(obs, exp, x.shape[1])
+    n = days * 24
+    exposure = series.followers[:n].reshape(days, 24).sum(axis=1) / 24.0
+    counts = y[:n].reshape(days, 24).sum(axis=1)
+    rows = np.flatnonzero(exposure > 0)
+    if len(rows) < 7 or counts[rows].sum() <= 0:
+        return None
+    x = design(series.h0, n)[::24][rows]
+    keep = (np.abs(x).sum(axis=0) > 0) & (np.ptp(x, axis=0) > 0) | (np.arange(x.shape[1]) == 0)
+    fit = poisson_glm(counts[rows], x[:, keep], exposure[rows])
+    period = (rows * 24 + series.h0 % PERIOD_HOURS) // PERIOD_HOURS
+    m = int(period.max()) + 1
+    obs = np.bincount(period, counts[rows], minlength=m).astype(np.float64)
+    exp = np.bincount(period, fit.mu, minlength=m).astype(np.float64)
+    return obs, exp, robust_dispersion(obs, exp, int(keep.sum()))
 
 
 def _significant(obs: F, exp: F, phi: float) -> np.ndarray:
