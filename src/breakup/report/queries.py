@@ -90,30 +90,34 @@ def _day(t: datetime | None) -> date | None:
     return None if t is None else t.date()
 
 
-_POSTS_SQL = """
-WITH p AS (
-    SELECT p.*, a.name AS account, a.platform,
-           lead(p.created_at) OVER (PARTITION BY p.account_id
-                                    ORDER BY p.created_at, p.post_id) AS next_at
+# Each departure counts for the campaign its unsubscribe named, else for the last post
+# before it was seen (an as-of join: no pairwise comparison of posts and departures).
+_ATTRIBUTED = """
+p AS (
+    SELECT p.*, a.name AS account, a.platform
     FROM posts p JOIN accounts a USING (account_id)
     WHERE list_contains(?, p.account_id)
 ),
-camp AS (SELECT DISTINCT account_id, external_id FROM posts WHERE kind = 'campaign'),
 d AS (
-    SELECT s.span_id, s.account_id, s.end_latest,
-           CASE WHEN c.external_id IS NOT NULL THEN s.end_campaign END AS campaign
-    FROM spans s LEFT JOIN camp c
-      ON c.account_id = s.account_id AND c.external_id = s.end_campaign
+    SELECT s.span_id, s.account_id, s.end_latest, s.end_campaign
+    FROM spans s
     WHERE s.direction = 'followers' AND s.end_latest IS NOT NULL
       AND list_contains(?, s.account_id)
 ),
-hits AS (
-    SELECT p.post_id, count(d.span_id) AS n FROM p JOIN d ON d.account_id = p.account_id
-     AND ((d.campaign IS NOT NULL AND d.campaign = p.external_id)
-          OR (d.campaign IS NULL AND d.end_latest >= p.created_at
-              AND (p.next_at IS NULL OR d.end_latest < p.next_at)))
-    GROUP BY p.post_id
-),
+attributed AS (
+    SELECT d.span_id, coalesce(cp.post_id, ap.post_id) AS post_id
+    FROM d
+    LEFT JOIN p cp ON cp.account_id = d.account_id AND cp.kind = 'campaign'
+     AND cp.external_id = d.end_campaign
+    ASOF LEFT JOIN p ap ON ap.account_id = d.account_id AND d.end_latest >= ap.created_at
+)
+"""
+
+_POSTS_SQL = (
+    "WITH "
+    + _ATTRIBUTED
+    + """,
+hits AS (SELECT post_id, count(*) AS n FROM attributed GROUP BY post_id),
 m AS (
     SELECT post_id, map(list(metric ORDER BY metric), list(v ORDER BY metric)) AS metrics
     FROM (SELECT post_id, metric, arg_max(value, observed_at) AS v
@@ -126,6 +130,7 @@ FROM p LEFT JOIN hits USING (post_id) LEFT JOIN m USING (post_id)
 WHERE {where}
 ORDER BY p.created_at DESC, p.post_id DESC
 """
+)
 
 
 def posts_with_departures(
@@ -174,25 +179,12 @@ def post_detail(store: Store, post_id: int) -> PostDetail:
         raise InvalidInput(f"no post with id {post_id}")
     accounts = [a for a in store.accounts() if a.account_id == account_id]
     post = posts_with_departures(store, accounts, Filters(), post_id=post_id)[0]
+    ids = [account_id]
     span_ids = [
         int(r[0])
         for r in store.con.execute(
-            """
-            WITH p AS (
-                SELECT post_id, account_id, external_id, created_at,
-                       lead(created_at) OVER (ORDER BY created_at, post_id) AS next_at
-                FROM posts WHERE account_id = ?
-            )
-            SELECT s.span_id FROM spans s, p
-            WHERE p.post_id = ? AND s.account_id = p.account_id
-              AND s.direction = 'followers' AND s.end_latest IS NOT NULL
-              AND (s.end_campaign = p.external_id OR (
-                   NOT EXISTS (SELECT 1 FROM posts c WHERE c.account_id = s.account_id
-                               AND c.kind = 'campaign' AND c.external_id = s.end_campaign)
-                   AND s.end_latest >= p.created_at
-                   AND (p.next_at IS NULL OR s.end_latest < p.next_at)))
-            """,
-            [account_id, post_id],
+            "WITH " + _ATTRIBUTED + "SELECT span_id FROM attributed WHERE post_id = ?",
+            [ids, ids, post_id],
         ).fetchall()
     ]
     left = _departures_by_span(store, accounts[0].name, post, span_ids)
