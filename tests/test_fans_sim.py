@@ -194,3 +194,20 @@ def test_terminal_renderings(store: Store) -> None:
     assert "promotion joiners" in out and "difference" in out
     out = text(cli_fans._hygiene_view(hygiene(store, at=END, limit=3)))
     assert "real audience" in out and "bsky:brand.bsky.social" in out
+
+
+def test_people_on_two_channels_are_one_fan(store: Store, sim: Simulation) -> None:
+    pairs = sim.truth.same_people
+    assert len(pairs) == 2
+    fans = top_fans(store, top=20, at=END)
+    for pair in pairs:
+        (fan,) = [f for f in fans if {m.external_id for m in f.members} & set(pair.values())]
+        assert {m.external_id for m in fan.members} == set(pair.values())
+        assert {m.linked_via for m in fan.members} == {"verified-handle"}
+        assert sorted(fan.accounts) == sorted(pair)
+    # Truth JSON from before same_people existed still loads.
+    from breakup.simulate import Truth
+
+    old = sim.truth.to_dict()
+    del old["same_people"]
+    assert Truth.from_dict(old).same_people == []

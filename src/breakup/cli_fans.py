@@ -75,7 +75,7 @@ def fans_(
             _emit(as_json, heard, _listening_view(heard))
         elif deal_seekers:
             deals = lib.deal_seekers(store, account)
-            _emit(as_json, deals, _deals_view(deals))
+            _emit(as_json, deals, _deals_view(deals, top))
         else:
             best = lib.top_fans(store, account, top)
             _emit(as_json, best, _fans_table(best))
@@ -211,11 +211,12 @@ def _listening_view(r: lib.Listening) -> RenderableType:
     return Group(head, table)
 
 
-def _deals_view(d: lib.DealSeekers) -> RenderableType:
-    table = Table(title=f"Joiners within {d.window_hours}h of a promotion")
+def _deals_view(d: lib.DealSeekers, top: int = 20) -> RenderableType:
+    table = Table(title=f"Joiners within {d.window_hours}h of a promotion (most joined first)")
     for col in ("when", "account", "post", "joined", f"left ≤{d.horizon_days}d", "95% CI"):
         table.add_column(col, overflow="fold")
-    for p in d.promotions:
+    shown = sorted(d.promotions, key=lambda p: (-p.cohort.joined, p.at))[:top]
+    for p in shown:
         c = p.cohort
         table.add_row(
             f"{p.at:%Y-%m-%d}",

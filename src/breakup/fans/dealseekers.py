@@ -2,10 +2,10 @@
 
 A post (or email campaign) is *promotional* when its text offers a discount
 (:data:`PROMO_REGEX`: "20% off", "with code", "code SPRING25", coupon, flash sale, "buy 2,
-get 1 free"). Its cohort is the
-people whose follow began (exactly, or at the latest possible time) within
-:data:`WINDOW_HOURS` after it. Every other follow that began during tracking (with a known
-start) is the comparison cohort.
+get 1 free"). Its cohort is the people whose follow began (exactly, or at the latest
+possible time) within :data:`WINDOW_HOURS` after it; a joiner counts for the latest such
+post. Every other follow that began during tracking (with a known start) is the comparison
+cohort.
 
 For each cohort: how many left of their own choice (unfollowed, unsubscribed, unknown)
 within :data:`HORIZON_DAYS` of joining, with a 95% Wilson interval; the median days to
@@ -104,7 +104,7 @@ def deal_seekers(
               AND s.start_latest <= $as_of - to_days($horizon::INTEGER)
         ),
         tagged AS (
-            SELECT j.*, arg_min(p.external_id, p.created_at) AS post
+            SELECT j.*, arg_max(p.external_id, p.created_at) AS post  -- the latest offer before
             FROM joins j LEFT JOIN promo p
               ON p.account_id = j.account_id AND j.joined_at >= p.created_at
              AND j.joined_at < p.created_at + to_hours($window::INTEGER)

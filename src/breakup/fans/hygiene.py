@@ -201,7 +201,7 @@ def _one(
                    last_post, posts
             FROM _hyg
             WHERE bot_flag OR len(signals) >= $need OR inactive OR never_posted
-            ORDER BY follower DESC, bot_flag OR len(signals) >= $need DESC,
+            ORDER BY follower DESC, bot_flag DESC, len(signals) DESC,
                      last_post NULLS FIRST, person_id
             {lim}
             """,

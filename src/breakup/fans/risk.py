@@ -562,7 +562,8 @@ def _reason(feature: str, value: float, coef: float) -> str:
     words = (_UP if coef > 0 else _DOWN)[feature]
     if feature in _BINARY:
         return words
-    return f"{words} ({FEATURES[feature]}: {shown})"
+    label = FEATURES[feature].replace(" (log days)", " (days)").replace(" (log)", "")
+    return f"{words} ({label}: {shown})"
 
 
 _BINARY = frozenset({"never_engaged", "before_tracking", "mutual", "answered", "email"})

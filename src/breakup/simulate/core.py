@@ -125,8 +125,9 @@ def simulate(params: SimParams) -> Simulation:
     )
     batches: dict[str, list[Batch]] = {}
     socials: list[tuple[SocialOut, SocialSeen]] = []
-    for j, spec in enumerate(specs):
-        out = simulate_social(world, spec, rng[2 + j])
+    outs = [simulate_social(world, spec, rng[2 + j]) for j, spec in enumerate(specs)]
+    truth.same_people = _same_people(outs)
+    for j, (spec, out) in enumerate(zip(specs, outs, strict=True)):
         step = steps.get(spec.key, params.peer_batch_days)
         batches[spec.name], seen = observe_social(out, world, rng[8 + j], step)
         socials.append((out, seen))
@@ -136,6 +137,33 @@ def simulate(params: SimParams) -> Simulation:
     _email_truth(truth, world, mail)
     _brand_level(truth, world, socials, mail)
     return Simulation(params, truth, batches)
+
+
+def _same_people(outs: list[SocialOut], pairs: int = 2) -> list[dict[str, str]]:
+    """A few top fans follow on Bluesky and Mastodon as one human, provably: their Bluesky
+    handle is their own domain and their Mastodon account lives on a server of that domain
+    (what breakup's verified-handle hint links). Only names change here, no random draw,
+    so the rest of the simulation is as it was."""
+    own = {o.spec.platform: o for o in outs if o.spec.own}
+    if "bsky" not in own or "mastodon" not in own:
+        return []
+    b_out, m_out = own["bsky"], own["mastodon"]
+    steady = [
+        (int(b), int(m))
+        for b, m in zip(b_out.fans.top.tolist(), m_out.fans.top.tolist(), strict=False)
+        if not np.isfinite(b_out.people.change_at[b]) and not np.isfinite(m_out.people.change_at[m])
+    ]
+    out = []
+    for b, m in steady[:pairs]:
+        slug = str(b_out.people.handle[b]).split(".")[0]
+        domain = f"{slug}.example"
+        b_out.people.handle[b] = b_out.people.new_handle[b] = domain
+        ext = f"{slug}@{domain}"
+        m_out.people.ext[m] = ext
+        m_out.people.handle[m] = m_out.people.new_handle[m] = f"@{ext}"
+        m_out.people.name[m] = m_out.people.new_name[m] = b_out.people.name[b]
+        out.append({b_out.spec.name: str(b_out.people.ext[b]), m_out.spec.name: ext})
+    return out
 
 
 def _social_truth(truth: Truth, world: World, out: SocialOut, seen: SocialSeen) -> None:

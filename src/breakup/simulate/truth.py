@@ -138,6 +138,9 @@ class Truth:
     top_fans: list[Fan] = field(default_factory=list)
     at_risk_fans: list[Fan] = field(default_factory=list)
     name_changes: list[NameChange] = field(default_factory=list)
+    # One human on several channels, provably (a Bluesky domain handle and a Mastodon
+    # account on that domain): account name -> external id, per human.
+    same_people: list[dict[str, str]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return _dump(asdict(self))  # type: ignore[no-any-return]
@@ -182,7 +185,10 @@ def _load(kind: Any, value: Any) -> Any:
         return datetime.fromisoformat(value)
     if isinstance(kind, type) and is_dataclass(kind):
         hints = get_type_hints(kind)
-        return kind(**{f.name: _load(hints[f.name], value[f.name]) for f in fields(kind)})
+        # Fields missing from older truth JSON keep their defaults.
+        return kind(
+            **{f.name: _load(hints[f.name], value[f.name]) for f in fields(kind) if f.name in value}
+        )
     if kind is float and isinstance(value, int):
         return float(value)
     return value
