@@ -57,7 +57,9 @@ def browser_page(allowed: tuple[str, ...] = ("file://", "http://127.0.0.1")) -> 
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         try:
             page = browser.new_page(viewport={"width": 1280, "height": 900})
-            page.set_default_timeout(20_000)
+            page.set_default_timeout(30_000)
+            # A page may run the why analysis first: on a busy 2-core machine that is slow.
+            page.set_default_navigation_timeout(240_000)
             out = Page(page)
             page.on("console", lambda m: out.errors.append(m.text) if m.type == "error" else None)
             page.on("pageerror", lambda e: out.errors.append(str(e)))

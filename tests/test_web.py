@@ -180,7 +180,7 @@ def test_reads_while_another_process_writes(tmp_path: Path) -> None:
 
 
 def test_dashboard_in_the_browser(kit: Path) -> None:
-    with running(create_app(kit, clock=CLOCK)) as url, browser_page() as p:
+    with running(create_app(kit, clock=CLOCK, analyses=False)) as url, browser_page() as p:
         page = p.page
         page.goto(url + "/")
         assert chart_traces(page, "followers") >= 4
@@ -215,6 +215,26 @@ def test_dashboard_in_the_browser(kit: Path) -> None:
         assert IMG_NAME in page.locator("#names").inner_text()
         assert page.evaluate("window.__pwned") is None
         p.screenshot("dashboard-hostile")
+        assert p.errors == []
+        assert p.offsite == []
+
+
+def test_dashboard_with_analyses_in_the_browser(kit: Path) -> None:
+    """The why and fans sections render (their results, or why there are none), and
+    their people lead to their pages."""
+    with running(create_app(kit, clock=CLOCK)) as url, browser_page() as p:
+        page = p.page
+        page.goto(url + "/")
+        assert chart_traces(page, "followers") >= 4
+        sections = page.locator("section h2").all_inner_texts()
+        assert "Top fans" in sections and "Hygiene" in sections
+        if page.locator("#chart-survival").count():
+            assert chart_traces(page, "survival") >= 1
+        p.screenshot("dashboard-analyses")
+        fan = page.locator("#top_fans a.person").first
+        fan.click()
+        page.wait_for_url("**/people/**")
+        assert page.locator("#engagement dt").count() >= 1  # a top fan has engaged
         assert p.errors == []
         assert p.offsite == []
 

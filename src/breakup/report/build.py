@@ -5,12 +5,16 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from ..left import who_left
 from ..status import account_status
 from ..store import Store
 from .analyses import fans_results, why_result
 from .model import Filters, PostRow, Report
-from .queries import followers_series, posts_with_departures, select_accounts
+from .queries import (
+    followers_series,
+    posts_with_departures,
+    recent_departures,
+    select_accounts,
+)
 from .sections import post_attributions
 
 
@@ -28,11 +32,7 @@ def build_report(
     accounts = select_accounts(store, filters)
     names = {a.name for a in accounts}
     status = [s for s in account_status(store, account=filters.account) if s.account in names]
-    departures = [
-        d
-        for d in who_left(store, account=filters.account, since=filters.since)
-        if d.account in names and (filters.until is None or d.left_earliest <= filters.until)
-    ]
+    departures, total = recent_departures(store, accounts, filters)
     return Report(
         generated_at=now,
         filters=filters,
@@ -40,6 +40,7 @@ def build_report(
         status=status,
         series=followers_series(store, accounts, filters, (filters.until or now).date()),
         departures=departures,
+        departures_total=total,
         posts=_scored(posts_with_departures(store, accounts, filters), why),
         why=why,
         fans=fans_results(store, filters) if with_analyses else {},

@@ -121,6 +121,7 @@ class Report:
     series: list[Series]
     departures: list[Departure]
     posts: list[PostRow]
+    departures_total: int = 0  # departures in the period; ``departures`` keeps the latest
     why: Any = None
     fans: dict[str, Any] = field(default_factory=dict)
 

@@ -19,6 +19,34 @@ def select_accounts(store: Store, filters: Filters) -> list[Account]:
     return [a for a in chosen if not filters.channel or a.platform == filters.channel]
 
 
+DEPARTURES_KEPT = 250  # the report shows 50, the dashboard 200
+
+
+def recent_departures(
+    store: Store, accounts: list[Account], filters: Filters, keep: int = DEPARTURES_KEPT
+) -> tuple[list[Departure], int]:
+    """The latest *keep* departures in the period (newest first), and how many there are."""
+    total = store.scalar(
+        """
+        SELECT count(*) FROM spans
+        WHERE direction = 'followers' AND end_latest IS NOT NULL
+          AND list_contains(?, account_id)
+          AND (?::TIMESTAMP IS NULL OR end_latest >= ?::TIMESTAMP)
+          AND (?::TIMESTAMP IS NULL OR coalesce(end_earliest, end_latest) <= ?::TIMESTAMP)
+        """,
+        [_ids(accounts), *[to_db(filters.since)] * 2, *[to_db(filters.until)] * 2],
+    )
+    rows: list[Departure] = []
+    for account in accounts:
+        # who_left is newest first, so without an end date a limit keeps the right ones.
+        limit = keep if filters.until is None else None
+        rows += who_left(store, account=account.name, since=filters.since, limit=limit)
+    if filters.until is not None:
+        rows = [d for d in rows if d.left_earliest <= filters.until]
+    rows.sort(key=lambda d: d.left_latest, reverse=True)
+    return rows[:keep], int(total)
+
+
 def _ids(accounts: list[Account]) -> list[int]:
     return [a.account_id for a in accounts] or [-1]
 
