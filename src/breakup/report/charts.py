@@ -7,6 +7,7 @@ plotly.js reads a few tags in labels, and a name must show as the text it is.
 from __future__ import annotations
 
 import html
+from datetime import timedelta
 from typing import Any
 
 import plotly.graph_objects as go
@@ -116,6 +117,10 @@ def post_timeline_figure(report: Report) -> go.Figure:
         )
     fig.update_layout(**_LAYOUT, barmode="stack", title={"text": "Departures on the post timeline"})
     fig.update_yaxes(title_text="departures")
+    if report.posts:  # the posts' period, not an email list's years of sign-ups
+        first = min(p.created_at for p in report.posts).date() - timedelta(days=1)
+        last = max(p.created_at for p in report.posts).date() + timedelta(days=1)
+        fig.update_xaxes(range=[first.isoformat(), last.isoformat()])
     return fig
 
 
