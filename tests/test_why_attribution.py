@@ -60,3 +60,28 @@ def test_since_limits_the_posts_tested(tmp_path: Path) -> None:
         every = analyze(store, cox_sample=0)
     assert 0 < late.attribution.posts_tested < every.attribution.posts_tested
     assert all(p.created_at >= datetime(2025, 1, 31, tzinfo=UTC) for p in late.attribution.posts)
+
+
+def test_a_window_bad_for_the_peers_too_is_the_marketplaces(tmp_path: Path) -> None:
+    """Own account and peer lose ×6 in the same 48 h (same seed: same post times)."""
+    with Store(tmp_path / "m.duckdb", clock=fixed_clock(T0 + timedelta(days=DAYS))) as store:
+        build(store, followers=3000, days=DAYS, posts=100, planted={40: 6.0}, seed=7)
+        build(store, name="bsky:peer.example", role="peer", followers=3000, days=DAYS,
+              posts=100, planted={40: 6.0}, seed=7)  # fmt: skip
+        report = analyze(store, cox_sample=0)
+    planted = next(p for p in report.attribution.posts if p.post.endswith("/p40"))
+    assert planted.market_wide and planted.excess > 0
+    assert planted.peers_ci_low is not None and planted.peers_ci_low > 1
+    quiet = [p for p in report.attribution.posts if abs(p.created_at - planted.created_at)
+             > timedelta(days=4)]  # fmt: skip
+    assert sum(p.market_wide for p in quiet) < 0.2 * len(quiet)
+    assert report.peers == ["bsky:peer.example"]
+    assert report.triage.verdict == "marketplace", report.triage.summary
+
+
+def test_an_empty_store_gives_an_empty_report(tmp_path: Path) -> None:
+    with Store(tmp_path / "e.duckdb", clock=fixed_clock(T0)) as store:
+        store.ensure_account("bsky:nobody.example", "bsky")
+        report = analyze(store)
+    assert report.accounts == [] and report.notes == ["bsky:nobody.example: nothing observed yet"]
+    assert report.attribution.posts == [] and report.triage.verdict == "none"

@@ -82,12 +82,19 @@ def _daily(series: Series, y: F) -> tuple[F, F, float] | None:
         return None
     x = design(series.h0, n)[::24][rows]
     keep = (np.abs(x).sum(axis=0) > 0) & (np.ptp(x, axis=0) > 0) | (np.arange(x.shape[1]) == 0)
-    fit = poisson_glm(counts[rows], x[:, keep], exposure[rows])
+    x = x[:, keep]
+    fit = poisson_glm(counts[rows], x, exposure[rows])
+    # Robust: days far above the first fit (one-sided p < 0.001) are left out of the
+    # second, so a spike cannot raise its own weekday's or month's normal.
+    calm = upper_p(counts[rows], fit.mu) >= 0.001
+    if calm.sum() >= max(7, x.shape[1] + 2) and not calm.all():
+        again = poisson_glm(counts[rows][calm], x[calm], exposure[rows][calm])
+        fit.mu = exposure[rows] * np.exp(x @ again.params)
     period = (rows * 24 + series.h0 % PERIOD_HOURS) // PERIOD_HOURS
     m = int(period.max()) + 1
     obs = np.bincount(period, counts[rows], minlength=m).astype(np.float64)
     exp = np.bincount(period, fit.mu, minlength=m).astype(np.float64)
-    return obs, exp, robust_dispersion(obs, exp, int(keep.sum()))
+    return obs, exp, robust_dispersion(obs, exp, x.shape[1])
 
 
 def _significant(obs: F, exp: F, phi: float) -> np.ndarray:
@@ -138,7 +145,7 @@ def triage(
             unit = "campaign"
             po, pe, uo, ue = campaigns[name]
             for o, e, side in ((po, pe, "internal"), (uo, ue, "users")):
-                sig = _significant(o, e, 1.0)
+                sig = _significant(o, e, robust_dispersion(o, e, 1))
                 excess[side] += float(np.sum((o - e)[sig]))
                 days[side] += int(sig.sum())
         else:
@@ -188,7 +195,7 @@ def _verdict(
     share = {side: (excess[side] / total if total > 0 else 0.0) for side in SIDES}
     departed = sum(a.departures for a in accounts)
     verdict = max(SIDES, key=lambda k: excess[k])
-    if excess[verdict] < MATERIAL * departed:
+    if excess[verdict] <= 0 or excess[verdict] < MATERIAL * departed:
         verdict = "none"
     ratio: float | None = None
     ci: tuple[float, float] | None = None
