@@ -75,9 +75,13 @@ def weights_sql(weights: dict[str, float]) -> str:
     return f"(VALUES {rows}) AS w(kind, weight)"
 
 
-def scored_interactions_sql(account_ids: str, weights: dict[str, float], half_life: float) -> str:
+def scored_interactions_sql(
+    account_ids: str, weights: dict[str, float], half_life: float, groups: str | None = None
+) -> str:
     """Per (group, person, account, kind): count, latest time and decayed weighted score
-    of interactions up to the ``$as_of`` parameter."""
+    of interactions up to the ``$as_of`` parameter. *groups* names a relation of
+    (person_id, group_id, via); by default the links and hints are computed inline."""
+    groups = groups or f"({groups_sql(True)})"
     return f"""
         SELECT coalesce(g.group_id, i.person_id) AS gid, i.person_id, i.account_id, i.kind,
                count(*) AS n, max(i.occurred_at) AS last_at,
@@ -85,7 +89,7 @@ def scored_interactions_sql(account_ids: str, weights: dict[str, float], half_li
                                         / 86400.0 / {float(half_life)!r})) AS score
         FROM interactions i
         JOIN {weights_sql(weights)} ON w.kind = i.kind
-        LEFT JOIN ({groups_sql(True)}) g ON g.person_id = i.person_id
+        LEFT JOIN {groups} g ON g.person_id = i.person_id
         WHERE i.account_id IN {account_ids} AND i.occurred_at <= $as_of
         GROUP BY ALL
     """
@@ -107,13 +111,31 @@ def top_fans(
     now = db_time(as_of(store, at))
     w = weights or WEIGHTS
     departed = "" if include_departed else "WHERE f.follows_now OR NOT f.has_spans"
-    rows = store.con.execute(
+    # Who is linked to whom is worked out once per call (it reads every person's name).
+    store.con.register("_fan_groups", store.con.sql(groups_sql(True)).to_arrow_table())
+    try:
+        rows = _query(store, ids, w, half_life_days, departed, top, now)
+    finally:
+        store.con.unregister("_fan_groups")
+    return [_fan(rank, r) for rank, r in enumerate(rows, start=1)]
+
+
+def _query(
+    store: Store,
+    ids: str,
+    w: dict[str, float],
+    half_life_days: float,
+    departed: str,
+    top: int,
+    now: datetime,
+) -> list[tuple[Any, ...]]:
+    return store.con.execute(
         f"""
-        WITH s AS ({scored_interactions_sql(ids, w, half_life_days)}),
+        WITH s AS ({scored_interactions_sql(ids, w, half_life_days, "_fan_groups")}),
         spans_now AS (
             SELECT coalesce(g.group_id, sp.person_id) AS gid,
                    bool_or(sp.end_latest IS NULL OR sp.end_earliest > $as_of) AS open
-            FROM spans sp LEFT JOIN ({groups_sql(True)}) g ON g.person_id = sp.person_id
+            FROM spans sp LEFT JOIN _fan_groups g ON g.person_id = sp.person_id
             WHERE sp.account_id IN {ids} AND sp.direction = 'followers'
               AND sp.start_latest <= $as_of
             GROUP BY ALL
@@ -149,7 +171,7 @@ def top_fans(
                   WHERE gid IN (SELECT gid FROM best) GROUP BY ALL) m
             JOIN people p USING (person_id)
             LEFT JOIN names nm USING (person_id)
-            LEFT JOIN ({groups_sql(True)}) g USING (person_id)
+            LEFT JOIN _fan_groups g USING (person_id)
             GROUP BY m.gid
         )
         SELECT b.gid, b.score, b.n, b.last_at, b.follows_now, ev.accounts, mem.members,
@@ -159,7 +181,6 @@ def top_fans(
         """,
         {"as_of": now},
     ).fetchall()
-    return [_fan(rank, r) for rank, r in enumerate(rows, start=1)]
 
 
 def _fan(rank: int, r: tuple[Any, ...]) -> TopFan:
