@@ -115,6 +115,24 @@ def post_timeline_figure(report: Report) -> go.Figure:
                 marker={"color": PALETTE[i % len(PALETTE)], "symbol": "diamond", "size": 7},
             )
         )
+    named = [p for p in report.posts if p.score is not None and getattr(p.score, "break_up", False)]
+    if named:
+        fig.add_trace(
+            go.Scatter(
+                x=[p.created_at.isoformat() for p in named],
+                y=[p.left_after for p in named],
+                customdata=[p.post_id for p in named],
+                hovertext=[
+                    f"break-up post: ×{p.score.rate_ratio:.2f} the usual departures "
+                    f"(95% CI {p.score.ci_low:.2f}–{p.score.ci_high:.2f})<br>{_label(p.text)}"
+                    for p in named
+                ],
+                hoverinfo="text",
+                mode="markers",
+                name="break-up posts (named by the why analysis)",
+                marker={"color": "#d62728", "symbol": "star", "size": 14},
+            )
+        )
     fig.update_layout(**_LAYOUT, barmode="stack", title={"text": "Departures on the post timeline"})
     fig.update_yaxes(title_text="departures")
     if report.posts:  # the posts' period, not an email list's years of sign-ups

@@ -1,0 +1,111 @@
+"""The why/fans sections render documented result fields (here from stand-in results, so
+these tests pin the rendering whatever the analyses compute), and fall back when a
+result has another shape."""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from types import SimpleNamespace as NS
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from rich.console import Console
+
+from breakup.report import Report, build_report, render_html, render_terminal
+from breakup.report.analyses import Unavailable
+from breakup.report.sections import analysis_sections
+from breakup.store import Store
+from breakup.web import create_app
+
+from .reportkit import CLOCK, golden_store
+
+T = datetime(2025, 5, 13, 10, 0, tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class Other:
+    something: str
+
+
+def fake_why(post: str = "c2") -> Any:
+    attribution = NS(
+        window_hours=48.0, alpha=0.05, correction="holm", posts_tested=11,
+        posts=[NS(account="news", post=post, kind="campaign", created_at=T,
+                  text="<b>Member sale</b>", observed=2.0, expected=0.5, excess=1.5,
+                  rate_ratio=4.0, ci_low=1.5, ci_high=9.0, p_value=0.001, p_adjusted=0.01,
+                  adjusted_ci_low=1.2, break_up=True, exact=True, peers_rate_ratio=None)],
+    )  # fmt: skip
+    return NS(
+        attribution=attribution,
+        diagnosis=NS(findings=[NS(account="social", cause="too_frequent",
+                                  statement="churn rises above 3 posts a day", estimate=1.4,
+                                  ci_low=1.1, ci_high=1.8, p_value=0.002)]),
+        triage=NS(verdict="internal", excess={"internal": 3.0, "users": 0.0},
+                  accounts=[NS(account="social", departures=8, user_side=1, user_share=0.125,
+                               user_share_ci=(0.02, 0.47), excess={"internal": 3.0})]),
+        retention=NS(median_lifetime_days=120.0, cox=None,
+                     curves=[NS(cohort="all", followers=50, departures=12, median_days=None,
+                                median_ci=(None, None), points=[(0.0, 1.0), (10.0, 0.9)])],
+                     churn=[NS(account="news", platform="email",
+                               measure="unsubscribes per campaign", value=0.05, ci_low=0.01,
+                               ci_high=0.1, benchmark=0.0025, warning=True)]),
+        notes=["a stand-in result"],
+    )  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return golden_store(tmp_path_factory.mktemp("sections"))
+
+
+@pytest.fixture
+def with_fake_why(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("breakup.report.build.why_result", lambda store, filters: fake_why())
+    monkeypatch.setattr("breakup.report.build.fans_results", lambda store, filters: {})
+
+
+def report_of(db: Path) -> Report:
+    with Store(db, clock=CLOCK, read_only=True) as store:
+        return build_report(store)
+
+
+def test_why_sections_in_terminal_and_html(db: Path, with_fake_why: None) -> None:
+    report = report_of(db)
+    (scored,) = [p for p in report.posts if p.score is not None]
+    assert scored.external_id == "c2" and scored.left_after == 2
+    console = Console(width=200, file=io.StringIO(), color_system=None, record=True)
+    console.print(render_terminal(report))
+    text = console.export_text()
+    for expected in ("Break-up posts: departures beyond normal churn", "4.00 [1.50, 9.00]",
+                     "churn rises above 3 posts a day", "verdict: internal",
+                     "1 (12.5% [2.0%, 47.0%])", "median follower lifetime: 120 days",
+                     "warning", "a stand-in result"):  # fmt: skip
+        assert expected in text, expected
+    page = render_html(report, plotlyjs="")
+    assert 'id="chart-survival"' in page and "break-up posts (named by the why analysis)" in page
+    assert "<b>Member sale</b>" not in page and "&lt;b&gt;Member sale&lt;/b&gt;" in page
+
+
+def test_dashboard_post_page_shows_the_verdict(db: Path, with_fake_why: None) -> None:
+    scored = next(p for p in report_of(db).posts if p.score is not None)
+    with TestClient(create_app(db, clock=CLOCK)) as client:
+        page = client.get(f"/posts/{scored.post_id}").text
+    score = page.split('id="post-score"', 1)[1].split("</dl>", 1)[0]
+    assert "break-up post" in score and "4.00 (95% CI 1.50–9.00)" in score
+
+
+def test_unexpected_shapes_and_refusals_degrade_one_section(db: Path) -> None:
+    report = report_of(db)
+    odd = Report(
+        **{**report.__dict__, "why": Other("else"),
+           "fans": {"top_fans": Unavailable("not enough data"), "hygiene": [NS(x=1)]}}
+    )  # fmt: skip
+    sections = {sid: blocks for sid, _, blocks in analysis_sections(odd)}
+    assert sections["why"][0].fields == [("something", "else")]  # generic fallback
+    assert sections["top_fans"][0].note == "not enough data"
+    assert sections["hygiene"][0].title == "Hygiene"
+    assert "not enough data" in render_html(odd, plotlyjs="")
