@@ -7,6 +7,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -251,3 +252,37 @@ def test_dashboard_with_token_in_the_browser(kit: Path) -> None:
         p.page.wait_for_url("**/posts/**")
         assert p.page.locator("h1").inner_text().startswith(("Post", "Repost", "Reply", "Camp"))
         assert p.errors == []
+
+
+def test_a_copy_taken_while_the_store_changes_is_never_served(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    db = kit_store(tmp_path)
+    slept: list[float] = []
+    reader = StoreReader(db, clock=CLOCK, max_age=0.0, attempts=4, sleep=slept.append)
+    real_copy = __import__("shutil").copyfile
+    busy = {"copies": 2}  # the writer touches the file during the first two copies
+
+    def copy_while_writing(src: Any, dst: Any) -> Any:
+        out = real_copy(src, dst)
+        if busy["copies"] > 0 and str(src) == str(db):
+            busy["copies"] -= 1
+            with open(db, "ab") as f:  # grows the file: what a checkpoint would do
+                f.write(b"\0")
+        return out
+
+    monkeypatch.setattr("breakup.web.reader.shutil.copyfile", copy_while_writing)
+    try:
+        first = reader.snapshot()
+        assert len(slept) == 2  # two inconsistent copies discarded, the third kept
+        assert len(list(reader.folder.glob("snapshot-*.duckdb"))) == 1
+        with reader.store() as store:
+            assert store.path == first and store.accounts()
+        busy["copies"] = 99  # now it never settles: the last consistent copy is served
+        with open(db, "ab") as f:
+            f.write(b"\0")
+        assert reader.snapshot() == first
+        assert len(slept) == 2 + 4
+    finally:
+        reader.close()
+    assert not reader.folder.exists()
