@@ -286,3 +286,33 @@ def test_a_copy_taken_while_the_store_changes_is_never_served(
     finally:
         reader.close()
     assert not reader.folder.exists()
+
+
+def test_cli_serve_with_a_token_from_the_environment(kit: Path) -> None:
+    import socket
+    import time
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "breakup", "--db", str(kit), "serve", "--port", str(port)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={"PATH": "/usr/bin:/bin", "BREAKUP_TOKEN": "envtok"},
+    )  # fmt: skip
+    try:
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                health = httpx.get(base + "/healthz", timeout=2)
+                break
+            except httpx.TransportError:
+                assert time.monotonic() < deadline and proc.poll() is None, "serve did not start"
+                time.sleep(0.2)
+        assert health.status_code == 401  # the token from $BREAKUP_TOKEN is required
+        ok = httpx.get(base + "/healthz", headers={"Authorization": "Bearer envtok"}, timeout=10)
+        assert ok.json() == {"status": "ok"}
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
