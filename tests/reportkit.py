@@ -34,6 +34,7 @@ SCRIPT_HANDLE = "<script>window.__pwned=1</script>"
 IMG_NAME = '<img src=x onerror="window.__pwned=2">'
 EVIL_POST = '</script><script>window.__pwned=3</script> =HYPERLINK("http://x") <b>bold</b>'
 FORMULA_HANDLE = "=cmd|' /C calc'!A0"
+EVIL_URL = "javascript:window.__pwned=4"
 
 EVIL = {
     "breakup": 1,
@@ -58,7 +59,13 @@ EVIL = {
         },
     ],
     "posts": [
-        {"id": "p1", "created_at": "2025-05-21T12:00:00Z", "text": EVIL_POST, "kind": "post"}
+        {
+            "id": "p1",
+            "created_at": "2025-05-21T12:00:00Z",
+            "text": EVIL_POST,
+            "kind": "post",
+            "url": EVIL_URL,
+        }
     ],
 }
 

@@ -19,7 +19,7 @@ from breakup.store import Store
 from breakup.web import StoreReader, check_bind, create_app, is_loopback
 
 from .browser import browser_page, chart_traces
-from .reportkit import CLOCK, IMG_NAME, SCRIPT_HANDLE, kit_store
+from .reportkit import CLOCK, EVIL_URL, IMG_NAME, SCRIPT_HANDLE, kit_store
 from .webkit import running
 
 
@@ -85,6 +85,15 @@ def test_person_page_shows_history_and_hostile_names_as_text(client: TestClient)
         assert '<section id="spans">' in page.text and "<td>evil</td>" in page.text
         headings.append(page.text.split('id="person-name">', 1)[1].split("</h1>", 1)[0])
     assert any(h.startswith("&lt;script&gt;window.__pwned=1&lt;/script&gt;") for h in headings)
+
+
+def test_a_javascript_url_is_never_a_link(client: TestClient, kit: Path) -> None:
+    with Store(kit, clock=CLOCK, read_only=True) as store:
+        post_id = store.scalar("SELECT post_id FROM posts WHERE url = ?", [EVIL_URL])
+    page = client.get(f"/posts/{post_id}").text
+    assert 'href="javascript' not in page.lower()
+    assert f'<p id="post-url">{EVIL_URL}</p>' in page
+    assert "&lt;/script&gt;&lt;script&gt;window.__pwned=3" in page
 
 
 def test_unknown_things_are_404_and_bad_input_400(client: TestClient) -> None:

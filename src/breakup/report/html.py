@@ -6,6 +6,7 @@ from __future__ import annotations
 from functools import cache
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import jinja2
 from plotly.offline import get_plotlyjs
@@ -26,7 +27,17 @@ def environment(*extra: jinja2.BaseLoader) -> jinja2.Environment:
     )
     env.filters["when"] = lambda t: "—" if t is None else t.strftime("%Y-%m-%d %H:%M")
     env.filters["snippet"] = _snippet
+    env.filters["web_url"] = web_url
     return env
+
+
+def web_url(url: str | None) -> str | None:
+    """*url* if it is an http(s) link, else None: a source's ``javascript:`` URL must not
+    become a link (autoescaping does not stop that)."""
+    if not url:
+        return None
+    scheme = urlsplit(url.strip()).scheme.lower()
+    return url if scheme in ("http", "https") else None
 
 
 def _snippet(text: str, width: int = 120) -> str:
