@@ -208,6 +208,27 @@ def test_dashboard_in_the_browser(kit: Path) -> None:
         p.screenshot("dashboard-mastodon")
 
         page.goto(url + "/")
+        page.fill("#f-since", "2025-05-25")
+        page.click("#f-apply")
+        page.wait_for_url("**since=2025-05-25**")
+        recent = page.locator("#departures tbody tr").count()
+        assert 0 < recent < all_rows
+        p.screenshot("dashboard-since")
+
+        page.goto(url + "/")
+        chart_traces(page, "timeline")
+        post_id = page.evaluate(  # a click on a post's marker opens that post
+            """() => {
+                const el = document.getElementById('chart-timeline');
+                const trace = el.data.find(t => t.mode === 'markers');
+                el.emit('plotly_click', {points: [{customdata: trace.customdata[0]}]});
+                return trace.customdata[0];
+            }"""
+        )
+        page.wait_for_url(f"**/posts/{post_id}")
+        assert page.locator("#post-text").count() == 1
+
+        page.goto(url + "/")
         page.locator("#posts a.post").first.click()
         page.wait_for_url("**/posts/**")
         left = page.locator("#departures a.person")
