@@ -13,7 +13,9 @@ Time in the script moves only as events are sent, except for outages: ``drops[n]
 connection ``n`` end abruptly (no close frame) after that many frames, and ``outage``
 events then "happen" while the client is away; :meth:`Jetstream.advance` does the same
 between two runs. A client that reconnects without a cursor misses those events.
-Every connection's query is kept in :attr:`Jetstream.requests`.
+Every connection's query is kept in :attr:`Jetstream.requests`. ``pace`` (seconds) spaces
+frames out, so a client can be killed mid-stream; :attr:`Jetstream.caught_up` holds the
+numbers of the connections that were sent every event.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from __future__ import annotations
 import bisect
 import socket
 import threading
+import time
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -98,7 +101,12 @@ def encode(event: dict[str, Any]) -> str:
 
 class Jetstream:
     def __init__(
-        self, events: Sequence[dict[str, Any]], *, drops: Sequence[int] = (), outage: int = 0
+        self,
+        events: Sequence[dict[str, Any]],
+        *,
+        drops: Sequence[int] = (),
+        outage: int = 0,
+        pace: float = 0.0,
     ) -> None:
         self.events = sorted(events, key=lambda e: int(e["time_us"]))
         self.frames = [encode(e) for e in self.events]
@@ -106,6 +114,8 @@ class Jetstream:
         self.drops = list(drops)
         self.outage = outage
         self.live = 0
+        self.pace = pace
+        self.caught_up: set[int] = set()
         self.requests: list[dict[str, list[str]]] = []
         self._lock = threading.Lock()
         self._stopping = threading.Event()
@@ -172,6 +182,10 @@ class Jetstream:
             sent += 1
             with self._lock:
                 self.live = max(self.live, i + 1)
+            if self.pace:
+                time.sleep(self.pace)
+        with self._lock:
+            self.caught_up.add(number)
         # Caught up: the live tail is quiet until the client leaves or the server stops.
         while not self._stopping.is_set():
             try:

@@ -53,6 +53,9 @@ DID_PREFIX = '{"did":"'
 _HEAD = re.compile(r'\{"did":"([^"\\]+)","time_us":(\d+)[,}]')
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+# The last microsecond a datetime can hold (9999-12-31T23:59:59.999999Z). A frame claiming
+# a later or a negative time_us is malformed: no event time or cursor could hold it.
+MAX_TIME_US = 253_402_300_799_999_999
 
 
 def subscribe_url(base: str, cursor: int | None) -> str:
@@ -72,7 +75,9 @@ def subscribe_url(base: str, cursor: int | None) -> str:
 def head(frame: str) -> tuple[str, int] | None:
     """(did, time_us) from a frame's envelope without parsing the rest, if it has Go's shape."""
     m = _HEAD.match(frame)
-    return None if m is None else (m[1], int(m[2]))
+    if m is None or len(m[2]) > 18 or int(m[2]) > MAX_TIME_US:
+        return None
+    return m[1], int(m[2])
 
 
 def time_us(frame: str) -> int | None:
@@ -90,7 +95,12 @@ def decode(frame: str | bytes) -> dict[str, Any] | None:
         value = orjson.loads(frame)
     except orjson.JSONDecodeError:
         return None
-    return value if isinstance(value, dict) else None
+    if not isinstance(value, dict):
+        return None
+    us = value.get("time_us")
+    if isinstance(us, int) and not 0 <= us <= MAX_TIME_US:
+        return None  # out of any datetime's range: malformed, like a frame without one
+    return value
 
 
 def from_us(micros: int) -> datetime:

@@ -50,7 +50,7 @@ def profile(view: Any, now: datetime) -> Profile | None:
         return None
     labels = view.get("labels")
     values = {
-        label.get("val")
+        _text(label.get("val"))  # a list or object here is unhashable: never a label
         for label in (labels if isinstance(labels, list) else [])
         if isinstance(label, dict) and label.get("neg") is not True
     }
@@ -109,7 +109,7 @@ def parse_time(value: Any) -> datetime | None:
         return None
     try:
         return to_utc(datetime.fromisoformat(value.replace("z", "Z")))
-    except ValueError:
+    except (ValueError, OverflowError):  # OverflowError: out of range once in UTC
         return None
 
 
@@ -247,7 +247,7 @@ def _quotes(record: dict[str, Any]) -> bool:
     """Whether the post embeds another post (a quote), not a list or feed card, which use
     the same embed types."""
     embed = record.get("embed")
-    if not isinstance(embed, dict) or embed.get("$type") not in QUOTE_EMBEDS:
+    if not isinstance(embed, dict) or _text(embed.get("$type")) not in QUOTE_EMBEDS:
         return False
     ref = embed.get("record")
     if isinstance(ref, dict) and isinstance(ref.get("record"), dict):

@@ -211,13 +211,13 @@ def relationships(entities: Any) -> dict[str, Relationship]:
 def when(value: Any) -> datetime | None:
     """An aware UTC time from a parsed datetime or an ISO 8601 string (a bare date is
     midnight UTC)."""
-    if isinstance(value, datetime):
-        return to_utc(value)
-    if isinstance(value, str) and value:
-        try:
+    try:  # OverflowError: a time that is out of range once in UTC
+        if isinstance(value, datetime):
+            return to_utc(value)
+        if isinstance(value, str) and value:
             return to_utc(datetime.fromisoformat(value.replace("z", "Z")))
-        except ValueError:
-            return None
+    except (ValueError, OverflowError):
+        return None
     return None
 
 

@@ -52,10 +52,9 @@ def parse_time(value: str, path: Path, where: str) -> datetime | None:
     if not raw:
         return None
     try:
-        parsed = datetime.fromisoformat(raw.replace("Z", "+00:00"))
-    except ValueError:
+        return to_utc(datetime.fromisoformat(raw.replace("Z", "+00:00")))
+    except (ValueError, OverflowError):  # OverflowError: out of range once in UTC
         raise InvalidExport(path, f"{where}: {raw[:40]!r} is not a date/time") from None
-    return to_utc(parsed)
 
 
 def email_address(value: str, path: Path, where: str) -> str:

@@ -49,7 +49,7 @@ def _time(value: Any, path: Path, where: str) -> datetime:
         raise InvalidExport(path, f"{where}: time must be an ISO-8601 string")
     try:
         return parse_time(value)
-    except InvalidInput:
+    except (InvalidInput, OverflowError):  # OverflowError: out of range once in UTC
         raise InvalidExport(path, f"{where}: {value!r} is not an ISO-8601 time") from None
 
 

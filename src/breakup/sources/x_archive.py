@@ -264,7 +264,10 @@ def _created_at(value: Any, path: Path, where: str) -> datetime:
         raise InvalidExport(path, f"{where}: created_at {value!r} is not a real time") from None
     offset = timedelta(hours=int(m["oh"]), minutes=int(m["om"]))
     # Parsed by hand: strptime's %a/%b follow the process locale.
-    return (local - offset if m["sign"] == "+" else local + offset).replace(tzinfo=UTC)
+    try:
+        return (local - offset if m["sign"] == "+" else local + offset).replace(tzinfo=UTC)
+    except OverflowError:  # year 1 east of UTC, year 9999 west of it
+        raise InvalidExport(path, f"{where}: created_at {value!r} is out of range") from None
 
 
 def _export_time(
@@ -309,5 +312,5 @@ def _time(value: Any, path: Path, where: str) -> datetime:
         raise InvalidExport(path, f"{where}: expected an ISO-8601 time")
     try:
         return parse_time(value)
-    except InvalidInput:
+    except (InvalidInput, OverflowError):  # OverflowError: out of range once in UTC
         raise InvalidExport(path, f"{where}: {value!r} is not an ISO-8601 time") from None
