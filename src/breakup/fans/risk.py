@@ -13,9 +13,10 @@ drop between them, days since the last interaction, never engaged, tenure (and w
 start is unknown: already following when tracking began), whether the account follows them
 back, whether the account ever answered them, their unanswered replies/mentions in the last
 90 days, the account's posts in the last 7 and 30 days, the account's departure rate in the
-last 30 days, and whether the channel is email.
+last 30 days, whether the channel is email, and whether their own account looks dormant
+(latest profile: no posts, none for 180 days, or a declared bot) or was never profiled.
 
-**Model.** Logistic regression (scikit-learn, standardised features, L2 with C = 0.3), trained
+**Model.** Logistic regression (scikit-learn, standardised features, L2 with C = 0.1), trained
 on every labelled snapshot of the user's own accounts (the account's past departures).
 
 **Validation** (:func:`backtest`): train on snapshots whose 30-day outcome was known before
@@ -57,7 +58,7 @@ HORIZON_DAYS = 30
 HISTORY_DAYS = 60  # a snapshot needs this much tracked history before it
 TEST_DAYS = 90
 MIN_EVENTS = 10  # departures needed to train at all
-C = 0.3  # inverse L2 strength: a few accounts' months are few independent settings
+C = 0.1  # inverse L2 strength: a few accounts' months are few independent settings
 
 FEATURES: dict[str, str] = {
     "log_e30": "engagement in the last 30 days (log)",
@@ -75,6 +76,8 @@ FEATURES: dict[str, str] = {
     "posting_vs_usual": "your posts in the last 30 days vs the 90 before (log ratio)",
     "account_churn": "your departure rate per 30 days over the last 90 days",
     "email": "an email subscriber",
+    "dormant": "their own account is inactive, silent or a declared bot",
+    "unprofiled": "no profile seen",
 }
 # How a positive contribution reads, per feature (what makes leaving more likely).
 _UP = {
@@ -93,6 +96,8 @@ _UP = {
     "posting_vs_usual": "you posted more than usual this month",
     "account_churn": "your account is losing followers fast",
     "email": "email subscriber",
+    "dormant": "their own account is dormant",
+    "unprofiled": "no profile to judge by",
 }
 _DOWN = {
     "log_e30": "rarely engages lately",
@@ -110,6 +115,8 @@ _DOWN = {
     "posting_vs_usual": "you posted less than usual this month",
     "account_churn": "your account is losing few followers",
     "email": "a social follower",
+    "dormant": "their own account is active",
+    "unprofiled": "profile seen",
 }
 
 
@@ -277,6 +284,15 @@ def features(
                   ON s.start_latest <= mo.m AND (s.end_latest IS NULL OR s.end_earliest > mo.m)
                 WHERE s.direction = 'following' AND s.account_id IN {ids}
             ),
+            prof AS (   -- their latest profile seen by then
+                SELECT p.person_id, p.m,
+                       arg_max(pr.posts_count, pr.observed_at) AS posts,
+                       arg_max(pr.last_post_at, pr.observed_at) AS last_post,
+                       arg_max(pr.bot, pr.observed_at) AS bot
+                FROM (SELECT DISTINCT person_id, m FROM pop) p
+                JOIN profiles pr ON pr.person_id = p.person_id AND pr.observed_at <= p.m
+                GROUP BY ALL
+            ),
             acct AS (
                 SELECT a.account_id, mo.m, a.platform = 'email' AS email,
                        -- days of tracking in the 90 days before the last 30, and in the last 90
@@ -330,11 +346,15 @@ def features(
                         ELSE 0 END AS posting_vs_usual,
                    (a.left_90 / greatest(a.churn_days, 1) * 30
                        / greatest(a.followers, 1))::DOUBLE AS account_churn,
-                   a.email::DOUBLE AS email
+                   a.email::DOUBLE AS email,
+                   coalesce(pf.posts = 0 OR pf.last_post < p.m - INTERVAL 180 DAY
+                            OR pf.bot, false)::DOUBLE AS dormant,
+                   (pf.person_id IS NULL)::DOUBLE AS unprofiled
             FROM pop p
             LEFT JOIN eng e USING (account_id, person_id, m)
             LEFT JOIN tk USING (account_id, person_id, m)
             LEFT JOIN mutual mu USING (account_id, person_id, m)
+            LEFT JOIN prof pf USING (person_id, m)
             JOIN acct a USING (account_id, m)
             ORDER BY p.m, p.account_id, p.person_id
             """,
@@ -566,7 +586,9 @@ def _reason(feature: str, value: float, coef: float) -> str:
     return f"{words} ({label}: {shown})"
 
 
-_BINARY = frozenset({"never_engaged", "before_tracking", "mutual", "answered", "email"})
+_BINARY = frozenset(
+    {"never_engaged", "before_tracking", "mutual", "answered", "email", "dormant", "unprofiled"}
+)
 
 
 def _names(store: Store, person_ids: list[int], now: datetime) -> dict[int, tuple[str, str | None]]:
