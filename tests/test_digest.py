@@ -358,3 +358,27 @@ def test_cli_digest_sends_now_and_not_twice(tmp_path: Path, hook: Hook) -> None:
         capture_output=True, text=True, timeout=120, env={"PATH": "/usr/bin:/bin"},
     )  # fmt: skip
     assert failed.returncode == 1 and "[[digest]] #1" in run_bad.stderr
+
+
+def test_cli_digest_while_watch_holds_the_store(tmp_path: Path, hook: Hook) -> None:
+    db = golden_store(tmp_path)
+    config = tmp_path / "watch.toml"
+    config.write_text(f'[[digest]]\nwebhook = "{hook.url}"\n', encoding="utf-8")
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys; from breakup.store import Store; "
+         "s = Store(sys.argv[1]); print('open', flush=True); sys.stdin.readline()", str(db)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert holder.stdin is not None and holder.stdout is not None
+    try:
+        assert holder.stdout.readline().strip() == "open"
+        proc = subprocess.run(
+            [sys.executable, "-m", "breakup", "--db", str(db), "digest", str(config)],
+            capture_output=True, text=True, timeout=120, env={"PATH": "/usr/bin:/bin"},
+        )  # fmt: skip
+        assert proc.returncode == 1
+        assert "breakup watch" in proc.stderr and hook.bodies == []
+    finally:
+        holder.stdin.write("\n")
+        holder.stdin.flush()
+        holder.wait(timeout=30)

@@ -166,8 +166,19 @@ def digest(
     c = _ctx(ctx)
     targets = load_targets(config)
     day = parse_time(period, what="--period").date() if period else None
-    with c.store() as store:
+    try:
+        store = Store(c.db, clock=c.clock)
+    except StoreError as exc:
+        if "lock" not in str(exc).lower():
+            raise
+        raise StoreError(
+            f"{exc}\n(another process, e.g. `breakup watch`, holds the store; a running "
+            "watch sends the [[digest]] tables of its own config when they are due)"
+        ) from None
+    try:
         results = send_digests(store, targets, day, send_empty=send_empty)
+    finally:
+        store.close()
     table = Table(title="Digests")
     for col in ("target", "period", "status", "left", "attempts", "error"):
         table.add_column(col)
