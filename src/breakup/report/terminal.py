@@ -81,8 +81,10 @@ def departures_table(rows: list[Departure], title: str = "Recent departures") ->
     return table
 
 
-def block_renderable(block: Block, level: int = 0) -> RenderableType:
-    parts: list[RenderableType] = [Text(block.title, style="bold" if level == 0 else "italic")]
+def block_renderable(block: Block, level: int = 0, titled: bool = True) -> RenderableType:
+    parts: list[RenderableType] = []
+    if titled:
+        parts.append(Text(block.title, style="bold" if level == 0 else "italic"))
     if block.note:
         parts.append(Text(f"  {block.note}", style="dim"))
     for name, value in block.fields:
@@ -114,5 +116,5 @@ def render(report: Report) -> RenderableType:
     ]
     for _, title, blocks in analysis_sections(report):
         parts.append(Rule(title))
-        parts += [block_renderable(b) for b in blocks]
+        parts += [block_renderable(b, titled=b.title != title) for b in blocks]
     return Group(*parts)
