@@ -63,13 +63,14 @@ def test_since_limits_the_posts_tested(tmp_path: Path) -> None:
 
 
 def test_a_window_bad_for_the_peers_too_is_the_marketplaces(tmp_path: Path) -> None:
-    """Own account and peer lose ×6 in the same 48 h (same seed: same post times)."""
+    """Own account and peer lose ×6 in the same 48 h (same seed: same post times), after
+    the triage's three-week warm-up."""
     with Store(tmp_path / "m.duckdb", clock=fixed_clock(T0 + timedelta(days=DAYS))) as store:
-        build(store, followers=3000, days=DAYS, posts=100, planted={40: 6.0}, seed=7)
+        build(store, followers=3000, days=DAYS, posts=100, planted={60: 6.0}, seed=7)
         build(store, name="bsky:peer.example", role="peer", followers=3000, days=DAYS,
-              posts=100, planted={40: 6.0}, seed=7)  # fmt: skip
+              posts=100, planted={60: 6.0}, seed=7)  # fmt: skip
         report = analyze(store, cox_sample=0)
-    planted = next(p for p in report.attribution.posts if p.post.endswith("/p40"))
+    planted = next(p for p in report.attribution.posts if p.post.endswith("/p60"))
     assert planted.market_wide and planted.excess > 0
     assert planted.peers_ci_low is not None and planted.peers_ci_low > 1
     quiet = [p for p in report.attribution.posts if abs(p.created_at - planted.created_at)

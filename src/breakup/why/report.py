@@ -43,8 +43,9 @@ def analyze(
 ) -> WhyReport:
     """Why followers of the own accounts (or the one named) left.
 
-    ``since`` limits which posts are tested and which findings are reported; the baseline
-    models always use the account's whole tracked history. Peers are every account with
+    ``since`` limits which posts are tested (break-up posts, content and campaign-cadence
+    effects); the baseline models, the other diagnoses, the triage and retention use the
+    account's whole tracked history. Peers are every account with
     role ``peer``. ``cox_sample`` bounds the Cox model's cost (spans sampled with *seed*).
     """
     from threadpoolctl import threadpool_limits

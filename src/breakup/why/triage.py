@@ -19,6 +19,10 @@ counted as:
 * ``internal`` — any other people day;
 * ``users`` — a users day.
 
+Periods and sends in the first three weeks of tracking are not judged: the first snapshots
+and sends flush out accounts and addresses that died before tracking began (a list's first
+send bounces what years of neglect left behind), which says nothing about now.
+
 The verdict is the side with the most excess departures, or ``none`` when no side's
 excess reaches 2% of all departures in the period. The counts, the days and the peers'
 rate ratio on the marketplace days come with it.
@@ -39,6 +43,7 @@ from .stats import poisson_glm, ratio_interval, robust_dispersion, upper_p, wils
 FDR = 0.05
 PERIOD_HOURS = 72  # triage periods: three days, as long as a marketplace dip or a purge
 SIDES = ("internal", "marketplace", "users")
+WARMUP_HOURS = 21 * 24  # periods and sends in the first three weeks are not judged
 MATERIAL = 0.02  # a side must explain at least 2% of all departures to be the verdict
 
 
@@ -155,7 +160,9 @@ def triage(
                 if daily is None:
                     continue
                 obs, exp, phi = daily
-                for d in np.flatnonzero(_significant(obs, exp, phi)).tolist():
+                warm = (np.arange(len(obs)) + 1) * PERIOD_HOURS - s.h0 % PERIOD_HOURS
+                sig = _significant(obs, exp, phi) & (warm > WARMUP_HOURS)
+                for d in np.flatnonzero(sig).tolist():
                     if kind == "users":
                         side = "users"
                     elif market(d0 + int(d)):
@@ -250,10 +257,11 @@ def campaign_sides(
         return None
     cut = np.clip(np.floor(pos).astype(np.int64), 0, series.hours - 1)
     recipients = series.followers[cut]
-    ok = recipients > 0
+    # Warm-up: the first sends after tracking began flush addresses that died before it.
+    ok = (recipients > 0) & (pos >= WARMUP_HOURS)
     out: list[F] = []
     for k in range(2):
         y = np.array([by.get(i, (0.0, 0.0))[k] for i in ids], dtype=np.float64)
         rate = y[ok].sum() / recipients[ok].sum() if recipients[ok].sum() > 0 else 0.0
-        out += [y, recipients * rate]
+        out += [np.where(ok, y, 0.0), np.where(ok, recipients * rate, 0.0)]
     return out[0], out[1], out[2], out[3]
