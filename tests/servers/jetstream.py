@@ -15,7 +15,8 @@ events then "happen" while the client is away; :meth:`Jetstream.advance` does th
 between two runs. A client that reconnects without a cursor misses those events.
 Every connection's query is kept in :attr:`Jetstream.requests`. ``pace`` (seconds) spaces
 frames out, so a client can be killed mid-stream; :attr:`Jetstream.caught_up` holds the
-numbers of the connections that were sent every event.
+numbers of the connections that were sent every event. With ``mid_frame`` a drop
+happens in the middle of a frame: half of its bytes are sent, then the connection ends.
 """
 
 from __future__ import annotations
@@ -107,6 +108,7 @@ class Jetstream:
         drops: Sequence[int] = (),
         outage: int = 0,
         pace: float = 0.0,
+        mid_frame: bool = False,
     ) -> None:
         self.events = sorted(events, key=lambda e: int(e["time_us"]))
         self.frames = [encode(e) for e in self.events]
@@ -115,6 +117,7 @@ class Jetstream:
         self.outage = outage
         self.live = 0
         self.pace = pace
+        self.mid_frame = mid_frame
         self.caught_up: set[int] = set()
         self.requests: list[dict[str, list[str]]] = []
         self._lock = threading.Lock()
@@ -173,6 +176,9 @@ class Jetstream:
             if drop is not None and sent == drop:
                 with self._lock:
                     self.live = max(self.live, min(len(self.events), i + self.outage))
+                if self.mid_frame:
+                    payload = self.frames[i].encode()
+                    conn.socket.sendall(_text_header(len(payload)) + payload[: len(payload) // 2])
                 conn.socket.shutdown(socket.SHUT_RDWR)  # a dropped connection, no goodbye
                 return
             try:
@@ -194,3 +200,12 @@ class Jetstream:
                 continue
             except ConnectionClosed:
                 return
+
+
+def _text_header(n: int) -> bytes:
+    """The header of an unmasked final text frame of *n* bytes (RFC 6455, server side)."""
+    if n < 126:
+        return bytes([0x81, n])
+    if n < 65536:
+        return bytes([0x81, 126]) + n.to_bytes(2, "big")
+    return bytes([0x81, 127]) + n.to_bytes(8, "big")

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -33,7 +34,9 @@ class Fault:
     or 200 to answer normally but report the quota used up (``X-RateLimit-Remaining: 0``).
 
     ``paged`` limits it to requests with ``max_id`` (True) or without (False); ``skip`` lets
-    that many matching requests through first; ``times`` is how many it spoils."""
+    that many matching requests through first; ``times`` is how many it spoils. With
+    ``delay`` the answer comes that many seconds late; with ``cut`` (status 200) the real
+    answer's JSON is cut in half, with an honest Content-Length."""
 
     path: str
     status: int
@@ -41,6 +44,8 @@ class Fault:
     paged: bool | None = None
     skip: int = 0
     reset_in: float = 30.0  # seconds from the server's clock to X-RateLimit-Reset
+    delay: float = 0.0
+    cut: bool = False
 
 
 @dataclass
@@ -244,6 +249,8 @@ class _Handler(BaseHTTPRequestHandler):
         with inst.lock:
             inst.seen.append(Seen(url.path, query, self.headers.get("Authorization")))
             fault = self._fault(url.path, query)
+            if fault is not None and fault.delay:
+                time.sleep(fault.delay)
             if fault is not None and fault.status != 200:
                 if fault.status == 429:
                     return self._send(429, {"error": "Too many requests"}, fault, remaining=0)
@@ -252,7 +259,8 @@ class _Handler(BaseHTTPRequestHandler):
                 status, body, link = self._route(url.path, query)
             except KeyError:
                 status, body, link = 404, {"error": "Record not found"}, None
-            self._send(status, body, fault, link=link, remaining=0 if fault else None)
+            quota = fault is not None and not (fault.cut or fault.delay)
+            self._send(status, body, fault, link=link, remaining=0 if quota else None)
 
     def _fault(self, path: str, query: dict[str, list[str]]) -> Fault | None:
         for f in self.instance.faults:
@@ -364,6 +372,8 @@ class _Handler(BaseHTTPRequestHandler):
             raw, kind = b"<html><body>We're sorry, but something went wrong.</body></html>", "html"
         else:
             raw, kind = json.dumps(body).encode(), "json"
+            if fault is not None and fault.cut:
+                raw = raw[: len(raw) // 2]
         self.send_response(status)
         self.send_header("Content-Type", f"application/{kind}; charset=utf-8")
         self.send_header("Content-Length", str(len(raw)))

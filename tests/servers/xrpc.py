@@ -12,7 +12,9 @@ a test builds and edits (even between two pages of one walk, through :attr:`AppV
   ``AccountDeactivated`` / ``AccountTakedown`` / ``InvalidRequest`` "Profile not found";
   getProfiles, getFollowers and getFollows leave them out;
 * injected faults: 429 ``RateLimitExceeded`` with ``RateLimit-*`` headers (and optionally
-  Retry-After), 500 ``InternalServerError``, a cursor that never moves.
+  Retry-After), 500 ``InternalServerError``, a cursor that never moves; and, with status
+  200, the real answer late (``delay``) or cut short (``cut``: "json" sends half the JSON
+  with an honest Content-Length, "body" promises the whole and closes halfway).
 
 Use as a context manager; every request is logged in :attr:`AppView.requests`.
 """
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -96,6 +99,8 @@ class Fault:
     when: Callable[[Query], bool] | None = None
     retry_after: str | None = None  # Retry-After header (the AppView itself sends none)
     reset_in: float = 60.0  # RateLimit-Reset = now + reset_in, in epoch seconds
+    delay: float = 0.0  # status 200: wait this long, then answer
+    cut: str | None = None  # status 200: "json" or "body", see the module's docstring
 
 
 class AppView:
@@ -160,15 +165,27 @@ class AppView:
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
+                effect = view.effect(self.path)
+                if effect is not None and effect.delay:
+                    time.sleep(effect.delay)
                 status, body, headers = view.answer(self.path)
                 data = json.dumps(body).encode()
+                length = len(data)
+                if effect is not None and effect.cut == "json":
+                    data = data[: len(data) // 2]
+                    length = len(data)
+                elif effect is not None and effect.cut == "body":
+                    data = data[: len(data) // 2]
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json; charset=utf-8")
-                self.send_header("Content-Length", str(len(data)))
+                self.send_header("Content-Length", str(length))
                 for k, v in headers.items():
                     self.send_header(k, v)
                 self.end_headers()
                 self.wfile.write(data)
+                if effect is not None and effect.cut == "body":
+                    self.wfile.flush()
+                    self.close_connection = True
 
             def log_message(self, format: str, *args: Any) -> None:
                 return None
@@ -218,8 +235,28 @@ class AppView:
                 status, body = 400, {"error": exc.name, "message": exc.message}
         return status, body, self._limit_headers(LIMIT - 1)
 
+    def effect(self, raw_path: str) -> Fault | None:
+        """The status-200 fault (a delay, a cut) that applies to this request, if any."""
+        parts = urlsplit(raw_path)
+        method = parts.path[len("/xrpc/") :]
+        query: Query = {}
+        for k, v in parse_qsl(parts.query, keep_blank_values=True):
+            query.setdefault(k, []).append(v)
+        with self._lock:
+            for fault in self.faults:
+                if fault.status != 200 or fault.method != method:
+                    continue
+                if (fault.when and not fault.when(query)) or fault.times == 0:
+                    continue
+                if fault.times is not None:
+                    fault.times -= 1
+                return fault
+        return None
+
     def _fault(self, method: str, query: Query) -> Answer | None:
         for fault in self.faults:
+            if fault.status == 200:
+                continue  # applied by effect()
             if fault.method != method or (fault.when and not fault.when(query)):
                 continue
             if fault.times is not None:
