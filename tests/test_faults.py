@@ -295,3 +295,15 @@ def test_track_json_reports_the_partial_snapshot(tmp_path: Path) -> None:
     notes = out["fetched"]["notes"]
     assert any("partial" in n and "truncated" in n for n in notes), notes
     assert out["fetched"]["closed"] == 0
+
+
+def test_a_mastodon_next_link_that_loops_ends_the_walk_as_partial(
+    inst: Instance, store: Store, t: FakeTime
+) -> None:
+    inst.stuck.add(followers_path(inst))
+    result = mastodon_poll(inst, store, t)
+    pages = [s for s in inst.seen if s.path == followers_path(inst)]
+    assert len(pages) == 2  # page 2 names itself as next: seen before, so the walk stops
+    note = next(n for n in result.notes if n.startswith("followers of"))
+    assert "repeats" in note and "partial" in note
+    assert followers_obs(store) == [(False, False, 160)]

@@ -85,6 +85,7 @@ class Instance:
     tokens: dict[str, str] = field(default_factory=dict)  # token -> account id
     faults: list[Fault] = field(default_factory=list)
     seen: list[Seen] = field(default_factory=list)
+    stuck: set[str] = field(default_factory=set)  # paths whose next link never moves on
     remaining: int = 300
     _ids: int = 100_000
 
@@ -332,6 +333,11 @@ class _Handler(BaseHTTPRequestHandler):
             rows = [(fid, whom) for (who, whom), fid in inst.follows.items() if who == ident]
         path = f"/api/v1/accounts/{ident}/{which}"
         page, link = _page(rows, lambda r: r[0], q, 40, 80, path)
+        if path in inst.stuck and "max_id" in q and "next" in link:
+            # A broken server: the next link of every later page names the same page again.
+            link["next"]["path"] = link["next"]["path"].replace(
+                f"max_id={page[-1][0]}", f"max_id={q['max_id'][0]}"
+            )
         return 200, [inst.account_json(other) for _, other in page], link
 
     def _notifications(
