@@ -307,3 +307,42 @@ def test_a_mastodon_next_link_that_loops_ends_the_walk_as_partial(
     note = next(n for n in result.notes if n.startswith("followers of"))
     assert "repeats" in note and "partial" in note
     assert followers_obs(store) == [(False, False, 160)]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="bug (live/http.py JsonClient.get): httpx.DecodingError (a body that does not "
+    "match its Content-Encoding) is neither retried nor turned into a ServiceError, so "
+    "`breakup track` ends with a traceback and `breakup watch` (which catches BreakupError) "
+    "stops",
+)
+def test_a_body_that_does_not_match_its_encoding_is_a_clean_error(tmp_path: Path) -> None:
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Garbled(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = b"this is not gzip"
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Encoding", "gzip")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            return None
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Garbled)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-m", "breakup", "--db", str(tmp_path / "g.duckdb"), "track",
+             "bsky:brand.test", "--appview", f"http://127.0.0.1:{server.server_address[1]}/xrpc"],
+            capture_output=True, text=True, timeout=120,
+            env={"PATH": "/usr/bin:/bin", "COLUMNS": "300"},
+        )  # fmt: skip
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert proc.returncode == 1
+    assert "Traceback" not in proc.stderr and proc.stderr.startswith("error: "), proc.stderr

@@ -23,6 +23,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from breakup.errors import InvalidInput
 from breakup.jetstream import Consumer
 from breakup.jetstream import frames as jf
 from breakup.jetstream.resolver import Resolver, Tracked
@@ -459,3 +460,21 @@ def test_unhashable_type_fields_are_skipped_not_a_crash() -> None:
     view = {**BSKY["profile"], "labels": [{"val": ["bot"]}, {"val": {"x": 1}}]}
     prof = bp.profile(view, NOW)
     assert prof is not None and prof.bot is None
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=InvalidInput,
+    reason="bug (jetstream resolver/consumer): a frame whose time_us is more than a day "
+    "ahead of our clock makes save_batch refuse the whole flush (InvalidInput: in the "
+    "future); the cursor never moves, so every restart replays the frame and stalls again",
+)
+def test_a_frame_from_the_future_does_not_stall_the_stream(jet_store: Store) -> None:
+    store = jet_store
+    ahead = us_of(datetime.now(UTC) + timedelta(days=30))
+    consumer = Consumer(store, flush_every=10**9, flush_seconds=3600)
+    consumer.feed(_follow_frame("did:plc:fan7", T0, tid(T0)))
+    consumer.feed(_follow_frame("did:plc:fan6", ahead, tid(ahead)))
+    consumer.flush()
+    assert store.scalar("SELECT count(*) FROM events") >= 1
+    assert store.cursor("jetstream") is not None
