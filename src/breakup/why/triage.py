@@ -19,7 +19,7 @@ counted as:
 * ``internal`` — any other people day;
 * ``users`` — a users day.
 
-Periods and sends in the first three weeks of tracking are not judged: the first snapshots
+Users departures in the first three weeks of tracking are not judged: the first re-checks
 and sends flush out accounts and addresses that died before tracking began (a list's first
 send bounces what years of neglect left behind), which says nothing about now.
 
@@ -43,7 +43,7 @@ from .stats import poisson_glm, ratio_interval, robust_dispersion, upper_p, wils
 FDR = 0.05
 PERIOD_HOURS = 72  # triage periods: three days, as long as a marketplace dip or a purge
 SIDES = ("internal", "marketplace", "users")
-WARMUP_HOURS = 21 * 24  # periods and sends in the first three weeks are not judged
+WARMUP_HOURS = 21 * 24  # users departures in the first three weeks are not judged
 MATERIAL = 0.02  # a side must explain at least 2% of all departures to be the verdict
 
 
@@ -161,7 +161,9 @@ def triage(
                     continue
                 obs, exp, phi = daily
                 warm = (np.arange(len(obs)) + 1) * PERIOD_HOURS - s.h0 % PERIOD_HOURS
-                sig = _significant(obs, exp, phi) & (warm > WARMUP_HOURS)
+                sig = _significant(obs, exp, phi)
+                if kind == "users":
+                    sig &= warm > WARMUP_HOURS
                 for d in np.flatnonzero(sig).tolist():
                     if kind == "users":
                         side = "users"
@@ -257,10 +259,10 @@ def campaign_sides(
         return None
     cut = np.clip(np.floor(pos).astype(np.int64), 0, series.hours - 1)
     recipients = series.followers[cut]
-    # Warm-up: the first sends after tracking began flush addresses that died before it.
-    ok = (recipients > 0) & (pos >= WARMUP_HOURS)
     out: list[F] = []
     for k in range(2):
+        # Warm-up (users only): the first sends flush addresses that died before tracking.
+        ok = (recipients > 0) & ((pos >= WARMUP_HOURS) if k == 1 else True)
         y = np.array([by.get(i, (0.0, 0.0))[k] for i in ids], dtype=np.float64)
         rate = y[ok].sum() / recipients[ok].sum() if recipients[ok].sum() > 0 else 0.0
         out += [np.where(ok, y, 0.0), np.where(ok, recipients * rate, 0.0)]
