@@ -14,8 +14,8 @@ of that account and kind. On each significant day the excess (observed − expec
 counted as:
 
 * ``marketplace`` — a people day on which the peer accounts (role ``peer``), together,
-  also lost more than their own normal churn (one-sided p < 0.05: one focused question per
-  significant day, so no correction over all days);
+  also lost more than their own normal churn in it or a neighbouring period (one-sided
+  p < 0.05/3: one focused question per significant day, so no correction over all days);
 * ``internal`` — any other people day;
 * ``users`` — a users day.
 
@@ -132,10 +132,14 @@ def triage(
     phi_peers = max(phis)
 
     def market(period: int) -> bool:
-        """Did the peers, together, lose significantly more than normal then?"""
-        e = peer_exp.get(period, 0.0)
-        o = peer_obs.get(period, 0.0)
-        return e > 0 and float(upper_p(o / phi_peers, e / phi_peers)) < 0.05
+        """Did the peers, together, lose significantly more than normal then, or in the
+        period just before or after (a dip can straddle two)? Bonferroni over the three."""
+        for d in (period - 1, period, period + 1):
+            e = peer_exp.get(d, 0.0)
+            o = peer_obs.get(d, 0.0)
+            if e > 0 and float(upper_p(o / phi_peers, e / phi_peers)) < 0.05 / 3:
+                return True
+        return False
 
     accounts = []
     used_market: set[int] = set()
