@@ -39,7 +39,7 @@ from .servers.mastodon import Instance
 from .servers.xrpc import AppView
 
 NOW = datetime(2026, 6, 1, 12, tzinfo=UTC)
-EXAMPLES = int(os.environ.get("BREAKUP_HOSTILE_EXAMPLES", "25")) * 4
+EXAMPLES = int(os.environ.get("BREAKUP_HOSTILE_EXAMPLES", "15")) * 4
 SETTINGS = settings(
     max_examples=EXAMPLES,
     deadline=None,

@@ -37,7 +37,7 @@ from .conftest import table_counts
 FIXTURES = Path(__file__).parent / "fixtures"
 NOW = datetime(2026, 6, 1, tzinfo=UTC)
 AT = datetime(2025, 1, 1, tzinfo=UTC)
-EXAMPLES = int(os.environ.get("BREAKUP_HOSTILE_EXAMPLES", "25"))
+EXAMPLES = int(os.environ.get("BREAKUP_HOSTILE_EXAMPLES", "15"))
 
 # One real export per import kind; a kind added without a fixture here fails
 # test_every_import_kind_has_a_hostile_fixture.
