@@ -346,3 +346,34 @@ def test_cli_serve_with_a_token_from_the_environment(kit: Path) -> None:
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+def test_concurrent_requests_build_a_report_once(
+    kit: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
+    import time
+
+    import breakup.web.app as web_app
+
+    calls: list[int] = []
+    real = web_app.build_report
+
+    def slow_build(*args: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        time.sleep(0.5)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(web_app, "build_report", slow_build)
+    with TestClient(create_app(kit, clock=CLOCK, analyses=False)) as c:
+        codes: list[int] = []
+        threads = [
+            threading.Thread(target=lambda: codes.append(c.get("/api/report").status_code))
+            for _ in range(5)
+        ]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=120)
+        assert codes == [200] * 5
+        assert len(calls) == 1

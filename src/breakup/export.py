@@ -149,7 +149,9 @@ def to_csv(rows: list[dict[str, Any]]) -> str:
     for r in rows:
         columns += [k for k in r if k not in columns]
     out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=columns, lineterminator="\n")
+    # The default \r\n terminator makes the writer quote any value holding \r or \n, so
+    # a line break inside a name can never start a new row (where '=…' would run).
+    writer = csv.DictWriter(out, fieldnames=columns)
     writer.writeheader()
     for r in rows:
         writer.writerow({k: neutralize(v) for k, v in r.items()})

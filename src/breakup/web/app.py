@@ -7,6 +7,10 @@ Every page renders a result of the library (``build_report``, ``post_detail``,
 
 from __future__ import annotations
 
+import copy
+import logging
+import math
+import re
 import threading
 from collections import OrderedDict
 from collections.abc import AsyncIterator
@@ -54,6 +58,41 @@ def _date(value: str | None, what: str, *, end_of_day: bool = False) -> datetime
     return t
 
 
+def _finite(value: Any) -> Any:
+    """JSON has no NaN or infinity (an analysis may give them): they become null."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_finite(v) for v in value]
+    return value
+
+
+class RedactToken(logging.Filter):
+    """Access-log lines show ``token=…`` in a URL as ``token=***``."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(
+                _TOKEN_IN_URL.sub(r"\1***", a) if isinstance(a, str) else a for a in record.args
+            )
+        return True
+
+
+_TOKEN_IN_URL = re.compile(r"([?&]token=)[^&\s]*")
+
+
+def _log_config() -> dict[str, Any]:
+    """uvicorn's logging, with tokens redacted from the access log."""
+    from uvicorn.config import LOGGING_CONFIG
+
+    config = copy.deepcopy(LOGGING_CONFIG)
+    config.setdefault("filters", {})["redact_token"] = {"()": RedactToken}
+    config["handlers"]["access"]["filters"] = ["redact_token"]
+    return config
+
+
 def _choices(store: Store) -> dict[str, list[str]]:
     own = store.accounts(role="own")
     return {
@@ -80,17 +119,27 @@ def create_app(
     reports: OrderedDict[tuple[Path, Filters], Report] = OrderedDict()
     reports_lock = threading.Lock()
 
+    building: dict[tuple[Path, Filters], threading.Lock] = {}
+
     def report_for(store: Store, filters: Filters) -> Report:
+        """The cached report, or build it — once: concurrent requests for the same
+        snapshot and filters wait for the first instead of building it in parallel."""
         key = (store.path, filters)
         with reports_lock:
             if key in reports:
                 reports.move_to_end(key)
                 return reports[key]
-        report = build_report(store, filters, with_analyses=analyses)
-        with reports_lock:
-            reports[key] = report
-            while len(reports) > REPORTS_KEPT:
-                reports.popitem(last=False)
+            single = building.setdefault(key, threading.Lock())
+        with single:
+            with reports_lock:
+                if key in reports:
+                    return reports[key]
+            report = build_report(store, filters, with_analyses=analyses)
+            with reports_lock:
+                reports[key] = report
+                building.pop(key, None)
+                while len(reports) > REPORTS_KEPT:
+                    reports.popitem(last=False)
         return report
 
     @asynccontextmanager
@@ -163,7 +212,7 @@ def create_app(
     ) -> JSONResponse:
         with read.store() as store:
             report = report_for(store, _filters(account, channel, since, until))
-        return JSONResponse(to_jsonable(report))
+        return JSONResponse(_finite(to_jsonable(report)))
 
     @app.get("/static/plotly.min.js")
     def plotly_js() -> Response:
@@ -192,4 +241,5 @@ def serve(
     from .auth import check_bind
 
     check_bind(host, token)
-    uvicorn.run(create_app(db, token=token, clock=clock), host=host, port=port, log_level="info")
+    app = create_app(db, token=token, clock=clock)
+    uvicorn.run(app, host=host, port=port, log_level="info", log_config=_log_config())
