@@ -61,7 +61,8 @@ class StoreReader:
         self.monotonic = monotonic
         self.sleep = sleep
         self.folder = Path(tempfile.mkdtemp(prefix="breakup-serve-"))
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
+        self._in_use: dict[Path, int] = {}  # copies requests are opening or reading
         self._generation = 0
         self._current: Path | None = None
         self._signature: Signature | None = None
@@ -115,21 +116,29 @@ class StoreReader:
             f.unlink(missing_ok=True)
 
     def _forget_old(self) -> None:
-        """Remove copies two generations back (requests still reading the previous copy
-        keep it; on POSIX an open file outlives its name anyway)."""
+        """Remove copies two generations back that no request is using."""
         for old in self.folder.glob("snapshot-*.duckdb"):
             number = int(old.stem.split("-")[1])
-            if number < self._generation - 1:
+            if number < self._generation - 1 and not self._in_use.get(old):
                 self._discard(old)
 
     @contextmanager
     def store(self) -> Iterator[Store]:
         """A read-only Store over the latest snapshot, for one request."""
-        store = Store(self.snapshot(), clock=self.clock, read_only=True)
+        with self._lock:
+            path = self.snapshot()
+            self._in_use[path] = self._in_use.get(path, 0) + 1
         try:
-            yield store
+            store = Store(path, clock=self.clock, read_only=True)
+            try:
+                yield store
+            finally:
+                store.close()
         finally:
-            store.close()
+            with self._lock:
+                self._in_use[path] -= 1
+                if not self._in_use[path]:
+                    del self._in_use[path]
 
     def close(self) -> None:
         shutil.rmtree(self.folder, ignore_errors=True)
