@@ -39,11 +39,11 @@ from ..store import Store
 from .attribution import Attribution
 from .baseline import design
 from .data import ATTRIBUTABLE, VOLUNTARY_KINDS, F, PostRows, Series, time_to_hours
-from .features import OFFER, describe, post_features
+from .features import describe, post_features
+from .promotions import OFFER_HOURS, joins_per_hour, promotions
 from .stats import Z95, RateRatio, poisson_glm, rate_ratio, wilson
 
 ALPHA = 0.05
-OFFER_HOURS = 72.0
 FAST_DAYS = 30
 
 
@@ -513,36 +513,11 @@ def _dialogue(store: Store, s: Series, departures: str) -> Dialogue | None:
 
 def _offers(store: Store, s: Series, rows: PostRows, departures: str) -> OfferJoiners | None:
     aid = s.account.account_id
-    joins = store.con.execute(
-        """
-        SELECT floor(epoch(start_latest) / 3600)::BIGINT AS h, count(*)::DOUBLE AS c
-        FROM spans WHERE account_id = ? AND direction = 'followers'
-          AND start_earliest IS NOT NULL AND epoch(start_latest) / 3600 >= ?
-        GROUP BY 1
-        """,
-        [aid, s.h0],
-    ).fetchnumpy()
-    hourly: F = np.bincount(
-        np.clip(joins["h"].astype(np.int64) - s.h0, 0, s.hours - 1), joins["c"], minlength=s.hours
-    ).astype(np.float64)
-    import re
-
-    offer = re.compile(OFFER, re.IGNORECASE)
-    pos = np.array(
-        [time_to_hours(t) - s.h0 for t, k, x in zip(rows.created_at, rows.kind, rows.text,
-         strict=True) if k != "reply" and offer.search(x)], dtype=np.float64)  # fmt: skip
-    pos = pos[(pos >= 0) & (pos < s.hours - OFFER_HOURS)]
-    if not len(pos) or hourly.sum() < 20:
+    promo = promotions(store, s, rows)
+    if promo is None:
         return None
-    from .baseline import window_sums
-
-    got = window_sums(hourly, pos, OFFER_HOURS)
-    usual = float(np.median(hourly.reshape(-1)[: (s.hours // 24) * 24].reshape(-1, 24).sum(1)))
-    expected = max(usual, 0.5) * OFFER_HOURS / 24.0
-    p = sstats.poisson.sf(np.ceil(got) - 1, expected)
-    promo = pos[p < ALPHA / len(pos)]
     if not len(promo):
-        return OfferJoiners(s.account.name, 0, 0, int(hourly.sum()), None, 0.0)
+        return OfferJoiners(s.account.name, 0, 0, int(joins_per_hour(store, s).sum()), None, 0.0)
     windows = " OR ".join(
         f"(epoch(s.start_latest) / 3600 - {s.h0} BETWEEN {a:.6f} AND {a + OFFER_HOURS:.6f})"
         for a in promo.tolist()

@@ -108,7 +108,7 @@ def retention_table(report: WhyReport) -> RenderableType:
     parts: list[RenderableType] = [curves, churn]
     if r.cox is not None:
         cox = r.cox
-        parts.append(Text(f"Cox (time-varying): hazard ratio per {cox.covariate[:-1]}: "
+        parts.append(Text(f"Cox (time-varying): hazard ratio per unit of {cox.covariate}: "
                           f"{cox.hazard_ratio:.3f} (95% CI {cox.ci_low:.3f}–{cox.ci_high:.3f}, "
                           f"p={cox.p_value:.3g}); {cox.note}"))  # fmt: skip
     return Group(*parts)

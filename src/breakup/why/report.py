@@ -96,7 +96,7 @@ def _analyze(
             campaigns[s.account.name] = sides
     verdict = triage(series, peers, campaigns)
     diagnosis = diagnose(store, series, posts, departures, attribution, since=since)
-    kept = retention(store, series, departures, sample=cox_sample, seed=seed)
+    kept = retention(store, series, departures, posts, sample=cox_sample, seed=seed)
     return WhyReport(
         generated_at=store.clock(),
         accounts=[s.account.name for s in series],

@@ -6,7 +6,7 @@
   departures that could have been seen count. An ending known only to a window is taken at
   the window's middle. Spans are aggregated in SQL to (entry day, duration day, ended)
   with counts, passed to lifelines as weights. Cohorts: month joined (while tracked),
-  channel (platform), and joined within 72 h of an offer post or not.
+  channel (platform), and promotion joiners (:mod:`.promotions`) or not.
 * Followers already there when tracking began, with no known start, cannot be placed on the
   lifetime axis: their curve (``residual``) is time since tracking began.
 * Churn per channel: email lists as unsubscribes per campaign (mean of unsubscribes /
@@ -21,13 +21,15 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 
 import numpy as np
+import pyarrow as pa
 
 from ..clock import to_db
 from ..store import Store
-from .data import ATTRIBUTABLE, VOLUNTARY_KINDS, Series, time_to_hours
-from .features import OFFER
+from .data import ATTRIBUTABLE, VOLUNTARY_KINDS, PostRows, Series, hours_to_time, time_to_hours
+from .promotions import OFFER_HOURS, promotions
 from .stats import Z95, ratio_interval
 
 BENCHMARK_EMAIL = 0.0025
@@ -89,7 +91,8 @@ def _aggregate(store: Store, series: list[Series], departures: str, residual: bo
         origin = "s.start_latest" if not residual else f"TIMESTAMP '{start}'"
         parts.append(
             f"""
-            SELECT '{s.account.platform}' AS channel, s.start_latest >= TIMESTAMP '{start}'
+            SELECT {s.account.account_id} AS account_id, '{s.account.platform}' AS channel,
+                   s.start_latest >= TIMESTAMP '{start}'
                        AS during, strftime(s.start_latest, '%Y-%m') AS month, s.start_latest,
                    greatest(epoch(TIMESTAMP '{start}') - epoch({origin}), 0) / 86400 AS entry,
                    (epoch(coalesce(d.end_earliest + (d.end_latest - d.end_earliest) / 2,
@@ -137,32 +140,24 @@ def _curve(label: str, entry: np.ndarray, dur: np.ndarray, ended: np.ndarray,
 
 
 def retention(
-    store: Store, series: list[Series], departures: str, *, sample: int = 2000, seed: int = 0
+    store: Store,
+    series: list[Series],
+    departures: str,
+    posts: dict[int, PostRows],
+    *,
+    sample: int = 2000,
+    seed: int = 0,
 ) -> Retention:
     if not series:
         return Retention()
     curves: list[Curve] = []
-    offer = OFFER.replace("'", "''")
+    windows = _promotion_windows(store, series, posts)
     sql = _aggregate(store, series, departures, residual=False)
-    agg = store.con.execute(
-        f"""
-        WITH a AS ({sql}),
-        offers AS (
-            SELECT created_at FROM posts WHERE kind <> 'reply'
-              AND regexp_matches(coalesce(text, ''), '{offer}', 'i')
-        ),
-        tagged AS (
-            SELECT a.*, EXISTS (SELECT 1 FROM offers o WHERE a.start_latest
-                   BETWEEN o.created_at AND o.created_at + INTERVAL 72 HOUR) AS promo
-            FROM a
-        )
-        SELECT channel, CASE WHEN during THEN month ELSE 'before' END AS month, promo AND
-               during AS promo, round(entry)::DOUBLE AS entry,
-               greatest(round(dur), round(entry) + 1)::DOUBLE AS dur, ended,
-               count(*)::DOUBLE AS n
-        FROM tagged GROUP BY ALL
-        """
-    ).fetchnumpy()
+    store.con.register("_promotions", windows)
+    try:
+        agg = _cohorts(store, sql)
+    finally:
+        store.con.unregister("_promotions")
     entry, dur, ended, w = agg["entry"], agg["dur"], agg["ended"].astype(bool), agg["n"]
     month = np.asarray(agg["month"], dtype=object)
     channel = np.asarray(agg["channel"], dtype=object)
@@ -198,6 +193,46 @@ def retention(
     churn = _channel_churn(store, series, departures)
     cox = _cox(store, series, departures, sample, seed)
     return Retention(curves, churn, cox, overall.median_days if overall else None)
+
+
+def _promotion_windows(store: Store, series: list[Series], posts: dict[int, PostRows]) -> pa.Table:
+    """(account_id, start, end) of every promotion (see :mod:`.promotions`)."""
+    ids: list[int] = []
+    lo: list[datetime] = []
+    for s in series:
+        found = promotions(store, s, posts[s.account.account_id])
+        for h in [] if found is None else found.tolist():
+            ids.append(s.account.account_id)
+            lo.append(hours_to_time(s.h0 + h).replace(tzinfo=None))
+    hi = [t + timedelta(hours=OFFER_HOURS) for t in lo]
+    return pa.table(
+        {
+            "account_id": pa.array(ids, pa.int32()),
+            "lo": pa.array(lo, pa.timestamp("us")),
+            "hi": pa.array(hi, pa.timestamp("us")),
+        }
+    )
+
+
+def _cohorts(store: Store, sql: str) -> dict[str, np.ndarray]:
+    """Spans aggregated to (channel, month joined, promotion joiner, entry, duration,
+    ended) with counts."""
+    out: dict[str, np.ndarray] = store.con.execute(
+        f"""
+        WITH a AS ({sql}),
+        tagged AS (
+            SELECT a.*, EXISTS (SELECT 1 FROM _promotions o WHERE o.account_id = a.account_id
+                   AND a.start_latest BETWEEN o.lo AND o.hi) AS promo
+            FROM a
+        )
+        SELECT channel, CASE WHEN during THEN month ELSE 'before' END AS month, promo AND
+               during AS promo, round(entry)::DOUBLE AS entry,
+               greatest(round(dur), round(entry) + 1)::DOUBLE AS dur, ended,
+               count(*)::DOUBLE AS n
+        FROM tagged GROUP BY ALL
+        """
+    ).fetchnumpy()
+    return out
 
 
 def _channel_churn(store: Store, series: list[Series], departures: str) -> list[ChannelChurn]:
