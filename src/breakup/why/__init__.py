@@ -24,8 +24,8 @@ are stable for renderers (terminal, HTML report, dashboard):
     against benchmarks, a sampled time-varying Cox model of posting rate.
 
 Modules: ``data`` (hourly series from SQL), ``baseline`` (the churn model), ``stats``,
-``features`` (content features in SQL), ``promotions``, ``peers`` (marking peer accounts), ``render``
-(rich tables).
+``features`` (content features in SQL), ``promotions``, ``peers`` (marking peer accounts),
+``render`` (rich tables).
 """
 
 from __future__ import annotations
