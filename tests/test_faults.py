@@ -309,13 +309,6 @@ def test_a_mastodon_next_link_that_loops_ends_the_walk_as_partial(
     assert followers_obs(store) == [(False, False, 160)]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug (live/http.py JsonClient.get): httpx.DecodingError (a body that does not "
-    "match its Content-Encoding) is neither retried nor turned into a ServiceError, so "
-    "`breakup track` ends with a traceback and `breakup watch` (which catches BreakupError) "
-    "stops",
-)
 def test_a_body_that_does_not_match_its_encoding_is_a_clean_error(tmp_path: Path) -> None:
     from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 

@@ -23,7 +23,6 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from breakup.errors import InvalidInput
 from breakup.jetstream import Consumer
 from breakup.jetstream import frames as jf
 from breakup.jetstream.resolver import Resolver, Tracked
@@ -462,13 +461,6 @@ def test_unhashable_type_fields_are_skipped_not_a_crash() -> None:
     assert prof is not None and prof.bot is None
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=InvalidInput,
-    reason="bug (jetstream resolver/consumer): a frame whose time_us is more than a day "
-    "ahead of our clock makes save_batch refuse the whole flush (InvalidInput: in the "
-    "future); the cursor never moves, so every restart replays the frame and stalls again",
-)
 def test_a_frame_from_the_future_does_not_stall_the_stream(jet_store: Store) -> None:
     store = jet_store
     ahead = us_of(datetime.now(UTC) + timedelta(days=30))

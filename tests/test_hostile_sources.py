@@ -435,11 +435,6 @@ def test_invalid_export_is_the_error_for_broken_files(tmp_path: Path) -> None:
     assert err.value.path == path
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug (cli.py main): rich wraps the error line at the terminal width (80 when "
-    "not a terminal), so an error naming a long path spans two lines",
-)
 def test_cli_error_stays_one_line_at_the_default_width(tmp_path: Path) -> None:
     folder = tmp_path / ("a-long-folder-name-" * 4)
     folder.mkdir()

@@ -405,7 +405,9 @@ def main() -> None:
     try:
         app()
     except BreakupError as exc:
-        err_console.print(f"error: {exc}", markup=False, highlight=False)
+        # Plain write: rich would wrap a long path at the terminal width.
+        message = " ".join(str(exc).split())
+        sys.stderr.write(f"error: {message}\n")
         raise SystemExit(1) from None
 
 

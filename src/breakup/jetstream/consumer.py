@@ -11,13 +11,14 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from websockets.exceptions import InvalidURI, WebSocketException
 from websockets.sync.client import connect
 
 from ..clock import Clock, system_clock
 from ..errors import ServiceError
+from ..ingest import FUTURE_SLACK
 from ..store import Store
 from .frames import DEFAULT_URL, MAX_MESSAGE, subscribe_url, time_us
 from .resolver import Resolver, StreamResult
@@ -55,12 +56,17 @@ class Consumer:
         self.timer = timer
         self.result = StreamResult(cursor=store.cursor(cursor_name))
         self.resolver = Resolver(self.result)
+        self.resolver.max_us = self._horizon()
         self.resolver.refresh(store)
         # The window since the last save, kept as frames: time_us is read from two frames
         # per save instead of from every frame.
         self._first: str | None = None
         self._last: str | None = None
         self._due = timer() + flush_seconds
+
+    def _horizon(self) -> int:
+        """The latest frame time the store will take (an hour inside its slack)."""
+        return int((self.clock() + FUTURE_SLACK - timedelta(hours=1)).timestamp() * 1_000_000)
 
     def resume_at(self, rewind_us: int = REWIND_US) -> int | None:
         """Where to reconnect: a little before the saved cursor (None: live tail)."""
@@ -96,7 +102,9 @@ class Consumer:
         if last is None:  # nothing in the window had a time: nothing to resume from
             self._first = self._last = None
             return
-        first = (time_us(self._first) if self._first else None) or last
+        horizon = self._horizon()
+        last = min(last, horizon)
+        first = min((time_us(self._first) if self._first else None) or last, horizon)
         # While a reconnect replays the rewound seconds, the frames are older than the
         # saved cursor, and everything up to it is committed: never move it back.
         last = max(last, self.result.cursor or 0)
@@ -120,6 +128,7 @@ class Consumer:
         result.flushes += 1
         result.cursor = last
         self.resolver.refresh(self.store)
+        self.resolver.max_us = self._horizon()
         if self.progress is not None:
             self.progress(result)
 

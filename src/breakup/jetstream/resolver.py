@@ -73,6 +73,9 @@ class Resolver:
         self.records: dict[str, str] = {}
         self.pending: list[Item] = []
         self._loaded_through = 0  # highest import_id whose follow records are loaded
+        # Frames stamped later than this (µs) are dropped as malformed: the store refuses
+        # times from the future, and one such frame must not stall every save after it.
+        self.max_us = 2**62
 
     # -- state from the store ------------------------------------------------------------
 
@@ -160,6 +163,7 @@ class Resolver:
             or not isinstance(did, str)
             or not isinstance(us, int)
             or isinstance(us, bool)
+            or us > self.max_us
         ):
             self.result.malformed += 1
             return

@@ -84,7 +84,12 @@ class JsonClient:
             self.budget.record(self._now())
             try:
                 resp = self.http.get(url, params=params, headers=headers)
-            except (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError) as exc:
+            except (
+                httpx.TimeoutException,
+                httpx.NetworkError,
+                httpx.RemoteProtocolError,
+                httpx.DecodingError,  # a body that does not match its Content-Encoding
+            ) as exc:
                 last = f"{type(exc).__name__}"
                 self._backoff(attempt)
                 continue
