@@ -544,3 +544,11 @@ def test_a_not_found_answer_is_asked_again_after_a_week(t: FakeTime, store: Stor
     assert pending_rechecks(store, "me") == []
     t.advance(days=8)
     assert pending_rechecks(store, "me") == ["a"]
+
+
+def test_followers_profiles_are_kept_for_hygiene(view: AppView, t: FakeTime, store: Store) -> None:
+    followers(view, 12)
+    result = poll(store, view, t)
+    assert result.fetched.profiles == 12
+    got = rows(store, "SELECT count(DISTINCT person_id), min(observed_at) FROM profiles")
+    assert got == [(12, naive(T0))]

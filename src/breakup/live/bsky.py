@@ -47,6 +47,7 @@ from ..models import (
     Person,
     Post,
     PostKind,
+    Profile,
     Snapshot,
 )
 from . import register
@@ -58,6 +59,7 @@ from ._bsky_parse import (
     items,
     like,
     person,
+    profile,
     relationships,
 )
 from .base import Connection, Progress, Tracker, no_progress
@@ -112,6 +114,7 @@ class BskyTracker(Tracker):
             raise ServiceError(SERVICE, f"getProfile {self.ident!r}: answer has no DID")
         self._did = me.external_id
         notes: list[str] = []
+        self._profiles: dict[str, Profile] = {}  # what each listed person's view showed
         followers, people = self._graph(
             "getFollowers", Direction.FOLLOWERS, _count(profile, "followersCount"), notes, progress
         )
@@ -130,6 +133,7 @@ class BskyTracker(Tracker):
             posts=posts,
             interactions=self._engagement(posts, notes, progress),
             follow_records=self._follow_records(people, notes, progress),
+            profiles=list(self._profiles.values()),
             notes=notes,
         )
 
@@ -167,6 +171,8 @@ class BskyTracker(Tracker):
                 p = person(view)
                 if p is not None:
                     seen.setdefault(p.external_id, p)  # a re-follow mid-paging: keep one
+                    if (prof := profile(view, at)) is not None:
+                        self._profiles.setdefault(p.external_id, prof)
             progress(key, len(seen), reported)
         complete = paging.ended and paging.problem is None
         if not complete:

@@ -68,6 +68,7 @@ from ..models import (
     Interaction,
     Person,
     Post,
+    Profile,
     Snapshot,
 )
 from . import register
@@ -117,6 +118,7 @@ class MastodonTracker(Tracker):
         started = self.conn.clock()
         notes: list[str] = []
         me = self._identify(notes)
+        self._profiles: dict[str, Profile] = {}  # what each listed account showed
         snapshots = [
             self._graph(Direction.FOLLOWERS, me, notes, progress),
             self._graph(Direction.FOLLOWING, me, notes, progress),
@@ -139,6 +141,7 @@ class MastodonTracker(Tracker):
             events=events,
             posts=posts,
             interactions=interactions,
+            profiles=list(self._profiles.values()),
             notes=notes,
         )
 
@@ -190,6 +193,7 @@ class MastodonTracker(Tracker):
             for entity in page:
                 if (a := account(entity, self.domain)) is not None:
                     seen.setdefault(a.key, a.person)
+                    self._profiles.setdefault(a.key, a.profile(at))
             progress(name, len(seen), reported)
         problem = paging.problem or (f"stopped after {cap} pages" if paging.capped else None)
         if problem is None and not seen and reported:
