@@ -116,10 +116,17 @@ def _curve(label: str, entry: np.ndarray, dur: np.ndarray, ended: np.ndarray,
     ok = (dur > entry) & (w > 0)
     if ok.sum() < 2 or w[ok].sum() < 10:
         return None
+    from lifelines.exceptions import StatError
+
     kmf = KaplanMeierFitter()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        kmf.fit(dur[ok], ended[ok], entry=entry[ok], weights=w[ok], label=label)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            kmf.fit(dur[ok], ended[ok], entry=entry[ok], weights=w[ok], label=label)
+    except StatError:
+        # Left truncation can leave nobody at risk at some age (a short history): no
+        # honest curve for this cohort, so none is shown.
+        return None
     med = float(kmf.median_survival_time_)
     ci = median_survival_times(kmf.confidence_interval_)
     lo, hi = float(ci.iloc[0, 0]), float(ci.iloc[0, 1])
