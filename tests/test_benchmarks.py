@@ -5,6 +5,7 @@ No timing bars here: those are for ``make bench`` on a quiet machine, at 10M fol
 
 from __future__ import annotations
 
+import json
 from itertools import pairwise
 from pathlib import Path
 
@@ -52,8 +53,32 @@ def test_storage_grows(tmp_path: Path) -> None:
     assert result["per_follower_snapshot"] == pytest.approx(result["bytes"] / (N * 3))
 
 
-def test_runner_prints_the_table(capsys: pytest.CaptureFixture[str]) -> None:
-    run.main(["--followers", "2000", "--days", "2"])
+def test_diff_duckdb_baseline_counts_the_same() -> None:
+    result = run.bench_diff(N)
+    assert result["baseline_duckdb"] > 0  # _duckdb_diff raises if its counts disagree
+
+
+def test_runner_prints_the_table(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    out_json = tmp_path / "bench.json"
+    run.main(["--followers", "2000", "--days", "2", "--events", "20000", "--out", str(out_json)])
     out = capsys.readouterr().out
-    for row in ("diff, 1% churn", "ingest, first snapshot", "ingest, 1% churn", "storage"):
+    rows = (
+        "diff, 1% churn",
+        "diff, vs DuckDB anti-join",
+        "ingest, first snapshot",
+        "ingest, 1% churn",
+        "storage",
+        "why, 2,000 followers",
+        "jetstream replay, 20,000",
+    )
+    for row in rows:
         assert row in out
+    saved = json.loads(out_json.read_text())
+    assert set(saved["cases"]) == set(run.CASES)
+    assert saved["cases"]["jetstream"]["correct"] is True
+
+
+def test_runner_refuses_an_unknown_case(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        run.main(["--only", "diff,nope"])
+    assert "unknown case(s): nope" in capsys.readouterr().err
