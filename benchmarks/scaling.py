@@ -1,16 +1,18 @@
 """How breakup's cost grows: the benchmark cases at 10k, 100k, 1M and 10M followers, and
 1, 10, 100 and 1,000 tracked accounts, each size in its own subprocess (time and peak RSS).
 
-    python benchmarks/scaling.py                  # every size; writes docs/performance.md
+    python benchmarks/scaling.py                  # every size; updates docs/performance.md
     python benchmarks/scaling.py --max 1000000    # stop the follower sizes at 1M
 
-Follower cases reuse ``benchmarks/run.py``: ``diff`` (two snapshots with 1 % churn),
-``ingest-0`` (first snapshot), ``ingest-1`` (the next day's, 1 % churn), ``storage`` (daily
-snapshots, bytes per follower per snapshot; 10 days here to keep the 10M run short) and
-``why`` (``benchmarks/bench_why.py``: one year, 3,000 posts). The account case tracks N
-accounts of 10,000 followers each: a first snapshot of every account, then a day with 1 %
-churn for every account (the timed round), then ``breakup status`` and ``breakup left``
-over all of them.
+Follower cases reuse ``benchmarks/run.py``: ``diff`` (two snapshots with 1 % churn, with
+its Python set and DuckDB anti-join baselines), ``ingest-0`` (first snapshot), ``ingest-1``
+(the next day's, 1 % churn; its subprocess ingests the first day too, so its peak covers
+both), ``sqlite-0`` / ``sqlite-1`` (the per-row SQLite upsert baseline of the same two
+days), ``storage`` (daily snapshots, bytes per follower per snapshot; 10 days here to keep
+the 10M run short) and ``why`` (``benchmarks/bench_why.py``: one year, 3,000 posts). The
+account case tracks N accounts of 10,000 followers each: a first snapshot of every
+account, then a day with 1 % churn for every account (the timed round), then ``breakup
+status`` and ``breakup left`` over all of them.
 """
 
 from __future__ import annotations
@@ -102,6 +104,8 @@ def run_case(case: str, n: int, workdir: Path) -> dict[str, Any]:
         return bench.bench_storage(n, workdir / "storage.duckdb", STORAGE_DAYS)
     if case == "ingest-1":  # the churn day needs the first day in the store
         bench.bench_ingest(n, workdir / "ingest.duckdb", 0)
+    if case == "sqlite-1":
+        bench.bench_sqlite(n, workdir / "baseline.sqlite", 0)
     return bench.run_case(case, n, workdir, STORAGE_DAYS)
 
 
@@ -120,11 +124,12 @@ def measure(case: str, n: int) -> dict[str, Any]:
     return result
 
 
-def plan(max_followers: int) -> list[tuple[str, int]]:
+def plan(max_followers: int, max_accounts: int = ACCOUNT_COUNTS[-1]) -> list[tuple[str, int]]:
     sizes = [n for n in FOLLOWER_SIZES if n <= max_followers]
-    cases = [(c, n) for n in sizes for c in ("diff", "ingest-0", "ingest-1", "storage")]
+    each = ("diff", "ingest-0", "ingest-1", "sqlite-0", "sqlite-1", "storage")
+    cases = [(c, n) for n in sizes for c in each]
     cases += [("why", n) for n in sizes if n <= 1_000_000]
-    cases += [("accounts", a) for a in ACCOUNT_COUNTS]
+    cases += [("accounts", a) for a in ACCOUNT_COUNTS if a <= max_accounts]
     return cases
 
 
@@ -132,31 +137,45 @@ def plan(max_followers: int) -> list[tuple[str, int]]:
 
 
 def _t(seconds: float) -> str:
-    return f"{seconds * 1000:.2f} ms" if seconds < 1 else f"{seconds:.2f} s"
+    if seconds < 1e-3:
+        return f"{seconds * 1e6:.0f} µs"
+    return f"{seconds * 1000:.1f} ms" if seconds < 1 else f"{seconds:.2f} s"
 
 
 def _mb(size: float) -> str:
     return f"{size / 2**20:,.0f} MB" if size < 2**30 else f"{size / 2**30:.2f} GB"
 
 
-def table(results: dict[str, dict[int, dict[str, Any]]]) -> str:
+Results = dict[str, dict[int, dict[str, Any]]]
+
+
+def _get(results: Results, case: str, n: int) -> dict[str, Any] | None:
+    return results.get(case, {}).get(n)
+
+
+def table(results: Results) -> str:
     lines = [
-        "| followers | diff | ingest, first | ingest, 1% churn (peak RSS) "
-        "| storage B/follower/snapshot | why (peak RSS) |",
-        "|---:|---:|---:|---:|---:|---:|",
+        "| followers | diff (vs set, vs anti-join) | ingest, first (vs SQLite) "
+        "| ingest, 1% churn (vs SQLite) | peak RSS, ingest | storage B/follower/snapshot "
+        "| why (peak RSS) |",
+        "|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for n in sorted(results.get("ingest-0", {})):
-        d = results["diff"][n]
-        i0 = results["ingest-0"][n]
-        i1 = results["ingest-1"][n]
-        st = results["storage"][n]
-        why = results.get("why", {}).get(n)
-        w = f"{_t(why['seconds'])} ({_mb(why['peak_rss'])})" if why else "not run"
-        lines.append(
-            f"| {n:,} | {_t(d['seconds'])} | {_t(i0['seconds'])} | "
-            f"{_t(i1['seconds'])} ({_mb(i1['peak_rss'])}) | "
-            f"{st['per_follower_snapshot']:.3f} | {w} |"
+        d, st = results["diff"][n], results["storage"][n]
+        cells = [f"{n:,}"]
+        cells.append(
+            f"{_t(d['seconds'])} ({d['baseline'] / d['seconds']:.0f}x, "
+            f"{d['baseline_duckdb'] / d['seconds']:.0f}x)"
         )
+        for day in (0, 1):
+            ours, base = results[f"ingest-{day}"][n], _get(results, f"sqlite-{day}", n)
+            ratio = f" ({base['seconds'] / ours['seconds']:.1f}x)" if base else ""
+            cells.append(_t(ours["seconds"]) + ratio)
+        cells.append(_mb(max(results[f"ingest-{d}"][n]["peak_rss"] for d in (0, 1))))
+        cells.append(f"{st['per_follower_snapshot']:.3f}")
+        why = _get(results, "why", n)
+        cells.append(f"{_t(why['seconds'])} ({_mb(why['peak_rss'])})" if why else "not run")
+        lines.append("| " + " | ".join(cells) + " |")
     lines += [
         "",
         "| tracked accounts (10k followers each) | churn day, all accounts | per account "
@@ -172,48 +191,98 @@ def table(results: dict[str, dict[int, dict[str, Any]]]) -> str:
     return "\n".join(lines)
 
 
-def chart(results: dict[str, dict[int, dict[str, Any]]], path: Path) -> None:
+def _curve(ax: Any, results: Results, case: str, key: str, label: str, style: str = "o-") -> None:
+    pts = sorted((n, r) for n, r in results.get(case, {}).items() if key in r)
+    if pts:
+        ax.loglog([n for n, _ in pts], [r[key] for _, r in pts], style, label=label)
+
+
+def chart(results: Results, path: Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4.2))
-    for case, label in (
-        ("ingest-0", "ingest, first snapshot"),
-        ("ingest-1", "ingest, 1% churn"),
-        ("diff", "bitmap diff"),
-        ("why", "why (1 year, 3,000 posts)"),
-    ):
-        pts = sorted(results.get(case, {}).items())
-        if pts:
-            ax1.loglog([n for n, _ in pts], [r["seconds"] for _, r in pts], "o-", label=label)
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4.4))
+    ax1, ax2, ax3 = axes
+    _curve(ax1, results, "ingest-0", "seconds", "ingest, first snapshot")
+    _curve(ax1, results, "ingest-1", "seconds", "ingest, 1% churn")
+    _curve(ax1, results, "sqlite-1", "seconds", "SQLite upsert, 1% churn", "s--")
+    _curve(ax1, results, "diff", "seconds", "bitmap diff")
+    _curve(ax1, results, "diff", "baseline", "Python set diff", "x--")
+    _curve(ax1, results, "diff", "baseline_duckdb", "DuckDB anti-join", "x:")
+    _curve(ax1, results, "why", "seconds", "why (1 year, 3,000 posts)")
     ax1.set_xlabel("followers")
     ax1.set_ylabel("seconds")
     ax1.set_title("Time by audience size")
-    ax1.grid(True, which="both", alpha=0.3)
-    ax1.legend(fontsize=8)
-    pts = sorted(results.get("ingest-1", {}).items())
-    ax2.loglog([n for n, _ in pts], [r["peak_rss"] / 2**20 for _, r in pts], "o-",
-               label="ingest, 1% churn")  # fmt: skip
-    pts = sorted(results.get("why", {}).items())
-    if pts:
-        ax2.loglog([n for n, _ in pts], [r["peak_rss"] / 2**20 for _, r in pts], "o-",
-                   label="why")  # fmt: skip
+    for case, label in (("ingest-1", "ingest, 1% churn"), ("sqlite-1", "SQLite upsert"),
+                        ("why", "why")):  # fmt: skip
+        pts = sorted(results.get(case, {}).items())
+        if pts:
+            ax2.loglog([n for n, _ in pts], [r["peak_rss"] / 2**20 for _, r in pts], "o-",
+                       label=label)  # fmt: skip
     ax2.axhline(2048, color="red", linestyle="--", label="2 GB bar")
     ax2.set_xlabel("followers")
     ax2.set_ylabel("peak RSS (MB)")
     ax2.set_title("Peak memory by audience size")
-    ax2.grid(True, which="both", alpha=0.3)
-    ax2.legend(fontsize=8)
+    pts = sorted(results.get("accounts", {}).items())
+    if pts:
+        ax3.loglog([a for a, _ in pts], [r["seconds"] for _, r in pts], "o-",
+                   label="churn day, all accounts")  # fmt: skip
+        ax3.loglog([a for a, _ in pts], [r["per_account_ms"] / 1000 for _, r in pts], "s-",
+                   label="per account")  # fmt: skip
+        ax3.loglog([a for a, _ in pts], [r["left_seconds"] for _, r in pts], "^-",
+                   label="breakup left, all accounts")  # fmt: skip
+    ax3.set_xlabel("tracked accounts (10k followers each)")
+    ax3.set_ylabel("seconds")
+    ax3.set_title("Time by number of accounts")
+    for ax in axes:
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize=7)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=100)
+
+
+BEGIN, END = "<!-- scaling:begin -->", "<!-- scaling:end -->"
+
+
+def update_doc(doc: Path, tables: str, machine: str) -> None:
+    """Replace the measured part of *doc* (between the markers), keeping the prose."""
+    text = doc.read_text() if doc.exists() else f"# Performance\n\n{BEGIN}\n{END}\n"
+    if BEGIN not in text or END not in text:
+        raise SystemExit(f"{doc}: no {BEGIN} ... {END} section to update")
+    head, rest = text.split(BEGIN, 1)
+    _, tail = rest.split(END, 1)
+    body = f"{BEGIN}\n{machine}\n\n{tables}\n\n![scaling curves](performance.png)\n{END}"
+    doc.write_text(head + body + tail)
+
+
+def machine() -> str:
+    import platform
+
+    import duckdb
+    import pyroaring
+
+    cpu = "unknown CPU"
+    info = Path("/proc/cpuinfo")
+    if info.exists():
+        names = [ln.split(":", 1)[1].strip() for ln in info.read_text().splitlines()
+                 if ln.startswith("model name")]  # fmt: skip
+        cpu = names[0] if names else cpu
+    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    return (
+        f"Measured by `make scaling` on {time.strftime('%Y-%m-%d')}: {os.cpu_count()} x {cpu}, "
+        f"{mem:.0f} GiB RAM, Python {platform.python_version()}, DuckDB {duckdb.__version__}, "
+        f"pyroaring {pyroaring.__version__}."
+    )
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--max", type=int, default=10_000_000, help="largest follower size")
+    parser.add_argument("--max-accounts", type=int, default=ACCOUNT_COUNTS[-1])
     parser.add_argument("--out", type=Path, default=DOCS / "performance.json")
+    parser.add_argument("--doc", type=Path, default=DOCS / "performance.md")
     parser.add_argument("--case", help=argparse.SUPPRESS)
     parser.add_argument("--n", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--workdir", type=Path, help=argparse.SUPPRESS)
@@ -221,13 +290,15 @@ def main(argv: list[str] | None = None) -> None:
     if args.case:
         print(json.dumps(run_case(args.case, args.n, args.workdir)))
         return
-    results: dict[str, dict[int, dict[str, Any]]] = {}
-    for case, n in plan(args.max):
+    results: Results = {}
+    for case, n in plan(args.max, args.max_accounts):
         print(f"{case} at {n:,} …", file=sys.stderr, flush=True)
         results.setdefault(case, {})[n] = measure(case, n)
         args.out.write_text(json.dumps(results, indent=1, default=str))
-    print(table(results))
-    chart(results, args.out.with_suffix(".png"))
+    tables = table(results)
+    print(tables)
+    chart(results, args.doc.with_name("performance.png"))
+    update_doc(args.doc, tables, machine())
 
 
 if __name__ == "__main__":
