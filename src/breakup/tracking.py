@@ -190,32 +190,55 @@ def update(store: Store, account_id: int, through: int | None = None) -> Trackin
     if latest_import is None:
         latest_import = int(store.scalar("SELECT coalesce(max(import_id), 0) FROM imports"))
     with store.transaction():
-        for direction in Direction:
-            _update_direction(store, account_id, direction.value, latest_import, result)
-        classify(store, account_id)
+        for direction, earliest_new in _pending(store, account_id).items():
+            _update_direction(store, account_id, direction, earliest_new, latest_import, result)
+        if result.closed or result.rebuilt:
+            classify(store, account_id)
     return result
 
 
+def _pending(store: Store, account_id: int) -> dict[str, datetime]:
+    """The earliest observation or event not yet folded in, per direction that has any.
+
+    One query for both directions: a direction with nothing new costs nothing more (its
+    state is neither loaded nor saved), which matters when many accounts are polled.
+    """
+    applied = dict(
+        store.con.execute(
+            "SELECT direction, applied_through FROM tracking_state WHERE account_id = ?",
+            [account_id],
+        ).fetchall()
+    )
+    after = {d.value: int(applied.get(d.value, 0)) for d in Direction}
+    # The plain lower bound on import_id lets DuckDB skip old row groups (ids only grow).
+    rows = store.con.execute(
+        """
+        SELECT direction, min(t) FROM (
+            SELECT direction, observed_at AS t, import_id FROM observations
+            WHERE account_id = ? AND import_id > ?
+            UNION ALL
+            SELECT direction, occurred_at, import_id FROM events
+            WHERE account_id = ? AND import_id > ?
+        )
+        WHERE import_id > CASE direction WHEN 'followers' THEN ? WHEN 'following' THEN ? END
+        GROUP BY direction
+        """,
+        [account_id, min(after.values())] * 2
+        + [after[Direction.FOLLOWERS.value], after[Direction.FOLLOWING.value]],
+    ).fetchall()
+    found = {str(d): t for d, t in rows}
+    return {d.value: found[d.value] for d in Direction if d.value in found}
+
+
 def _update_direction(
-    store: Store, account_id: int, direction: str, latest_import: int, result: TrackingResult
+    store: Store,
+    account_id: int,
+    direction: str,
+    earliest_new: datetime,
+    latest_import: int,
+    result: TrackingResult,
 ) -> None:
     state = _load_state(store, account_id, direction)
-    earliest_new = store.scalar(
-        """
-        SELECT min(t) FROM (
-            SELECT observed_at AS t FROM observations
-            WHERE account_id = ? AND direction = ? AND import_id > ?
-            UNION ALL
-            SELECT occurred_at FROM events WHERE account_id = ? AND direction = ? AND import_id > ?
-        )
-        """,
-        [account_id, direction, state.applied_through] * 2,
-    )
-    if earliest_new is None:
-        if state.applied_through != latest_import:
-            state.applied_through = latest_import
-            _save_state(store, account_id, direction, state)
-        return
     if state.as_of is not None and earliest_new <= state.as_of:
         # Something from the past arrived: replay everything so order cannot matter.
         store.con.execute(
