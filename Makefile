@@ -22,7 +22,7 @@ test: $(STAMP)
 	$(BIN)/pytest
 
 bench: $(STAMP)
-	$(BIN)/python benchmarks/run.py
+	$(BIN)/python benchmarks/run.py --out docs/bench.json
 
 scaling: $(STAMP)
 	$(BIN)/pip install -q -e '.[test,bench]'

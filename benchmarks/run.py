@@ -224,12 +224,38 @@ def bench_storage(n: int, db: Path, days: int = DAYS) -> dict[str, Any]:
     seconds = time.perf_counter() - start
     wal = db.with_name(db.name + ".wal")
     grown = db.stat().st_size + (wal.stat().st_size if wal.exists() else 0) - empty
+    parts = {k: v / (n * days) for k, v in storage_breakdown(db).items()}
     return {
         "seconds": seconds,
         "bytes": grown,
         "per_follower_snapshot": grown / (n * days),
         "days": days,
+        "per_follower_snapshot_by_part": parts,
     }
+
+
+def storage_breakdown(db: Path) -> dict[str, int]:
+    """Bytes of the file's blocks by table, and DuckDB's free blocks. A block holding
+    segments of two tables counts for both (rare at this size: tables span many blocks)."""
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        size = con.execute("SELECT block_size, free_blocks FROM pragma_database_size()")
+        block_size, free = size.fetchall()[0]
+        tables = [r[0] for r in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()]
+        out: dict[str, int] = {}
+        for table in tables:
+            blocks = con.execute(
+                "SELECT count(DISTINCT b) FROM (SELECT block_id AS b FROM pragma_storage_info(?)"
+                " WHERE persistent AND block_id >= 0 UNION ALL SELECT unnest(additional_block_ids)"
+                " FROM pragma_storage_info(?) WHERE persistent)",
+                [table, table],
+            ).fetchall()[0][0]
+            if blocks:
+                out[table] = int(blocks) * int(block_size)
+        out["(free blocks)"] = int(free) * int(block_size)
+        return out
+    finally:
+        con.close()
 
 
 def run_case(
@@ -383,6 +409,11 @@ def main(argv: list[str] | None = None) -> None:
         args.out.write_text(json.dumps({"followers": n, "cases": out}, indent=1))
     print()
     print(markdown(report(n, args.days, measured)))
+    if "storage" in measured:
+        parts = measured["storage"].result["per_follower_snapshot_by_part"]
+        big = sorted(parts.items(), key=lambda kv: -kv[1])[:5]
+        print()
+        print("storage by part, B/follower/snapshot: " + ", ".join(f"{k} {v:.3f}" for k, v in big))
     print()
     print("Bars are stated for 10M followers. GB = 10^9 bytes. Peak RSS is the child's ru_maxrss.")
 

@@ -5,18 +5,18 @@ seen leaving fast. One small simulated brand, saved once for the module."""
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import numpy as np
 import pytest
 
-from breakup.clock import fixed_clock
 from breakup.fans import at_risk, deal_seekers, hygiene, listening, top_fans, unanswered
-from breakup.ingest import email_hasher
 from breakup.models import InteractionKind
-from breakup.simulate import SimParams, Simulation, save_simulation, simulate
+from breakup.simulate import SimParams, Simulation, simulate
 from breakup.store import Store
+
+from .simkit import ext_of, saved
 
 END = datetime(2025, 6, 1, tzinfo=UTC)
 PARAMS = SimParams(
@@ -43,17 +43,8 @@ def sim() -> Simulation:
 
 @pytest.fixture(scope="module")
 def store(sim: Simulation, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Store]:
-    path = tmp_path_factory.mktemp("fans") / "fans.duckdb"
-    with Store(path, clock=fixed_clock(END)) as s:
-        save_simulation(s, sim)
+    with saved(sim, tmp_path_factory.mktemp("fans") / "fans.duckdb") as s:
         yield s
-
-
-def ext_of(store: Store, name: str) -> Callable[[str], str]:
-    """The store's external id for a simulated person (email addresses are hashed)."""
-    if store.account(name).platform == "email":
-        return email_hasher(store)  # type: ignore[no-any-return]
-    return lambda x: x
 
 
 def test_simulator_emits_profiles_and_refs(sim: Simulation) -> None:

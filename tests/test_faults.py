@@ -26,6 +26,7 @@ from breakup.live import Connection
 from breakup.store import Store
 from breakup.track import TrackResult, track
 
+from .faketime import FakeTime
 from .servers.jetstream import Jetstream, follow, tid, unfollow, us_of
 from .servers.mastodon import Fault as MFault
 from .servers.mastodon import Instance, serve
@@ -33,19 +34,6 @@ from .servers.xrpc import AppView, Fault, cursor_for
 
 BRAND = "did:plc:brandfaults"
 T0 = datetime(2025, 3, 1, 12, tzinfo=UTC)
-
-
-class FakeTime:
-    def __init__(self, start: datetime) -> None:
-        self.now = start
-        self.sleeps: list[float] = []
-
-    def clock(self) -> datetime:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += timedelta(seconds=seconds)
 
 
 @pytest.fixture

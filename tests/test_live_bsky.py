@@ -20,28 +20,11 @@ from breakup.live.bsky import BskyTracker
 from breakup.store import Store
 from breakup.track import TrackResult, track
 
+from .faketime import FakeTime
 from .servers.xrpc import AppView, Fault, cursor_for, tid
 
 BRAND = "did:plc:brand"
 T0 = datetime(2025, 3, 1, 12, tzinfo=UTC)
-
-
-class FakeTime:
-    """One clock for the tracker, the store and the server; sleeping advances it."""
-
-    def __init__(self, start: datetime) -> None:
-        self.now = start
-        self.sleeps: list[float] = []
-
-    def clock(self) -> datetime:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += timedelta(seconds=seconds)
-
-    def advance(self, **delta: float) -> None:
-        self.now += timedelta(**delta)
 
 
 def fdid(n: int) -> str:

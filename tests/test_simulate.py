@@ -27,6 +27,8 @@ from breakup.simulate import (
 from breakup.simulate.save import load_truth
 from breakup.store import Store
 
+from . import simkit
+
 END = datetime(2025, 6, 1, tzinfo=UTC)
 SMALL = SimParams(
     seed=11,
@@ -49,9 +51,7 @@ def sim() -> Simulation:
 
 @pytest.fixture(scope="module")
 def saved(sim: Simulation, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Store]:
-    path = tmp_path_factory.mktemp("sim") / "s.duckdb"
-    with Store(path, clock=fixed_clock(END)) as store:
-        save_simulation(store, sim)
+    with simkit.saved(sim, tmp_path_factory.mktemp("sim") / "s.duckdb") as store:
         yield store
 
 

@@ -14,7 +14,7 @@ import plotly.graph_objects as go
 import plotly.io as pio
 from plotly.subplots import make_subplots
 
-from .model import Report
+from .model import PostRow, Report
 from .sections import survival_curves
 
 PALETTE = ("#3b6ea8", "#c2573a", "#4f9a5b", "#8a5aa8", "#b08a2e", "#4a9aa8")
@@ -83,6 +83,22 @@ def followers_figure(report: Report) -> go.Figure:
     return fig
 
 
+def _post_markers(
+    posts: list[PostRow], hover: list[str], name: str, marker: dict[str, Any]
+) -> go.Scatter:
+    """Posts as markers at their time and departures after them; a click gives the post."""
+    return go.Scatter(
+        x=[p.created_at.isoformat() for p in posts],
+        y=[p.left_after for p in posts],
+        customdata=[p.post_id for p in posts],
+        hovertext=hover,
+        hoverinfo="text",
+        mode="markers",
+        name=name,
+        marker=marker,
+    )
+
+
 def post_timeline_figure(report: Report) -> go.Figure:
     """Departures per day as bars, with each post a marker at the departures seen after
     it; a post's customdata is its id (the dashboard opens it on click)."""
@@ -99,40 +115,23 @@ def post_timeline_figure(report: Report) -> go.Figure:
     accounts = sorted({p.account for p in report.posts})
     for i, account in enumerate(accounts):
         posts = [p for p in report.posts if p.account == account]
-        fig.add_trace(
-            go.Scatter(
-                x=[p.created_at.isoformat() for p in posts],
-                y=[p.left_after for p in posts],
-                customdata=[p.post_id for p in posts],
-                hovertext=[
-                    f"{p.kind} {p.created_at:%Y-%m-%d %H:%M}<br>{_label(p.text)}"
-                    f"<br>left after: {p.left_after}"
-                    for p in posts
-                ],
-                hoverinfo="text",
-                mode="markers",
-                name=f"{html.escape(account)} posts",
-                marker={"color": PALETTE[i % len(PALETTE)], "symbol": "diamond", "size": 7},
-            )
-        )
+        hover = [
+            f"{p.kind} {p.created_at:%Y-%m-%d %H:%M}<br>{_label(p.text)}"
+            f"<br>left after: {p.left_after}"
+            for p in posts
+        ]
+        marker = {"color": PALETTE[i % len(PALETTE)], "symbol": "diamond", "size": 7}
+        fig.add_trace(_post_markers(posts, hover, f"{html.escape(account)} posts", marker))
     named = [p for p in report.posts if p.score is not None and getattr(p.score, "break_up", False)]
     if named:
-        fig.add_trace(
-            go.Scatter(
-                x=[p.created_at.isoformat() for p in named],
-                y=[p.left_after for p in named],
-                customdata=[p.post_id for p in named],
-                hovertext=[
-                    f"break-up post: ×{p.score.rate_ratio:.2f} the usual departures "
-                    f"(95% CI {p.score.ci_low:.2f}–{p.score.ci_high:.2f})<br>{_label(p.text)}"
-                    for p in named
-                ],
-                hoverinfo="text",
-                mode="markers",
-                name="break-up posts (named by the why analysis)",
-                marker={"color": "#d62728", "symbol": "star", "size": 14},
-            )
-        )
+        hover = [
+            f"break-up post: ×{p.score.rate_ratio:.2f} the usual departures "
+            f"(95% CI {p.score.ci_low:.2f}–{p.score.ci_high:.2f})<br>{_label(p.text)}"
+            for p in named
+        ]
+        name = "break-up posts (named by the why analysis)"
+        marker = {"color": "#d62728", "symbol": "star", "size": 14}
+        fig.add_trace(_post_markers(named, hover, name, marker))
     fig.update_layout(**_LAYOUT, barmode="stack", title={"text": "Departures on the post timeline"})
     fig.update_yaxes(title_text="departures")
     if report.posts:  # the posts' period, not an email list's years of sign-ups

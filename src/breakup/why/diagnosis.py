@@ -57,6 +57,10 @@ class Finding:
     ci_high: float
     p_value: float
 
+    @classmethod
+    def of(cls, account: str, cause: str, statement: str, rr: RateRatio) -> Finding:
+        return cls(account, cause, statement, rr.ratio, rr.ci_low, rr.ci_high, rr.p_value)
+
 
 @dataclass(frozen=True)
 class DoseLevel:
@@ -182,37 +186,23 @@ def diagnose(
             out.dialogue.append(talk)
             rr = talk.unanswered_vs_answered
             if rr is not None and rr.ci_low > 1:
-                out.findings.append(
-                    Finding(
-                        s.account.name,
-                        "monologue",
-                        f"answered {talk.answer_rate:.0%} of {talk.mentions} mentions and "
-                        f"replies; people left ×{rr.ratio:.1f} as often while unanswered "
-                        f"(95% CI {rr.ci_low:.1f}–{rr.ci_high:.1f})",
-                        rr.ratio,
-                        rr.ci_low,
-                        rr.ci_high,
-                        rr.p_value,
-                    )
+                said = (
+                    f"answered {talk.answer_rate:.0%} of {talk.mentions} mentions and "
+                    f"replies; people left ×{rr.ratio:.1f} as often while unanswered "
+                    f"(95% CI {rr.ci_low:.1f}–{rr.ci_high:.1f})"
                 )
+                out.findings.append(Finding.of(s.account.name, "monologue", said, rr))
         offer = _offers(store, s, rows, departures)
         if offer is not None:
             out.offers.append(offer)
             rr = offer.fast_departures
             if rr is not None and rr.ci_low > 1:
-                out.findings.append(
-                    Finding(
-                        s.account.name,
-                        "one_time_offer",
-                        f"{offer.joiners} joined around {offer.promotions} promotion(s); in "
-                        f"their first {FAST_DAYS} days they left ×{rr.ratio:.1f} as often as "
-                        f"other joiners (95% CI {rr.ci_low:.1f}–{rr.ci_high:.1f})",
-                        rr.ratio,
-                        rr.ci_low,
-                        rr.ci_high,
-                        rr.p_value,
-                    )
+                said = (
+                    f"{offer.joiners} joined around {offer.promotions} promotion(s); in "
+                    f"their first {FAST_DAYS} days they left ×{rr.ratio:.1f} as often as "
+                    f"other joiners (95% CI {rr.ci_low:.1f}–{rr.ci_high:.1f})"
                 )
+                out.findings.append(Finding.of(s.account.name, "one_time_offer", said, rr))
     return out
 
 
