@@ -82,3 +82,43 @@ def test_runner_refuses_an_unknown_case(capsys: pytest.CaptureFixture[str]) -> N
     with pytest.raises(SystemExit):
         run.main(["--only", "diff,nope"])
     assert "unknown case(s): nope" in capsys.readouterr().err
+
+
+def test_scaling_updates_only_the_measured_part_of_the_doc(tmp_path: Path) -> None:
+    from benchmarks import scaling
+
+    results: dict[str, dict[int, dict[str, object]]] = {}
+    for case in ("diff", "ingest-0", "ingest-1", "sqlite-0", "sqlite-1", "storage", "why"):
+        (tmp_path / case).mkdir()
+        results[case] = {2000: scaling.run_case(case, 2000, tmp_path / case)}
+        results[case][2000]["peak_rss"] = 10**8
+    results["accounts"] = {2: {**scaling.bench_accounts(2, tmp_path / "a.duckdb"),
+                               "peak_rss": 10**8}}  # fmt: skip
+    doc = tmp_path / "performance.md"
+    old = f"{scaling.BEGIN}\nold\n{scaling.END}"
+    doc.write_text(f"# Title\n\nprose before\n\n{old}\n\nprose after\n")
+    scaling.update_doc(doc, scaling.table(results), "measured here")
+    text = doc.read_text()
+    assert text.startswith("# Title\n\nprose before\n") and text.endswith("\nprose after\n")
+    assert "old" not in text and "measured here" in text
+    assert "| 2,000 |" in text and "| 2 |" in text
+    scaling.chart(results, tmp_path / "performance.png")
+    assert (tmp_path / "performance.png").stat().st_size > 10_000
+
+
+def test_scaling_refuses_a_doc_without_markers(tmp_path: Path) -> None:
+    from benchmarks import scaling
+
+    doc = tmp_path / "performance.md"
+    doc.write_text("# hand-written only\n")
+    with pytest.raises(SystemExit, match="no <!-- scaling:begin -->"):
+        scaling.update_doc(doc, "table", "machine")
+    assert doc.read_text() == "# hand-written only\n"
+
+
+def test_the_committed_performance_doc_has_its_measured_section() -> None:
+    from benchmarks import scaling
+
+    text = (Path(__file__).parent.parent / "docs" / "performance.md").read_text()
+    assert text.index(scaling.BEGIN) < text.index(scaling.END)
+    assert "## Where one machine stops being enough" in text

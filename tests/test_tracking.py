@@ -357,3 +357,18 @@ def test_a_deletion_after_the_account_was_seen_alive_did_not_cause_the_ending(
     save_batch(store, snap(0, ["z"]), account="peer")
     save_batch(store, _checks(Check(Person("a"), h(30), AccountState.ACTIVE)), account="peer")
     assert spans(store)[0][7] == "unknown"
+
+
+def test_a_direction_with_nothing_new_keeps_its_bound_current(store: Store) -> None:
+    """A follower-only account still advances its 'following' mark on every import, so the
+    next update's scan for new observations starts after it (not at import 0)."""
+    for day, ids in enumerate((["a", "b"], ["b", "c"], ["c"])):
+        save_batch(store, snap(24 * day, ids), account="t:acct")
+    latest = store.scalar("SELECT max(import_id) FROM imports")
+    marks = dict(
+        store.con.execute("SELECT direction, applied_through FROM tracking_state").fetchall()
+    )
+    assert marks == {"followers": latest, "following": latest}
+    # and the spans are what the snapshots say, with no trace of a 'following' span
+    assert store.scalar("SELECT count(*) FROM spans WHERE direction = 'following'") == 0
+    assert store.scalar("SELECT count(*) FROM spans WHERE end_latest IS NOT NULL") == 2

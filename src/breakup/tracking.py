@@ -190,27 +190,30 @@ def update(store: Store, account_id: int, through: int | None = None) -> Trackin
     if latest_import is None:
         latest_import = int(store.scalar("SELECT coalesce(max(import_id), 0) FROM imports"))
     with store.transaction():
-        for direction, earliest_new in _pending(store, account_id).items():
+        applied = dict(
+            store.con.execute(
+                "SELECT direction, applied_through FROM tracking_state WHERE account_id = ?",
+                [account_id],
+            ).fetchall()
+        )
+        pending = _pending(store, account_id, applied)
+        for direction, earliest_new in pending.items():
             _update_direction(store, account_id, direction, earliest_new, latest_import, result)
+        _advance_idle(store, account_id, applied, set(pending), latest_import)
         if result.closed or result.rebuilt:
             classify(store, account_id)
     return result
 
 
-def _pending(store: Store, account_id: int) -> dict[str, datetime]:
+def _pending(store: Store, account_id: int, applied: dict[str, int]) -> dict[str, datetime]:
     """The earliest observation or event not yet folded in, per direction that has any.
 
     One query for both directions: a direction with nothing new costs nothing more (its
-    state is neither loaded nor saved), which matters when many accounts are polled.
+    state is not loaded), which matters when many accounts are polled.
     """
-    applied = dict(
-        store.con.execute(
-            "SELECT direction, applied_through FROM tracking_state WHERE account_id = ?",
-            [account_id],
-        ).fetchall()
-    )
     after = {d.value: int(applied.get(d.value, 0)) for d in Direction}
-    # The plain lower bound on import_id lets DuckDB skip old row groups (ids only grow).
+    # The plain lower bound on import_id lets DuckDB skip old row groups (ids only grow,
+    # and _advance_idle keeps every direction's bound current).
     rows = store.con.execute(
         """
         SELECT direction, min(t) FROM (
@@ -228,6 +231,24 @@ def _pending(store: Store, account_id: int) -> dict[str, datetime]:
     ).fetchall()
     found = {str(d): t for d, t in rows}
     return {d.value: found[d.value] for d in Direction if d.value in found}
+
+
+def _advance_idle(
+    store: Store, account_id: int, applied: dict[str, int], busy: set[str], latest_import: int
+) -> None:
+    """Move the applied-through mark of directions with nothing new to *latest_import*
+    without touching their bitmap, so the next _pending scans only what came after."""
+    idle = [d.value for d in Direction if d.value not in busy]
+    stale = [d for d in idle if d in applied and applied[d] < latest_import]
+    if stale:
+        store.con.execute(
+            "UPDATE tracking_state SET applied_through = ? "
+            "WHERE account_id = ? AND list_contains(?, direction)",
+            [latest_import, account_id, stale],
+        )
+    for direction in (d for d in idle if d not in applied):
+        state = _State(applied_through=latest_import)
+        _save_state(store, account_id, direction, state)
 
 
 def _update_direction(
