@@ -217,11 +217,14 @@ def bench_storage(n: int, db: Path, days: int = DAYS) -> dict[str, Any]:
     """Store file growth over *days* daily snapshots, per follower per snapshot."""
     Store(db, clock=fixed_clock(NOW)).close()
     empty = db.stat().st_size
-    start = time.perf_counter()
+    seconds = 0.0
+    free_by_day = []  # what the last checkpoint left free varies from day to day
     for day, members in enumerate(audience(n, days)):
+        start = time.perf_counter()
         with Store(db, clock=fixed_clock(NOW)) as store:
             save_batch(store, batch(external_ids(members), day))
-    seconds = time.perf_counter() - start
+        seconds += time.perf_counter() - start
+        free_by_day.append(storage_breakdown(db, tables=False)["(free blocks)"])
     wal = db.with_name(db.name + ".wal")
     grown = db.stat().st_size + (wal.stat().st_size if wal.exists() else 0) - empty
     parts = {k: v / (n * days) for k, v in storage_breakdown(db).items()}
@@ -231,19 +234,20 @@ def bench_storage(n: int, db: Path, days: int = DAYS) -> dict[str, Any]:
         "per_follower_snapshot": grown / (n * days),
         "days": days,
         "per_follower_snapshot_by_part": parts,
+        "free_bytes_by_day": free_by_day,
     }
 
 
-def storage_breakdown(db: Path) -> dict[str, int]:
+def storage_breakdown(db: Path, tables: bool = True) -> dict[str, int]:
     """Bytes of the file's blocks by table, and DuckDB's free blocks. A block holding
     segments of two tables counts for both (rare at this size: tables span many blocks)."""
     con = duckdb.connect(str(db), read_only=True)
     try:
         size = con.execute("SELECT block_size, free_blocks FROM pragma_database_size()")
         block_size, free = size.fetchall()[0]
-        tables = [r[0] for r in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()]
+        names = con.execute("SELECT table_name FROM duckdb_tables()").fetchall() if tables else []
         out: dict[str, int] = {}
-        for table in tables:
+        for (table,) in names:
             blocks = con.execute(
                 "SELECT count(DISTINCT b) FROM (SELECT block_id AS b FROM pragma_storage_info(?)"
                 " WHERE persistent AND block_id >= 0 UNION ALL SELECT unnest(additional_block_ids)"
@@ -414,6 +418,8 @@ def main(argv: list[str] | None = None) -> None:
         big = sorted(parts.items(), key=lambda kv: -kv[1])[:5]
         print()
         print("storage by part, B/follower/snapshot: " + ", ".join(f"{k} {v:.3f}" for k, v in big))
+        free = measured["storage"].result["free_bytes_by_day"]
+        print("free blocks after each day, MB: " + " ".join(f"{b / 1e6:.1f}" for b in free))
     print()
     print("Bars are stated for 10M followers. GB = 10^9 bytes. Peak RSS is the child's ru_maxrss.")
 

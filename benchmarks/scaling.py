@@ -226,7 +226,7 @@ def chart(results: Results, path: Path) -> None:
         if pts:
             ax2.loglog([n for n, _ in pts], [r["peak_rss"] / 2**20 for _, r in pts], "o-",
                        label=label)  # fmt: skip
-    ax2.axhline(2e9 / 2**20, color="red", linestyle="--", label="2 GB bar")
+    ax2.axhline(2e9 / 2**20, color="red", linestyle="--", label="2 GB bar (ingest)")
     ax2.set_xlabel("followers")
     ax2.set_ylabel("peak RSS (MiB)")
     ax2.set_title("Peak memory by audience size")

@@ -51,6 +51,11 @@ def test_storage_grows(tmp_path: Path) -> None:
     result = run.bench_storage(N, tmp_path / "storage.duckdb", days=3)
     assert result["bytes"] > 0
     assert result["per_follower_snapshot"] == pytest.approx(result["bytes"] / (N * 3))
+    assert len(result["free_bytes_by_day"]) == 3
+    parts = result["per_follower_snapshot_by_part"]
+    assert parts["people"] > 0 and parts["spans"] > 0
+    # the parts are the file's blocks (a block shared by two tables counts for both)
+    assert sum(parts.values()) >= 0.5 * result["per_follower_snapshot"]
 
 
 def test_diff_duckdb_baseline_counts_the_same() -> None:
