@@ -180,7 +180,8 @@ def _save_state(store: Store, account_id: int, direction: str, state: _State) ->
 
 
 def update(store: Store, account_id: int, through: int | None = None) -> TrackingResult:
-    """Fold every not-yet-applied observation of the account into spans, then classify.
+    """Fold every not-yet-applied observation of the account into spans, then classify
+    the endings (only when some ending changed: with none, the kinds cannot change).
 
     *through* is the newest import to fold in (the one being saved, before its row in
     ``imports`` is written); by default the newest recorded import.
