@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from breakup.credentials import host_key
 from breakup.errors import InvalidInput, RateLimited, ServiceError
 from breakup.live import Connection, get_tracker
 from breakup.store import Store
@@ -369,7 +370,7 @@ def test_cli_track_takes_the_token_from_the_environment_and_never_shows_it(
     inst.notify("follow", people[0], now - timedelta(hours=3))
     inst.add_status(brand, now - timedelta(hours=4), f"our token is not {TOKEN[:3]}…")
     db = tmp_path / "s.duckdb"
-    env = {**os.environ, "BREAKUP_MASTODON_TOKEN": TOKEN}
+    env = {**os.environ, f"BREAKUP_MASTODON_TOKEN__{host_key(inst.domain)}": TOKEN}
     out = subprocess.run(
         [
             sys.executable,

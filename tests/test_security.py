@@ -241,7 +241,7 @@ def _track(inst: Instance, db: Path, *extra: str) -> subprocess.CompletedProcess
         [sys.executable, "-m", "breakup", "--db", str(db), "track",
          f"mastodon:@brand@{inst.domain}", "--base-url", inst.base_url, *extra],
         capture_output=True, text=True, timeout=180,
-        env={**ENV, "BREAKUP_MASTODON_TOKEN": TOKEN},
+        env={**ENV, "BREAKUP_MASTODON_TOKEN": TOKEN, "BREAKUP_MASTODON_INSTANCE": inst.domain},
     )  # fmt: skip
 
 
@@ -293,7 +293,7 @@ def test_a_watch_reporting_a_failing_service_never_prints_the_token(tmp_path: Pa
         proc = subprocess.Popen(
             [sys.executable, "-m", "breakup", "--db", str(db), "watch", str(config)],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-            env={**ENV, "BREAKUP_MASTODON_TOKEN": TOKEN},
+            env={**ENV, "BREAKUP_MASTODON_TOKEN": TOKEN, "BREAKUP_MASTODON_INSTANCE": inst.domain},
         )  # fmt: skip
         deadline = time.monotonic() + 90
         while time.monotonic() < deadline and not any(

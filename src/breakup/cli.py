@@ -167,13 +167,12 @@ def track(
 ) -> None:
     """Poll a live account once: followers and following, posts and who engaged, and a
     re-check of everyone seen leaving (unfollowed, or deleted / suspended / blocked)."""
-    from .credentials import token_for
-    from .live import Connection, split_target
+    from .credentials import token_for_target
+    from .live import Connection
     from .track import track as track_once
 
     c = _ctx(ctx)
-    scheme, ident = split_target(target)
-    conn = Connection(base_url=base_url, clock=c.clock, token=token_for(scheme, ident))
+    conn = Connection(base_url=base_url, clock=c.clock, token=token_for_target(target, base_url))
     with c.store() as store, _progress(as_json) as progress:
         tasks: dict[str, Any] = {}
 

@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from .clock import Clock, system_clock
-from .credentials import token_for
+from .credentials import token_for_target
 from .errors import BreakupError, InvalidInput
 from .live import Connection, split_target
 from .store import Store
@@ -162,8 +162,9 @@ class Watch:
         self.digests = _digest_scheduler(config, clock, report)
 
     def _connection(self, job: TrackJob) -> Connection:
-        scheme, ident = split_target(job.target)
-        return Connection(base_url=job.base_url, clock=self.clock, token=token_for(scheme, ident))
+        # The token issued by the host this job's requests go to, if any: never another's.
+        token = token_for_target(job.target, job.base_url)
+        return Connection(base_url=job.base_url, clock=self.clock, token=token)
 
     def _last_poll(self, job: TrackJob) -> datetime | None:
         micros = self.store.cursor(f"watch:{job.target}")

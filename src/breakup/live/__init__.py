@@ -13,7 +13,15 @@ from typing import TypeVar
 from ..errors import InvalidInput, UnknownSource
 from .base import Connection, Tracker
 
-__all__ = ["Connection", "Tracker", "get_tracker", "register", "split_target", "trackers"]
+__all__ = [
+    "Connection",
+    "Tracker",
+    "get_tracker",
+    "register",
+    "request_host",
+    "split_target",
+    "trackers",
+]
 
 _REGISTRY: dict[str, type[Tracker]] = {}
 _LOADED = False
@@ -45,9 +53,19 @@ def split_target(target: str) -> tuple[str, str]:
     return scheme.strip().lower(), ident.strip()
 
 
-def get_tracker(target: str, conn: Connection) -> Tracker:
-    scheme, ident = split_target(target)
+def _tracker_class(scheme: str) -> type[Tracker]:
     found = trackers().get(scheme)
     if found is None:
         raise UnknownSource(f"no live source {scheme!r}; known: {', '.join(trackers())}")
-    return found(ident, conn)
+    return found
+
+
+def get_tracker(target: str, conn: Connection) -> Tracker:
+    scheme, ident = split_target(target)
+    return _tracker_class(scheme)(ident, conn)
+
+
+def request_host(target: str, base_url: str | None = None) -> str:
+    """The host a poll of *target* through *base_url* (or its default) sends requests to."""
+    scheme, ident = split_target(target)
+    return _tracker_class(scheme).request_host(ident, base_url)

@@ -40,6 +40,7 @@ class Tracker(ABC):
     scheme: ClassVar[str]  # what the user types before the colon
     platform: ClassVar[str]  # people ids are unique per platform
     summary: ClassVar[str]
+    default_base_url: ClassVar[str | None] = None  # where requests go unless told otherwise
 
     def __init__(self, ident: str, conn: Connection) -> None:
         self.ident = ident
@@ -47,6 +48,17 @@ class Tracker(ABC):
         # Followers whose follow record the store already holds (trackers that resolve
         # records, like Bluesky's, skip them); filled by whoever drives the tracker.
         self.known_records: frozenset[str] = frozenset()
+
+    @classmethod
+    def request_host(cls, ident: str, base_url: str | None) -> str:
+        """The host (``name`` or ``name:port``) a poll of *ident* sends its requests to:
+        the only host its token may go to (see :mod:`breakup.credentials`)."""
+        from ..credentials import host_of
+
+        url = base_url or cls.default_base_url
+        if url is None:
+            raise NotImplementedError(f"{cls.scheme}: no default service to send requests to")
+        return host_of(url)
 
     @property
     def account_name(self) -> str:

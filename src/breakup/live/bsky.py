@@ -90,6 +90,7 @@ class BskyTracker(Tracker):
     scheme = "bsky"
     platform = "bsky"
     summary = "Bluesky via the public AppView: followers, follows, posts, likes, reposts"
+    default_base_url = PUBLIC_APPVIEW
 
     feed_pages = 2  # recent author-feed pages read per poll
     engaged_posts = 10  # newest own posts whose likes and reposts are read

@@ -17,7 +17,9 @@ Reliability rules:
 * Paging is keyset-based on the follow's id (``max_id`` from the ``Link`` header), newest
   first: an unfollow during paging shifts nothing, a follow made during paging lands on
   the page already read and shows next poll. The snapshot is stamped when paging began.
-* The token (``Connection.token``) is used only once ``verify_credentials`` shows it is the
+* The token (``Connection.token``) is only ever sent to the server the client was made for
+  (:mod:`breakup.credentials` looks it up by that host; the session drops it from a request
+  to any other host), and is used only once ``verify_credentials`` shows it is the
   tracked account's own: a stranger's token would hide the accounts *they* mute or block
   from the lists (fake departures) and its notifications and relationships are not ours.
   It is never logged, stored or put in a note.
@@ -48,6 +50,7 @@ from functools import partial
 from typing import Any, TypeVar
 
 import httpx
+import requests
 from mastodon import Mastodon
 from mastodon.errors import (
     MastodonAPIError,
@@ -57,6 +60,7 @@ from mastodon.errors import (
     MastodonServerError,
 )
 
+from ..credentials import host_key, host_of
 from ..errors import InvalidInput, RateLimited, ServiceError
 from ..ingest import size_tolerance
 from ..models import (
@@ -101,6 +105,11 @@ class MastodonTracker(Tracker):
     status_pages = 2  # recent pages of statuses read per poll
     notification_pages = 5  # recent pages of notifications read per poll
     recheck_limit = 150  # departed accounts looked up per poll; the rest wait for the next
+
+    @classmethod
+    def request_host(cls, ident: str, base_url: str | None) -> str:
+        """The account's own server (``https://instance``) unless a base URL is given."""
+        return host_of(base_url or f"https://{_address(ident)[1]}")
 
     def __init__(self, ident: str, conn: Connection) -> None:
         user, domain = _address(ident)
@@ -230,8 +239,9 @@ class MastodonTracker(Tracker):
         if not self._owner:
             if not self.conn.token:
                 notes.append(
-                    "no Mastodon token (BREAKUP_MASTODON_TOKEN): exact follow times and who "
-                    "liked, boosted or mentioned the account need the account's own token"
+                    f"no Mastodon token for {self.client.host} (BREAKUP_MASTODON_TOKEN__"
+                    f"{host_key(self.client.host)}): exact follow times and who liked, boosted "
+                    "or mentioned the account need the account's own token"
                 )
             return [], []
         now = self.conn.clock()
@@ -376,12 +386,14 @@ class _Client:
 
     def __init__(self, base_url: str, conn: Connection) -> None:
         self.conn = conn
+        self.host = host_of(base_url)
         self.api = Mastodon(
             api_base_url=base_url,
             ratelimit_method="throw",
             request_timeout=conn.timeout,
             version_check_mode="none",
             user_agent=USER_AGENT,
+            session=_HostBoundSession(self.host),
         )
         # Set afterwards: given to the constructor, a token naming an existing file would be
         # read as a path to a token file.
@@ -456,6 +468,20 @@ class _Client:
         seconds = max(0.0, min(seconds, MAX_WAIT))
         self.waited += seconds
         self.conn.sleep(seconds)
+
+
+class _HostBoundSession(requests.Session):
+    """requests, never sending the ``Authorization`` header to a host other than *host*
+    (the server the client was made for), whatever URL a caller or a redirect names."""
+
+    def __init__(self, host: str) -> None:
+        super().__init__()
+        self.host = host
+
+    def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
+        if host_of(request.url or "") != self.host:
+            request.headers.pop("Authorization", None)
+        return super().send(request, **kwargs)
 
 
 def _address(ident: str) -> tuple[str, str]:
