@@ -15,6 +15,12 @@
 
 SMTP credentials come from ``$BREAKUP_SMTP_USER`` / ``$BREAKUP_SMTP_PASSWORD`` (or the
 variables named by ``username_env`` / ``password_env``); nothing secret is stored.
+
+The SMTP server's certificate and host name are always verified (TLS on port 465 and
+STARTTLS alike) against the system's trusted CAs, or against ``tls_ca = "/path/ca.pem"``
+for a server with its own CA. ``tls_verify = false`` turns verification off: for a local
+test server with a self-signed certificate only — anyone on the path could then read the
+password. It is off (verification on) unless set.
 """
 
 from __future__ import annotations
@@ -52,6 +58,8 @@ class DigestTarget:
     tls: bool = False
     username_env: str = "BREAKUP_SMTP_USER"
     password_env: str = "BREAKUP_SMTP_PASSWORD"
+    tls_verify: bool = True  # False only for a self-signed test server
+    tls_ca: str | None = None  # a CA file to trust instead of the system's
     # webhook
     url: str | None = None
     url_env: str | None = None
@@ -91,6 +99,9 @@ def _email(entry: dict[str, Any], where: str, common: dict[str, Any]) -> DigestT
     except ValueError:
         raise InvalidInput(f"{where}: smtp = {smtp!r}; use host:port") from None
     tls = port == 465 if "tls" not in entry else bool(entry["tls"])
+    verify = entry.get("tls_verify", True)
+    if not isinstance(verify, bool):
+        raise InvalidInput(f"{where}: tls_verify must be true or false")
     return DigestTarget(
         key=str(entry.get("name") or "email:" + ",".join(recipients)),
         kind="email",
@@ -102,6 +113,8 @@ def _email(entry: dict[str, Any], where: str, common: dict[str, Any]) -> DigestT
         starttls=bool(entry.get("starttls", not tls)),
         username_env=_str(entry, "username_env", where, "BREAKUP_SMTP_USER") or "",
         password_env=_str(entry, "password_env", where, "BREAKUP_SMTP_PASSWORD") or "",
+        tls_verify=verify,
+        tls_ca=_str(entry, "tls_ca", where),
         **common,
     )
 
