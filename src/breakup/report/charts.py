@@ -2,6 +2,9 @@
 
 Texts that come from sources (post texts, names) go into hover labels HTML-escaped:
 plotly.js reads a few tags in labels, and a name must show as the text it is.
+
+Figures carry no title (the page's heading names each chart) and no width: they fill their
+container, and the page gives narrow screens a lower height and tighter margins.
 """
 
 from __future__ import annotations
@@ -18,10 +21,13 @@ from .model import PostRow, Report
 from .sections import survival_curves
 
 PALETTE = ("#3b6ea8", "#c2573a", "#4f9a5b", "#8a5aa8", "#b08a2e", "#4a9aa8")
+SURVIVAL_SHOWN = 6  # cohort curves drawn; the others are one legend entry, hidden at first
+OTHERS_COLOR = "#b5b5b5"
 _LAYOUT: dict[str, Any] = {
     "template": None,
+    "autosize": True,
     "font": {"family": "system-ui, sans-serif", "size": 12},
-    "margin": {"l": 50, "r": 20, "t": 30, "b": 40},
+    "margin": {"l": 50, "r": 20, "t": 20, "b": 40},
     "plot_bgcolor": "#fafafa",
     "legend": {"orientation": "h", "y": -0.15},
     "height": 420,
@@ -77,7 +83,7 @@ def followers_figure(report: Report) -> go.Figure:
             row=2,
             col=1,
         )
-    fig.update_layout(**_LAYOUT, barmode="relative", title={"text": "Followers over time"})
+    fig.update_layout(**_LAYOUT, barmode="relative")
     fig.update_yaxes(title_text="followers", row=1, col=1)
     fig.update_yaxes(title_text="gained / lost", row=2, col=1)
     return fig
@@ -132,7 +138,7 @@ def post_timeline_figure(report: Report) -> go.Figure:
         name = "break-up posts (named by the why analysis)"
         marker = {"color": "#d62728", "symbol": "star", "size": 14}
         fig.add_trace(_post_markers(named, hover, name, marker))
-    fig.update_layout(**_LAYOUT, barmode="stack", title={"text": "Departures on the post timeline"})
+    fig.update_layout(**_LAYOUT, barmode="stack")
     fig.update_yaxes(title_text="departures")
     if report.posts:  # the posts' period, not an email list's years of sign-ups
         first = min(p.created_at for p in report.posts).date() - timedelta(days=1)
@@ -141,24 +147,61 @@ def post_timeline_figure(report: Report) -> go.Figure:
     return fig
 
 
-def survival_figure(curves: list[tuple[str, list[tuple[float, float]]]]) -> go.Figure:
-    """Kaplan-Meier follower survival by cohort (from the why analysis)."""
+def survival_figure(curves: list[tuple[str, int, list[tuple[float, float]]]]) -> go.Figure:
+    """Kaplan-Meier follower survival by cohort (from the why analysis).
+
+    *curves* are (cohort, followers, points). Only a readable number of curves is drawn:
+    "all" and the largest cohorts, :data:`SURVIVAL_SHOWN` in all; the others share one
+    legend entry ("N smaller cohorts") and stay hidden until it is clicked.
+    """
     fig = go.Figure()
-    for i, (cohort, points) in enumerate(curves):
+    first = [c for c in curves if c[0] == "all"][:1]
+    rest = sorted((c for c in curves if c not in first), key=lambda c: -c[1])
+    shown = first + rest[: SURVIVAL_SHOWN - len(first)]
+    others = rest[SURVIVAL_SHOWN - len(first) :]
+    for i, (cohort, followers, points) in enumerate(shown):
+        label = f"{cohort} ({followers:,})" if followers else cohort
         fig.add_trace(
             go.Scatter(
                 x=[d for d, _ in points],
                 y=[s for _, s in points],
-                name=html.escape(cohort),
+                name=html.escape(label),
                 mode="lines",
                 line={"shape": "hv", "color": PALETTE[i % len(PALETTE)]},
             )
         )
-    fig.update_layout(**_LAYOUT, title={"text": "Follower survival by cohort"})
+    for j, (cohort, followers, points) in enumerate(others):
+        fig.add_trace(
+            go.Scatter(
+                x=[d for d, _ in points],
+                y=[s for _, s in points],
+                name=f"{len(others)} smaller cohorts",
+                hovertext=html.escape(f"{cohort} ({followers:,})"),
+                hoverinfo="text+y",
+                mode="lines",
+                line={"shape": "hv", "color": OTHERS_COLOR, "width": 1},
+                legendgroup="others",
+                showlegend=j == 0,
+                visible="legendonly",
+            )
+        )
+    fig.update_layout(**_LAYOUT)
     fig.update_layout(legend={"orientation": "h", "y": -0.25})
     fig.update_xaxes(title_text="days since they followed")
     fig.update_yaxes(title_text="still following", range=[0, 1.02], tickformat=".0%")
     return fig
+
+
+def survival_cohorts(why: Any) -> list[tuple[str, int, list[tuple[float, float]]]]:
+    """(cohort, followers, points) of each retention curve of the why result, or none."""
+    curves = survival_curves(why)
+    try:
+        sizes = [int(getattr(c, "followers", 0) or 0) for c in why.retention.curves]
+    except (AttributeError, TypeError, ValueError):
+        sizes = []
+    if len(sizes) != len(curves):
+        sizes = [0] * len(curves)
+    return [(name, n, points) for (name, points), n in zip(curves, sizes, strict=True)]
 
 
 def figure_json(fig: go.Figure) -> str:
@@ -173,7 +216,7 @@ def report_figures(report: Report) -> dict[str, str]:
         "followers": followers_figure(report),
         "timeline": post_timeline_figure(report),
     }
-    curves = survival_curves(report.why) if report.why is not None else []
+    curves = survival_cohorts(report.why) if report.why is not None else []
     if curves:
         figures["survival"] = survival_figure(curves)
     return {name: figure_json(fig) for name, fig in figures.items()}

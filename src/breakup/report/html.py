@@ -3,17 +3,36 @@ bio and post text is shown as text) with plotly.js inlined, so it opens without 
 
 from __future__ import annotations
 
+import re
+from datetime import datetime
 from functools import cache
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import jinja2
 from plotly.offline import get_plotlyjs
 
 from .charts import report_figures
+from .html_headline import headline
 from .model import Report
 from .sections import analysis_sections
+
+# The favicon: a broken heart, inline (no request, works from a file:// page).
+FAVICON = "data:image/svg+xml," + quote(
+    '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 32 32">'
+    '<path d="M16 29 3.5 16.5A7.5 7.5 0 0 1 14 5.8L16 7.8l-3 6 5 3-3 6 6-7-5-3 2.8-4.5'
+    'A7.5 7.5 0 0 1 28.5 16.5Z" fill="#c2573a"/></svg>',
+    safe=":/=",
+)
+
+_DID = re.compile(r"did:[a-z]+:[A-Za-z0-9._:%-]+")
+_HANDLE = re.compile(r"[A-Za-z0-9][A-Za-z0-9.-]*\.[A-Za-z]{2,}")
+_MASTODON = re.compile(
+    r"@?(?P<user>[A-Za-z0-9_][A-Za-z0-9_.-]*)@(?P<domain>[A-Za-z0-9.-]+\.[A-Za-z]{2,})"
+)
+_X_ID = re.compile(r"[0-9]{1,25}")
+_INSTAGRAM = re.compile(r"[A-Za-z0-9._]{1,30}")
 
 
 def environment(*extra: jinja2.BaseLoader) -> jinja2.Environment:
@@ -28,7 +47,47 @@ def environment(*extra: jinja2.BaseLoader) -> jinja2.Environment:
     env.filters["when"] = lambda t: "—" if t is None else t.strftime("%Y-%m-%d %H:%M")
     env.filters["snippet"] = _snippet
     env.filters["web_url"] = web_url
+    env.filters["profile_url"] = profile_url
+    env.filters["window"] = window
+    env.globals["favicon"] = FAVICON
     return env
+
+
+def profile_url(platform: str, external_id: str, handle: str | None = None) -> str | None:
+    """The person's public profile page, from their platform id: Bluesky by DID (stable
+    across handle changes), Mastodon on their server, X by account id, Instagram by name.
+    None where there is none (hashed email addresses, generic ids) or the id does not look
+    like one of that platform's: a source's odd id never becomes an odd link."""
+    ident = external_id.strip()
+    if platform == "bsky":
+        if _DID.fullmatch(ident) or _HANDLE.fullmatch(ident):
+            return "https://bsky.app/profile/" + quote(ident, safe=":")
+        return None
+    if platform == "mastodon":
+        m = _MASTODON.fullmatch(ident)
+        return f"https://{m['domain'].lower()}/@{m['user']}" if m else None
+    if platform == "x" and _X_ID.fullmatch(ident):
+        return f"https://x.com/i/user/{ident}"
+    if platform == "instagram":
+        name = handle or ident
+        return f"https://www.instagram.com/{name}/" if _INSTAGRAM.fullmatch(name) else None
+    return None
+
+
+def window(earliest: datetime | None, latest: datetime | None) -> str:
+    """A time window in short form: the latest end, preceded by the earliest where they
+    differ — only the parts that differ (``2025-05-08 00:00 – 05-15 00:00``)."""
+    if latest is None:
+        return "—"
+    if earliest is None or earliest == latest:
+        return f"{latest:%Y-%m-%d %H:%M}"
+    if earliest.year != latest.year:
+        end = f"{latest:%Y-%m-%d %H:%M}"
+    elif earliest.date() != latest.date():
+        end = f"{latest:%m-%d %H:%M}"
+    else:
+        end = f"{latest:%H:%M}"
+    return f"{earliest:%Y-%m-%d %H:%M} – {end}"
 
 
 def web_url(url: str | None) -> str | None:
@@ -51,6 +110,7 @@ def report_context(report: Report) -> dict[str, Any]:
         "report": report,
         "figures": report_figures(report),
         "sections": analysis_sections(report),
+        "headline": headline(report),
     }
 
 

@@ -1,0 +1,207 @@
+"""The headline of the HTML report and the dashboard: four cards on the first screen that
+answer the user's questions before any table — how many follow now and how that changed,
+who left lately, the top break-up post, the top cause.
+
+A function of a built :class:`~breakup.report.model.Report` only (nothing is queried or
+computed twice). The why result is read through its documented fields, defensively: a
+result of another shape leaves a card saying so, never a broken page. Where the data is
+too short to say anything, a card says what is missing instead of an all-clear.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from ..left import Departure
+from .analyses import Unavailable
+from .model import Report
+
+CHANGE_DAYS = 30
+RECENT_DAYS = 7
+ACCOUNT_LINES = 4
+
+# The survey's words for the why analysis' causes (seed 000 and the brief, §2.3).
+CAUSES = {
+    "too_frequent": "posting too often",
+    "boring": "boring or irrelevant content",
+    "repetitive": "repetitive content",
+    "needy": "too much self-promotion",
+    "monologue": "monologue, not dialogue",
+    "one_time_offer": "joined for a one-time offer",
+}
+
+
+@dataclass(frozen=True)
+class Card:
+    """One headline figure: a title, the figure (or phrase) and one sentence under it."""
+
+    key: str  # element id suffix: followers, left, post, cause
+    title: str
+    value: str
+    detail: str
+    href: str | None = None  # where the page says more
+    lines: list[str] = field(default_factory=list)  # small print, one line each
+    tone: str = ""  # "bad" (losses), "good", or ""
+
+
+def _signed(n: int) -> str:
+    return f"+{n:,}" if n > 0 else ("±0" if n == 0 else f"−{-n:,}")
+
+
+def _snippet(text: str, width: int) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= width else flat[: width - 1] + "…"
+
+
+def _first_line(text: str, width: int) -> str:
+    """A post's first non-empty line (its headline, without the link lines), shortened."""
+    lines = [line for line in text.splitlines() if line.strip()]
+    return _snippet(lines[0] if lines else text, width)
+
+
+def _day(t: datetime) -> str:
+    return f"{t:%Y-%m-%d}"
+
+
+def _tracked_days(report: Report) -> int | None:
+    days = [p.day for s in report.series for p in s.points]
+    if not days:
+        return None
+    return (max(days) - min(days)).days
+
+
+def _period(report: Report, name: str) -> tuple[int, int]:
+    gained = lost = 0
+    for s in report.status:
+        for p in s.periods:
+            if p.name == name:
+                gained += p.gained
+                lost += p.lost
+    return gained, lost
+
+
+def followers_card(report: Report) -> Card:
+    total = sum(s.followers for s in report.status)
+    email = any(s.platform in ("email", "substack", "buttondown") for s in report.status)
+    title = "Followers and subscribers now" if email else "Followers now"
+    lines = [f"{s.account}: {s.followers:,}" for s in report.status[:ACCOUNT_LINES]]
+    if len(report.status) > ACCOUNT_LINES:
+        lines.append(f"and {len(report.status) - ACCOUNT_LINES} more accounts")
+    if len(report.status) == 1:
+        lines = []
+    if not report.status:
+        return Card("followers", title, "—", "No account matches: import one first.", None)
+    gained, lost = _period(report, f"{CHANGE_DAYS}d")
+    tracked = _tracked_days(report)
+    if tracked is not None and tracked < CHANGE_DAYS:
+        when = f"in the {tracked} day{'s' if tracked != 1 else ''} tracked so far"
+    else:
+        when = f"in the last {CHANGE_DAYS} days"
+    net = gained - lost
+    detail = f"{_signed(net)} {when} ({gained:,} joined, {lost:,} left)"
+    tone = "bad" if net < 0 else ("good" if net > 0 else "")
+    return Card("followers", title, f"{total:,}", detail, "#status", lines, tone)
+
+
+def _who(d: Departure) -> str:
+    if d.handle:
+        return d.handle
+    if d.external_id.startswith("h:"):
+        return "a hashed address"
+    return d.external_id
+
+
+def left_card(report: Report) -> Card:
+    since = report.filters.since
+    if since is not None:
+        title = f"Left since {_day(since)}"
+        count = report.departures_total
+    else:
+        title = f"Left in the last {RECENT_DAYS} days"
+        count = _period(report, f"{RECENT_DAYS}d")[1]
+    latest = report.departures[0] if report.departures else None
+    one_snapshot = bool(report.status) and all(s.imports <= 1 for s in report.status)
+    if count == 0 and latest is None and one_snapshot:
+        detail = "Only one snapshot so far: import a later one to see who left."
+        return Card("left", title, "—", detail, "#departures")
+    if latest is not None:
+        detail = f"Latest: {_who(latest)} ({latest.kind}, {_day(latest.left_latest)})"
+    else:
+        detail = "Nobody has left yet."
+    if count == 0 and latest is not None:
+        detail = f"Nobody in this period. {detail}"
+    return Card("left", title, f"{count:,}", detail, "#departures", tone="bad" if count else "")
+
+
+def _why_state(report: Report) -> str | None:
+    """None when the why result can be read, else why not (for the cards)."""
+    if report.why is None:
+        return "The why analysis was not run for this view."
+    if isinstance(report.why, Unavailable):
+        return f"No statistics: {report.why.message}"
+    return None
+
+
+def post_card(report: Report) -> Card:
+    title = "Top break-up post"
+    state = _why_state(report)
+    if state is None:
+        try:
+            named = [p for p in report.why.attribution.posts if p.break_up]
+            tested = int(report.why.attribution.posts_tested)
+        except (AttributeError, TypeError, ValueError):
+            state = "The why result has an unexpected shape."
+        else:
+            if not named:
+                detail = (
+                    f"None of the {tested:,} posts tested lost more than normal churn "
+                    "explains, with enough certainty."
+                )
+                return Card("post", title, "none stands out", detail, "#why")
+            top = max(named, key=lambda p: float(p.observed) - float(p.expected))
+            excess = float(top.observed) - float(top.expected)
+            who = "subscribers" if str(top.kind) == "campaign" else "followers"
+            detail = (
+                f"{top.account}, {_day(top.created_at)}: about {excess:,.0f} more {who} left "
+                f"than usual (×{top.rate_ratio:.1f}, 95% CI ×{top.ci_low:.1f}–×{top.ci_high:.1f})"
+            )
+            more = len(named) - 1
+            lines = [f"and {more} more break-up post{'s' if more != 1 else ''}"] if more else []
+            return Card("post", title, _first_line(top.text, 90), detail, "#why", lines, "bad")
+    if report.top_posts:
+        top_post = report.top_posts[0]
+        detail = (
+            f"{top_post.account}, {_day(top_post.created_at)}: {top_post.left_after:,} "
+            "left after it, before the next post."
+        )
+        title = "Post most departures followed"
+        return Card("post", title, _first_line(top_post.text, 90), detail, "#posts", [state])
+    return Card("post", title, "—", "No departure followed a post. " + state, "#posts")
+
+
+def cause_card(report: Report) -> Card:
+    title = "Top cause"
+    state = _why_state(report)
+    if state is not None:
+        return Card("cause", title, "—", state, None)
+    try:
+        findings = list(report.why.diagnosis.findings)
+        top = max(findings, key=lambda f: float(f.ci_low)) if findings else None
+    except (AttributeError, TypeError, ValueError):
+        return Card("cause", title, "—", "The why result has an unexpected shape.", "#why")
+    if top is None:
+        detail = "No cause stands out from normal churn with enough certainty."
+        return Card("cause", title, "no clear cause", detail, "#why")
+    cause = str(top.cause)
+    label = str(getattr(top, "label", None) or CAUSES.get(cause, cause.replace("_", " ")))
+    others = sorted({str(f.cause) for f in findings} - {cause})
+    lines = (
+        ["also: " + ", ".join(CAUSES.get(c, c.replace("_", " ")) for c in others)] if others else []
+    )
+    return Card("cause", title, label, f"{top.account}: {top.statement}", "#why", lines, "bad")
+
+
+def headline(report: Report) -> list[Card]:
+    """The four headline cards, in reading order."""
+    return [followers_card(report), left_card(report), post_card(report), cause_card(report)]
