@@ -1,25 +1,27 @@
 """Which posts were followed by more departures than the account's normal churn explains.
 
-Per post, unfollows and unsubscribes of active and inactive people (see :mod:`.data`) in
-the window [t, t + W) after
-it (W = 48 h by default) are counted — a departure known only to a snapshot window counts
-with the share of its window that falls inside — and compared with the departures the
-baseline model (:mod:`.baseline`) expects in the same hours from the followers at the time.
-An email campaign is a post whose departures are exact: the unsubscribes that name it,
-against its recipients × the list's per-campaign unsubscribe rate (a Poisson GLM over the
-campaigns).
+Departures are a point process (:mod:`.pointprocess`): normal churn (followers × a smooth
+baseline that grows with the history) plus, for each post, the departures it caused spread
+by a response kernel whose width is chosen from the data (:mod:`.timeline`). Exact times
+enter as exact times; departures known only to a snapshot window enter as the probability
+of the window.
 
-Testing is one-sided (more departures than expected) and corrected for the number of posts
-tested with **Holm's step-down procedure** (family-wise error 5%, over every post tested in
-the report): the most extreme post is tested at α/m; if it is named a break-up post, its
-window becomes an indicator in its account's model (so the posts around it are no longer
-blamed for its excess) and the next most extreme post, with p-values from the refitted
-model, is tested at α/(m−1), and so on until one fails. A post is named exactly when the
-one-sided lower confidence bound of its rate ratio at its Holm level exceeds 1
-(``adjusted_ci_low``). Counts are divided by the baseline's Pearson dispersion (daily,
-at least 1) before testing: quasi-Poisson, so overdispersed churn does not produce blame.
-The expected count is treated as known (it is estimated from the whole period, hundreds of
-times more data than one window).
+Testing is one-sided (more departures than expected) and corrected for every post tested
+in the report with **Holm's step-down procedure** (family-wise error 5%): the most extreme
+unit (a post, or posts the data cannot tell apart) is tested at α/m; if named a break-up
+post, its effect becomes a component of its account's model — so neighbouring posts are
+no longer blamed for its departures — and the next most extreme unit, with expectations
+from the refitted model, is tested at α/(m−1), and so on until one fails. Each post's
+statistic is its observed departures in its response window against those expected from
+everything else, both divided by the account's dispersion (quasi-Poisson, estimated
+cautiously: overdispersed churn does not produce blame).
+
+Per post: rate ratio with its exact (Garwood) interval, the excess departures it caused
+with a 95% interval (the window's excess over the kernel mass inside it), one-sided p,
+Holm-adjusted p, BH q-value. A named unit that another post explains about as well
+(``ambiguous_with``) is not named: the data cannot say which. Bursts that no post
+explains are reported as outside events. An email campaign is a post whose departures
+are exact: the unsubscribes naming it (:mod:`.campaigns`).
 
 Each post also gets its peers' rate ratio in the same window (peer accounts' departures
 against their own baselines): a post whose window was bad for the peers too is marked
@@ -29,19 +31,24 @@ against their own baselines): a post whose window was bad for the peers too is m
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import numpy as np
+from scipy import stats as sstats
+from statsmodels.stats.multitest import multipletests
 
 from ..store import Store
-from .baseline import HourlyModel, fit_hourly, window_sums, window_weights
-from .data import ATTRIBUTABLE, I64, USER_SIDE, VOLUNTARY_KINDS, F, PostRows, Series, time_to_hours
-from .stats import lower_bound, poisson_glm, ratio_interval, upper_p
+from .baseline import HourlyModel, fit_hourly, window_sums
+from .campaigns import Campaigns, campaign_counts
+from .data import USER_SIDE, F, PostRows, Series, hours_to_time, time_to_hours
+from .stats import lower_bound, ratio_interval, upper_p
+from .timeline import Timeline
 
-WINDOW_HOURS = 48.0
 ALPHA = 0.05
 MAX_NAMED = 100
 TEXT_CHARS = 280
+MIN_HOURS = 6.0
+MIN_DEPARTURES = 3
 
 
 @dataclass(frozen=True)
@@ -53,198 +60,104 @@ class PostAttribution:
     kind: str  # post, repost, quote, campaign
     created_at: datetime
     text: str  # the first 280 characters
-    observed: float  # active departures in its window (snapshot windows spread)
-    expected: float  # what the baseline expects in the same window
-    excess: float  # observed - expected
+    observed: float  # departures in its response window
+    expected: float  # what everything else explains in the same window
+    excess: float  # departures it caused, estimated (window excess / kernel mass in it)
     rate_ratio: float  # observed / expected
     ci_low: float  # 95% two-sided, not adjusted for multiplicity
     ci_high: float
     p_value: float  # one-sided, dispersion-scaled
     p_adjusted: float  # Holm
     adjusted_ci_low: float  # one-sided lower bound at the post's Holm level
-    break_up: bool  # named: adjusted_ci_low > 1
+    break_up: bool  # named: adjusted_ci_low > 1 and nothing else explains it as well
     exact: bool  # its departures have exact times (events, campaign unsubscribes)
     peers_rate_ratio: float | None = None  # peers' departures in the same window, O/E
     peers_ci_low: float | None = None
     peers_ci_high: float | None = None
     market_wide: bool = False  # peers' one-sided p < 0.05 in the same window
+    excess_ci_low: float = 0.0  # 95% interval of the excess
+    excess_ci_high: float = 0.0
+    q_value: float = 1.0  # Benjamini-Hochberg over every post tested
+    window_start: datetime | None = None  # the response window tested
+    window_end: datetime | None = None
+    significant: bool = False  # passed the Holm step, named or ambiguous
+    ambiguous_with: list[str] = field(default_factory=list)  # posts it can't be told from
+
+
+@dataclass(frozen=True)
+class OutsideBurst:
+    """Departures bunched in a short time that no post explains (an outside event)."""
+
+    account: str
+    start: datetime
+    end: datetime
+    observed: float
+    expected: float
+    excess: float
+    peers_rate_ratio: float | None = None
+    market_wide: bool = False
 
 
 @dataclass(frozen=True)
 class AccountAttribution:
     account: str
     platform: str
-    mode: str  # "window" (posts, hourly model) or "campaign" (exact unsubscribes)
+    mode: str  # "timeline" (posts, point process) or "campaign" (exact unsubscribes)
     posts_tested: int
     departures: int  # active departures in the tracked period
     exact_share: float  # of those, with an exact time
     resolution_hours: float  # median length of a departure's window (0: exact times)
-    dispersion: float  # Pearson dispersion of the baseline (>= 1), counts divided by it
+    dispersion: float  # counts are divided by it (>= 1)
     baseline_per_1k_per_day: float  # mean active churn per 1,000 followers per day
     named: int
+    status: str = "ok"  # ok, insufficient_history
+    hours: float = 0.0  # of history analysed
+    posts_seen: int = 0  # posts (not replies) in that history
+    needed: str = ""  # what more data would allow, when status is not ok
+    response_time: str = ""  # the kernel chosen, e.g. "20 min"
+    response_hours: float = 0.0  # the response window: 95% of the kernel's mass
+    response_identifiable: bool = True  # whether the data could choose the kernel
+    bin_minutes: float = 60.0
+    outside_bursts: int = 0
 
 
 @dataclass(frozen=True)
 class Attribution:
-    window_hours: float
+    window_hours: float  # the longest response window of the accounts
     alpha: float
     correction: str  # "holm"
     posts_tested: int
     accounts: list[AccountAttribution] = field(default_factory=list)
     posts: list[PostAttribution] = field(default_factory=list)  # most extreme first
+    status: str = "ok"  # ok, insufficient_history (no account could be analysed)
+    bursts: list[OutsideBurst] = field(default_factory=list)
 
     @property
     def break_up_posts(self) -> list[PostAttribution]:
         return [p for p in self.posts if p.break_up]
 
 
-# -- per-account models -----------------------------------------------------------------
+# -- the step-down over every account's candidates --------------------------------------
+
+Candidates = Timeline | Campaigns
 
 
-@dataclass
-class _Unit:
-    """One account's candidates and current model during the step-down."""
-
-    series: Series
-    posts: PostRows
-    idx: I64  # candidate posts (indices into posts) in time order
-    pos: F  # their positions on the grid (hours from its start)
-    mode: str
-    campaign_obs: F | None = None  # campaign mode: unsubscribes naming each candidate
-    named: list[int] = field(default_factory=list)  # positions within idx
-    observed: F = field(default_factory=lambda: np.zeros(0))
-    expected: F = field(default_factory=lambda: np.zeros(0))
-    dispersion: float = 1.0
-    named_expected: dict[int, float] = field(default_factory=dict)
-    ok: bool = True
-
-    def refit(self, width: float) -> None:
-        if self.mode == "campaign":
-            self._refit_campaigns()
-        else:
-            self._refit_window(width)
-
-    def _refit_window(self, width: float) -> None:
-        s = self.series
-        extra = []
-        for j in self.named:
-            bins, w = window_weights(float(self.pos[j]), width, s.hours)
-            col = np.zeros(s.hours)
-            col[bins] = w
-            extra.append(col)
-        model = fit_hourly(s, s.attributable, extra)
-        if model is None:
-            self.ok = False
-            return
-        self.observed = window_sums(s.attributable, self.pos, width)
-        self.expected = window_sums(model.mu, self.pos, width)
-        self.dispersion = model.dispersion
-        self._named_window(model, width)
-
-    def _named_window(self, model: HourlyModel, width: float) -> None:
-        # A named post's expectation without its own indicator: mu / exp(beta * w).
-        k = len(self.named)
-        if not k:
-            return
-        betas = model.fit.params[-k:] if model.x.shape[1] >= k else np.zeros(k)
-        for beta, j in zip(betas, self.named, strict=True):
-            bins, w = window_weights(float(self.pos[j]), width, self.series.hours)
-            self.named_expected[j] = float(np.sum(w * model.mu[bins] * np.exp(-beta * w)))
-
-    def _refit_campaigns(self) -> None:
-        assert self.campaign_obs is not None
-        y = self.campaign_obs
-        x, recipients = campaign_design(self.series, self.pos)
-        cols = [x]
-        for j in self.named:
-            col = np.zeros((len(y), 1))
-            col[j] = 1.0
-            cols.append(col)
-        ok = recipients > 0
-        if ok.sum() < 3 or y[ok].sum() <= 0:
-            self.ok = False
-            return
-        xm = np.concatenate(cols, axis=1)[ok]
-        keep = (np.abs(xm).sum(axis=0) > 0) | (np.arange(xm.shape[1]) == 0)
-        fit = poisson_glm(y[ok], xm[:, keep], recipients[ok])
-        beta = np.zeros(xm.shape[1])
-        beta[keep] = fit.params
-        base = np.exp(np.concatenate(cols[:1], axis=1) @ beta[: x.shape[1]])
-        self.observed = y
-        self.expected = recipients * base
-        self.dispersion = fit.dispersion
-        for j in self.named:
-            self.named_expected[j] = float(self.expected[j])
-
-    def p_values(self) -> F:
-        p = upper_p(self.observed / self.dispersion, self.expected / self.dispersion)
-        p[self.named] = 2.0  # already named: not a candidate
-        return p
-
-    def most_extreme(self) -> tuple[float, float, int]:
-        """(p, -likelihood ratio, candidate) of the most extreme candidate: p-values of
-        huge excesses underflow to 0, so ties are broken by the Poisson likelihood ratio."""
-        p = self.p_values()
-        o = self.observed / self.dispersion
-        e = np.maximum(self.expected / self.dispersion, 1e-12)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            lr = 2 * (np.where(o > 0, o * np.log(o / e), 0.0) - (o - e))
-        lr = np.where(o > e, lr, 0.0)
-        j = int(np.lexsort((-lr, p))[0])
-        return float(p[j]), float(-lr[j]), j
+def _p(c: Candidates) -> F:
+    return c.p_values()
 
 
-def campaign_design(series: Series, pos: F) -> tuple[F, F]:
-    """Campaign-level baseline columns (intercept; campaigns sent in the 7 days up to and
-    including this one: 2, 3, 4+ against 1; share of recipients who joined in the last two
-    weeks) and each campaign's recipients (subscribers at the send)."""
-    cut = np.clip(np.floor(pos).astype(np.int64), 0, series.hours - 1)
-    recipients = series.followers[cut]
-    recent = np.where(recipients > 0, series.recent[cut] / np.maximum(recipients, 1.0), 0.0)
-    week = np.array([np.sum((pos > p - 168.0) & (pos <= p)) for p in pos], dtype=np.float64)
-    cols = [np.ones(len(pos)), *[(week >= k).astype(np.float64) for k in (2, 3, 4)], recent]
-    return np.stack(cols, axis=1), recipients
+def _strength(c: Candidates) -> F:
+    if isinstance(c, Timeline):
+        return c.strength()
+    o, e = c.observed / c.dispersion, np.maximum(c.expected / c.dispersion, 1e-12)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        lr = 2 * (np.where(o > 0, o * np.log(o / e), 0.0) - (o - e))
+    out: F = np.where(o > e, lr, 0.0)
+    return out
 
 
-def _units(
-    store: Store, series: list[Series], posts: dict[int, PostRows], departures: str,
-    since: datetime | None,
-) -> list[_Unit]:  # fmt: skip
-    units = []
-    for s in series:
-        rows = posts[s.account.account_id]
-        when = np.array([time_to_hours(t) - s.h0 for t in rows.created_at], dtype=np.float64)
-        keep = np.array([k != "reply" for k in rows.kind], dtype=bool)
-        keep &= (when >= 0) & (when < s.hours)
-        if since is not None:
-            keep &= when >= time_to_hours(since) - s.h0
-        campaigns = {
-            e: i for i, (e, k) in enumerate(zip(rows.external_id, rows.kind, strict=True))
-            if k == "campaign"
-        }  # fmt: skip
-        counts = _campaign_counts(store, s.account.account_id, departures)
-        if campaigns and any(c in campaigns for c in counts):
-            keep &= np.array([k == "campaign" for k in rows.kind], dtype=bool)
-            idx = np.flatnonzero(keep).astype(np.int64)
-            obs = np.array([counts.get(rows.external_id[i], 0.0) for i in idx], dtype=np.float64)
-            units.append(_Unit(s, rows, idx, when[idx], "campaign", obs))
-        else:
-            idx = np.flatnonzero(keep).astype(np.int64)
-            units.append(_Unit(s, rows, idx, when[idx], "window"))
-    return units
-
-
-def _campaign_counts(store: Store, account_id: int, departures: str) -> dict[str, float]:
-    rows = store.con.execute(
-        f"""
-        SELECT end_campaign, count(*) FROM ({departures}) d
-        WHERE account_id = ? AND end_campaign IS NOT NULL AND cls IN {ATTRIBUTABLE}
-          AND end_kind IN {VOLUNTARY_KINDS}
-        GROUP BY 1
-        """,
-        [account_id],
-    ).fetchall()
-    return {str(r[0]): float(r[1]) for r in rows}
+def _size(c: Candidates) -> int:
+    return len(c.units) if isinstance(c, Timeline) else len(c.pos)
 
 
 def attribute(
@@ -255,32 +168,101 @@ def attribute(
     peers: list[Series],
     *,
     since: datetime | None = None,
-    window_hours: float = WINDOW_HOURS,
     alpha: float = ALPHA,
+    window_hours: float | None = None,  # kept for callers; the kernel decides now
 ) -> Attribution:
-    """Attribution of every own account's departures to its posts (see module docstring)."""
-    units = _units(store, series, posts, departures, since)
-    for u in units:
-        u.refit(window_hours)
-    units = [u for u in units if u.ok and len(u.idx)]
-    m = sum(len(u.idx) for u in units)
-    steps: list[tuple[int, int, float]] = []  # (unit, candidate, p) in naming order
-    while units and len(steps) < min(MAX_NAMED, m):
-        p, _, j, k = min((*u.most_extreme(), k) for k, u in enumerate(units))
-        if p > alpha / (m - len(steps)):
+    """Attribution of every own account's departures to its posts (module docstring)."""
+    cands: list[Candidates] = []
+    skipped: list[AccountAttribution] = []
+    for s in series:
+        c, why = _candidates(store, s, posts[s.account.account_id], departures, since)
+        if c is None:
+            skipped.append(why)  # type: ignore[arg-type]
+        else:
+            cands.append(c)
+    m = sum(_size(c) for c in cands)
+    steps: list[tuple[int, int, float]] = []
+    while cands and len(steps) < min(MAX_NAMED, m):
+        best: tuple[float, float, int, int] | None = None
+        for k, c in enumerate(cands):
+            p = _p(c)
+            if not len(p):
+                continue
+            j = int(np.lexsort((-_strength(c), p))[0])
+            key = (float(p[j]), -float(_strength(c)[j]), j, k)
+            if best is None or key < best:
+                best = key
+        if best is None or best[0] > alpha / (m - len(steps)):
             break
-        steps.append((k, j, p))
-        units[k].named.append(j)
-        units[k].refit(window_hours)
-    return _result(units, steps, m, peers, window_hours, alpha)
+        p_step, _, j, k = best
+        steps.append((k, j, p_step))
+        cands[k].named.append(j)
+        cands[k].refit()
+    return _result(cands, skipped, steps, m, peers, alpha)
+
+
+def _candidates(
+    store: Store, s: Series, rows: PostRows, departures: str, since: datetime | None
+) -> tuple[Candidates | None, AccountAttribution | None]:
+    since_h = None if since is None else time_to_hours(since) - s.h0
+    when = np.array([time_to_hours(t) - s.h0 for t in rows.created_at], dtype=np.float64)
+    inside = (when >= 0) & (when < s.hours) & np.array([k != "reply" for k in rows.kind])
+    tested = inside & (when >= (since_h if since_h is not None else -np.inf))
+    hours = float((s.followers > 0).sum())
+    counts = campaign_counts(store, s.account.account_id, departures)
+    is_campaign = np.array([k == "campaign" for k in rows.kind], dtype=bool)
+    if is_campaign.any() and any(rows.external_id[i] in counts
+                                 for i in np.flatnonzero(is_campaign)):  # fmt: skip
+        idx = np.flatnonzero(tested & is_campaign)
+        obs = np.array([counts.get(rows.external_id[i], 0.0) for i in idx], dtype=np.float64)
+        camp = Campaigns(s, rows, idx.astype(np.int64), when[idx], obs)
+        camp.refit()
+        if camp.ok and len(idx):
+            return camp, None
+        return None, _insufficient(s, "campaign", hours, int(inside.sum()), int(tested.sum()))
+    need = _insufficient(s, "timeline", hours, int(inside.sum()), int(tested.sum()))
+    if need is not None:
+        return None, need
+    t = Timeline.of(s, rows, s.cells, since_h)
+    t.analyse()
+    return t, None
+
+
+def _insufficient(
+    s: Series, mode: str, hours: float, seen: int, tested: int
+) -> AccountAttribution | None:
+    lacking = []
+    if hours < MIN_HOURS:
+        lacking.append(f"at least {MIN_HOURS:g} hours of tracking (have {hours:.0f})")
+    if s.departures < MIN_DEPARTURES:
+        lacking.append(f"at least {MIN_DEPARTURES} departures (have {s.departures})")
+    if tested == 0:
+        lacking.append("a post in the period tested" + (" (none since then)" if seen else ""))
+    if not lacking:
+        return None
+    return AccountAttribution(
+        account=s.account.name, platform=s.account.platform, mode=mode, posts_tested=0,
+        departures=s.departures, exact_share=s.exact_share,
+        resolution_hours=s.resolution_hours, dispersion=1.0,
+        baseline_per_1k_per_day=_baseline_rate(s), named=0, status="insufficient_history",
+        hours=hours, posts_seen=seen, needed="needs " + " and ".join(lacking),
+    )  # fmt: skip
+
+
+def _baseline_rate(s: Series) -> float:
+    days = float(s.followers[s.followers > 0].sum()) / 24.0
+    return 1000.0 * float(s.attributable.sum()) / days if days else 0.0
+
+
+# -- results ----------------------------------------------------------------------------
 
 
 def _result(
-    units: list[_Unit],
+    cands: list[Candidates],
+    skipped: list[AccountAttribution],
     steps: list[tuple[int, int, float]],
     m: int,
     peers: list[Series],
-    width: float,
     alpha: float,
 ) -> Attribution:
     peer_models = [pm for pm in (fit_hourly(p, p.total) for p in peers) if pm]
@@ -290,85 +272,202 @@ def _result(
     for i, (_, _, p_step) in enumerate(steps):
         running = max(running, min(1.0, p_step * (m - i)))
         adjusted_named.append(running)
-    rows: list[PostAttribution] = []
+    raw: list[dict[str, object]] = []
     accounts: list[AccountAttribution] = []
-    for k, u in enumerate(units):
-        s = u.series
-        obs = u.observed.copy()
-        exp = u.expected.copy()
-        p = upper_p(obs / u.dispersion, exp / u.dispersion)
-        for j, e in u.named_expected.items():
-            exp[j] = e
-            p[j] = steps[step_of[(k, j)]][2]
-        lo, hi = ratio_interval(obs / u.dispersion, exp / u.dispersion)
-        peer = _peer_ratios(peer_models, s, u.pos, width)
-        levels = np.full(len(u.idx), alpha / max(1, m - len(steps)))
-        p_adj = np.maximum(np.minimum(1.0, p * max(1, m - len(steps))), running)
-        for j in u.named:
-            step = step_of[(k, j)]
-            levels[j] = alpha / (m - step)
-            p_adj[j] = adjusted_named[step]
-        adj_lo = lower_bound(obs / u.dispersion, exp / u.dispersion, levels)
-        for j in range(len(u.idx)):
-            i = int(u.idx[j])
-            named = (k, j) in step_of
-            rows.append(
-                PostAttribution(
-                    account=s.account.name,
-                    post=u.posts.external_id[i],
-                    kind=u.posts.kind[i],
-                    created_at=u.posts.created_at[i],
-                    text=u.posts.text[i][:TEXT_CHARS],
-                    observed=float(obs[j]),
-                    expected=float(exp[j]),
-                    excess=float(obs[j] - exp[j]),
-                    rate_ratio=float(obs[j] / exp[j]) if exp[j] > 0 else float("inf"),
-                    ci_low=float(lo[j]),
-                    ci_high=float(hi[j]),
-                    p_value=float(p[j]),
-                    p_adjusted=float(p_adj[j]),
-                    adjusted_ci_low=float(adj_lo[j]),
-                    break_up=named,
-                    exact=u.mode == "campaign" or s.exact_share >= 0.999,
-                    **peer[j],
-                )
-            )
-        days = float(s.followers[s.followers > 0].sum()) / 24.0
-        accounts.append(
-            AccountAttribution(
-                account=s.account.name,
-                platform=s.account.platform,
-                mode=u.mode,
-                posts_tested=len(u.idx),
-                departures=s.departures,
-                exact_share=s.exact_share,
-                resolution_hours=s.resolution_hours,
-                dispersion=u.dispersion,
-                baseline_per_1k_per_day=1000.0 * float(s.attributable.sum()) / days
-                if days
-                else 0.0,
-                named=len(u.named),
-            )
-        )
-    rows.sort(key=lambda r: (not r.break_up, r.p_value, -r.excess))
-    return Attribution(width, alpha, "holm", m, accounts, rows)
+    bursts: list[OutsideBurst] = []
+    widest = 0.0
+    for k, c in enumerate(cands):
+        rows, acct = (_timeline_rows(c, k, steps, step_of, adjusted_named, m, running, alpha,
+                                     peer_models) if isinstance(c, Timeline)
+                      else _campaign_rows(c, k, steps, step_of, adjusted_named, m, running,
+                                          alpha))  # fmt: skip
+        raw.extend(rows)
+        accounts.append(acct)
+        widest = max(widest, acct.response_hours)
+        if isinstance(c, Timeline):
+            bursts.extend(_bursts(c, peer_models))
+    ps = np.array([float(r["p_value"]) for r in raw])  # type: ignore[arg-type]
+    q = multipletests(ps, method="fdr_bh")[1] if len(ps) else np.zeros(0)
+    out = [PostAttribution(**{**r, "q_value": float(qv)}) for r, qv in zip(raw, q, strict=True)]  # type: ignore[arg-type]
+    out.sort(key=lambda r: (not r.break_up, not r.significant, r.p_value, -r.excess))
+    status = "ok" if cands or not skipped else "insufficient_history"
+    return Attribution(widest or 48.0, alpha, "holm", m, [*accounts, *skipped], out, status,
+                       bursts)  # fmt: skip
 
 
-def _peer_ratios(models: list[HourlyModel], own: Series, pos: F, width: float) -> list[dict]:  # type: ignore[type-arg]
-    """Peers' observed and expected departures in each window of *own*'s posts."""
+def _levels(
+    named: list[int], k: int, n: int, steps: list[tuple[int, int, float]],
+    step_of: dict[tuple[int, int], int], adjusted_named: list[float], m: int, running: float,
+    p: F, alpha: float,
+) -> tuple[F, F]:  # fmt: skip
+    levels = np.full(n, alpha / max(1, m - len(steps)))
+    p_adj = np.maximum(np.minimum(1.0, p * max(1, m - len(steps))), running)
+    for j in named:
+        step = step_of[(k, j)]
+        levels[j] = alpha / (m - step)
+        p_adj[j] = adjusted_named[step]
+    return levels, p_adj
+
+
+def _timeline_rows(
+    t: Timeline, k: int, steps: list[tuple[int, int, float]],
+    step_of: dict[tuple[int, int], int], adjusted_named: list[float], m: int,
+    running: float, alpha: float, peer_models: list[HourlyModel],
+) -> tuple[list[dict[str, object]], AccountAttribution]:  # fmt: skip
+    s, g = t.series, t.grid
+    phi = t.dispersion
+    obs, exp = t.observed, t.expected
+    p = upper_p(obs / phi, exp / phi)
+    for j in t.named:
+        p[j] = steps[step_of[(k, j)]][2]
+    lo, hi = ratio_interval(obs / phi, exp / phi)
+    levels, p_adj = _levels(t.named, k, len(t.units), steps, step_of, adjusted_named, m,
+                            running, p, alpha)  # fmt: skip
+    adj_lo = lower_bound(obs / phi, exp / phi, levels)
+    # The excess: the Poisson interval of the observed count (scaled by the dispersion)
+    # less what is expected, over the share of the kernel's mass inside the window.
+    o_lo = np.where(obs > 0, sstats.chi2.ppf(0.025, 2 * np.maximum(obs / phi, 1e-12)) / 2, 0.0)
+    o_hi = sstats.chi2.ppf(0.975, 2 * obs / phi + 2) / 2
+    mass = np.array([u.mass for u in t.units])
+    rivals = {j: t.rivals(j) for j in t.named}
+    start = np.array([u.lo for u in t.units]) * g.dt + g.t0
+    end = (np.array([u.hi for u in t.units]) + 1) * g.dt + g.t0
+    peer = _peer_ratios(peer_models, s, start - s.h0, end - start)
+    rows: list[dict[str, object]] = []
+    for j, u in enumerate(t.units):
+        named = j in t.named
+        clear = named and not rivals.get(j)
+        others = [q for q in u.posts]
+        alike = [t.posts.external_id[q] for r in rivals.get(j, []) for q in t.units[r].posts]
+        for i in u.posts:
+            rows.append(dict(
+                account=s.account.name, post=t.posts.external_id[i], kind=t.posts.kind[i],
+                created_at=t.posts.created_at[i], text=t.posts.text[i][:TEXT_CHARS],
+                observed=float(obs[j]), expected=float(exp[j]),
+                excess=float((obs[j] - exp[j]) / mass[j]),
+                rate_ratio=float(obs[j] / exp[j]) if exp[j] > 0 else float("inf"),
+                ci_low=float(lo[j]), ci_high=float(hi[j]), p_value=float(p[j]),
+                p_adjusted=float(p_adj[j]), adjusted_ci_low=float(adj_lo[j]),
+                break_up=bool(clear and len(u.posts) == 1), exact=g.exact,
+                excess_ci_low=float(max(0.0, (o_lo[j] * phi - exp[j]) / mass[j])),
+                excess_ci_high=float(max(0.0, (o_hi[j] * phi - exp[j]) / mass[j])),
+                window_start=hours_to_time(start[j]), window_end=hours_to_time(end[j]),
+                significant=named,
+                ambiguous_with=[t.posts.external_id[q] for q in others if q != i] + alike,
+                **peer[j],
+            ))  # fmt: skip
+    acct = AccountAttribution(
+        account=s.account.name, platform=s.account.platform, mode="timeline",
+        posts_tested=len(t.units), departures=s.departures, exact_share=s.exact_share,
+        resolution_hours=s.resolution_hours, dispersion=phi,
+        baseline_per_1k_per_day=_baseline_rate(s), named=sum(1 for r in rows if r["break_up"]),
+        hours=float((s.followers > 0).sum()), posts_seen=len(t.post_hours),
+        response_time=t.kernel.label(), response_hours=t.response_hours(),
+        response_identifiable=t.identifiable, bin_minutes=g.dt * 60,
+        outside_bursts=len(t.bursts),
+    )  # fmt: skip
+    return rows, acct
+
+
+def _campaign_rows(
+    c: Campaigns, k: int, steps: list[tuple[int, int, float]],
+    step_of: dict[tuple[int, int], int], adjusted_named: list[float], m: int,
+    running: float, alpha: float,
+) -> tuple[list[dict[str, object]], AccountAttribution]:  # fmt: skip
+    s = c.series
+    phi = c.dispersion
+    obs = c.observed
+    exp = c.expected.copy()
+    p = upper_p(obs / phi, exp / phi)
+    for j, e in c.own_expected.items():
+        exp[j] = e
+        p[j] = steps[step_of[(k, j)]][2]
+    lo, hi = ratio_interval(obs / phi, exp / phi)
+    levels, p_adj = _levels(c.named, k, len(obs), steps, step_of, adjusted_named, m, running,
+                            p, alpha)  # fmt: skip
+    adj_lo = lower_bound(obs / phi, exp / phi, levels)
+    o_lo = np.where(obs > 0, sstats.chi2.ppf(0.025, 2 * np.maximum(obs / phi, 1e-12)) / 2, 0.0)
+    o_hi = sstats.chi2.ppf(0.975, 2 * obs / phi + 2) / 2
+    idx, posts = c.index, c.rows
+    rows: list[dict[str, object]] = []
+    for j, i in enumerate(idx):
+        sent = c.series.start() + timedelta(hours=float(c.pos[j]))
+        rows.append(dict(
+            account=s.account.name, post=posts.external_id[i], kind=posts.kind[i],
+            created_at=posts.created_at[i], text=posts.text[i][:TEXT_CHARS],
+            observed=float(obs[j]),
+            expected=float(exp[j]), excess=float(obs[j] - exp[j]),
+            rate_ratio=float(obs[j] / exp[j]) if exp[j] > 0 else float("inf"),
+            ci_low=float(lo[j]), ci_high=float(hi[j]), p_value=float(p[j]),
+            p_adjusted=float(p_adj[j]), adjusted_ci_low=float(adj_lo[j]),
+            break_up=j in c.named, exact=True,
+            excess_ci_low=float(max(0.0, o_lo[j] * phi - exp[j])),
+            excess_ci_high=float(max(0.0, o_hi[j] * phi - exp[j])),
+            window_start=sent, window_end=None, significant=j in c.named,
+        ))  # fmt: skip
+    acct = AccountAttribution(
+        account=s.account.name, platform=s.account.platform, mode="campaign",
+        posts_tested=len(idx), departures=s.departures, exact_share=s.exact_share,
+        resolution_hours=s.resolution_hours, dispersion=phi,
+        baseline_per_1k_per_day=_baseline_rate(s), named=len(c.named),
+        hours=float((s.followers > 0).sum()), posts_seen=len(idx),
+    )  # fmt: skip
+    return rows, acct
+
+
+def _bursts(t: Timeline, peer_models: list[HourlyModel]) -> list[OutsideBurst]:
+    if not t.bursts or t.state is None:
+        return []
+    g = t.grid
+    y = t.model.allocate(t.state.lam)
+    base = t.state.lam - sum((t.own_part(j) for j in t.named), np.zeros(g.n))
+    base = base - _burst_parts(t)
+    out = []
+    starts = np.array([b.lo * g.dt for b in t.bursts])
+    widths = np.array([(b.hi - b.lo + 1) * g.dt for b in t.bursts])
+    peer = _peer_ratios(peer_models, t.series, starts + g.t0 - t.series.h0, widths)
+    for b, pr in zip(t.bursts, peer, strict=True):
+        o = float(y[b.lo : b.hi + 1].sum())
+        e = float(base[b.lo : b.hi + 1].sum())
+        out.append(OutsideBurst(
+            t.series.account.name, hours_to_time(g.t0 + b.lo * g.dt),
+            hours_to_time(g.t0 + (b.hi + 1) * g.dt), o, e, o - e,
+            pr["peers_rate_ratio"], bool(pr["market_wide"]),  # type: ignore[arg-type]
+        ))  # fmt: skip
+    return out
+
+
+def _burst_parts(t: Timeline) -> F:
+    assert t.state is not None
+    k = t.components()
+    nb = len(t.bursts)
+    if not nb:
+        return np.zeros(t.grid.n)
+    out: F = np.asarray(k[:nb].T @ t.state.beta[:nb]).ravel()
+    return out
+
+
+def _peer_ratios(
+    models: list[HourlyModel], own: Series, pos: F, width: F | float
+) -> list[dict[str, object]]:
+    """Peers' observed and expected departures in each window [pos, pos + width) of
+    *own*'s grid (hours from its start)."""
     empty: dict[str, object] = {
         "peers_rate_ratio": None, "peers_ci_low": None, "peers_ci_high": None,
         "market_wide": False,
     }  # fmt: skip
     if not models:
         return [dict(empty) for _ in pos]
+    widths = np.broadcast_to(np.asarray(width, dtype=np.float64), pos.shape)
     obs = np.zeros(len(pos))
     exp = np.zeros(len(pos))
     for pm in models:
         ps = pm.series
         shifted = pos + (own.h0 - ps.h0)
-        obs += window_sums(ps.total, shifted, width)
-        exp += window_sums(pm.mu, shifted, width)
+        for w in np.unique(widths):
+            sel = widths == w
+            obs[sel] += window_sums(ps.total, shifted[sel], float(w))
+            exp[sel] += window_sums(pm.mu, shifted[sel], float(w))
     disp = max(pm.dispersion for pm in models)
     lo, hi = ratio_interval(obs / disp, exp / disp)
     p = upper_p(obs / disp, exp / disp)
@@ -377,15 +476,16 @@ def _peer_ratios(models: list[HourlyModel], own: Series, pos: F, width: float) -
         if exp[j] <= 0:
             out.append(dict(empty))
             continue
-        out.append(
-            {
-                "peers_rate_ratio": float(obs[j] / exp[j]),
-                "peers_ci_low": float(lo[j]),
-                "peers_ci_high": float(hi[j]),
-                "market_wide": bool(p[j] < 0.05),
-            }
-        )
+        out.append({"peers_rate_ratio": float(obs[j] / exp[j]), "peers_ci_low": float(lo[j]),
+                    "peers_ci_high": float(hi[j]), "market_wide": bool(p[j] < 0.05)})  # fmt: skip
     return out
 
 
-__all__ = ["USER_SIDE", "AccountAttribution", "Attribution", "PostAttribution", "attribute"]
+__all__ = [
+    "USER_SIDE",
+    "AccountAttribution",
+    "Attribution",
+    "OutsideBurst",
+    "PostAttribution",
+    "attribute",
+]

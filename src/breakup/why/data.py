@@ -128,6 +128,9 @@ class Series:
     exact_share: float  # share of attributable departures with an exact time
     resolution_hours: float  # median length of their windows (0: exact times)
     departures: int  # attributable departures in the period
+    # The attributable departures as windows: earliest, latest (hours from the grid start,
+    # equal for an exact time) and how many share that window.
+    cells: tuple[F, F, F] = (np.zeros(0), np.zeros(0), np.zeros(0))
 
     @property
     def hours(self) -> int:
@@ -276,6 +279,7 @@ def load_series(store: Store, account: Account, departures: str) -> Series | Non
         exact,
         resolution,
         int(total),
+        (e[att], lat[att], c[att]),
     )
 
 

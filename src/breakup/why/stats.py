@@ -151,3 +151,28 @@ def robust_dispersion(observed: F, expected: F, params: int, trim: float = 0.01)
             return new
         phi = new
     return phi
+
+
+def cautious_dispersion(observed: F, expected: F, params: int, trim: float = 0.01) -> float:
+    """Dispersion of counts against their expectation, from the upper side of its
+    uncertainty: the trimmed Pearson statistic (as :func:`robust_dispersion`) divided by
+    the lower quartile of χ² on its degrees of freedom rather than by them, at least 1.
+
+    With a day of history there are a dozen blocks to estimate it from: the plain ratio
+    would often come out below the truth and let overdispersed churn name posts. With
+    hundreds of blocks the two agree within a few percent.
+    """
+    ok = expected > 0
+    o, e = observed[ok], expected[ok]
+    phi = 1.0
+    for _ in range(10):
+        keep = upper_p(o / phi, e / phi) >= trim
+        df = int(keep.sum()) - min(params, int(keep.sum()) // 2)
+        if df <= 0:
+            return phi
+        pearson = float(np.sum((o[keep] - e[keep]) ** 2 / e[keep]))
+        new = max(1.0, pearson / float(stats.chi2.ppf(0.25, df)))
+        if abs(new - phi) < 1e-3:
+            return new
+        phi = new
+    return phi
