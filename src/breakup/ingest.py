@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+import duckdb
 import numpy as np
 import pyarrow as pa
 
@@ -33,6 +34,21 @@ def size_tolerance(reported: int) -> int:
     beyond this means pages went missing and the snapshot must not produce departures.
     """
     return max(10, int(reported * 0.02))
+
+
+SHRINK_FLOOR = 0.5  # a complete snapshot under half the previous one is suspect ...
+SHRINK_MIN = 20  # ... once the previous one had this many members
+
+
+def implausible_shrink(previous: int, size: int) -> bool:
+    """Whether a complete snapshot of *size* members is too small to believe after one of
+    *previous* members, with no platform count to vouch for it.
+
+    Losing more than half an audience between two snapshots is far beyond any churn seen
+    in practice (Kwak et al.: 12% of one-way ties broke over 51 days) and is what a broken
+    export looks like: an unbalanced quote, a filter left on, a truncated download.
+    """
+    return previous >= SHRINK_MIN and size < previous * SHRINK_FLOOR
 
 
 @dataclass
@@ -96,6 +112,37 @@ def save_batch(
         )
     _check_times(store, batch, path)
     result = ImportResult(account=name, source=batch.source, path=path, notes=list(batch.notes))
+    try:
+        return _save(store, batch, name, path, keep_emails, role, result)
+    except _DATA_ERRORS as exc:
+        # The transaction was rolled back: the store is as before. What a source let
+        # through that no column can hold is still the input's fault, said in one line.
+        raise InvalidInput(
+            f"{path or batch.source}: cannot be stored: {_data_problem(exc)}"
+        ) from None
+
+
+# Values a column cannot hold: integers beyond 64 bits, text with lone surrogates.
+_DATA_ERRORS = (OverflowError, UnicodeError, pa.ArrowInvalid, duckdb.DataError)
+
+
+def _data_problem(exc: BaseException) -> str:
+    if isinstance(exc, UnicodeError):
+        return "text that is not valid Unicode (a lone UTF-16 surrogate?)"
+    if isinstance(exc, OverflowError) or "out of range" in str(exc):
+        return "a number too large to store (more than 64 bits)"
+    return " ".join(str(exc).split())[:200]
+
+
+def _save(
+    store: Store,
+    batch: Batch,
+    name: str,
+    path: str | None,
+    keep_emails: bool,
+    role: str,
+    result: ImportResult,
+) -> ImportResult:
     with store.transaction():
         acct = store.ensure_account(
             name, batch.platform, batch.account_identity, batch.account_handle, role
@@ -296,6 +343,8 @@ class _Writer:
                 f"{size} {snap.direction} seen but the platform reports {snap.reported_count}; "
                 "kept, but not used to detect departures"
             )
+        elif snap.reported_count is None:
+            diffable, note = self._shrink_check(snap, at, size)
         if note:
             result.notes.append(
                 f"{snap.direction} snapshot at {snap.observed_at:%Y-%m-%d %H:%M}: {note}"
@@ -319,6 +368,46 @@ class _Writer:
         self.con.execute("INSERT INTO snapshot_members VALUES (?, ?)", [obs_id, bitmap.serialize()])
         result.snapshots += 1
         result.members += size
+
+    def _shrink_check(self, snap: Snapshot, at: Any, size: int) -> tuple[bool, str | None]:
+        """A complete snapshot with no platform count to check it against, compared with the
+        previous snapshot used to detect departures: a sudden large shrink is kept but not
+        diffed, unless the snapshot just before it showed the same shrink (two exports
+        agreeing is an audience that really shrank, not a broken file)."""
+        previous = first(
+            self.con.execute(
+                "SELECT member_count, observed_at FROM observations "
+                "WHERE account_id = ? AND direction = ? AND diffable AND observed_at < ? "
+                "ORDER BY observed_at DESC LIMIT 1",
+                [self.account_id, snap.direction.value, at],
+            )
+        )
+        if previous is None or not implausible_shrink(int(previous[0]), size):
+            return True, None
+        before = first(
+            self.con.execute(
+                "SELECT member_count, diffable, observed_at FROM observations "
+                "WHERE account_id = ? AND direction = ? AND complete AND observed_at < ? "
+                "ORDER BY observed_at DESC LIMIT 1",
+                [self.account_id, snap.direction.value, at],
+            )
+        )
+        if (
+            before is not None
+            and not before[1]
+            and abs(int(before[0]) - size) <= size_tolerance(size)
+        ):
+            return True, (
+                f"{size} {snap.direction}, down from {previous[0]} on "
+                f"{previous[1]:%Y-%m-%d %H:%M}; the snapshot of {before[2]:%Y-%m-%d %H:%M} "
+                "showed the same, so the shrink is taken as real"
+            )
+        return False, (
+            f"{size} {snap.direction}, down from {previous[0]} on "
+            f"{previous[1]:%Y-%m-%d %H:%M}: an implausible shrink (a broken or filtered "
+            "export?); kept, but not used to detect departures (a next snapshot showing "
+            "the same confirms it)"
+        )
 
     def _events(self, result: ImportResult) -> None:
         events = self.batch.events

@@ -13,9 +13,10 @@ import hashlib
 import io
 import json
 import re
+import sys
 import zipfile
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
@@ -45,6 +46,64 @@ class FileSource(ABC):
     @abstractmethod
     def read(self, path: Path, options: ReadOptions) -> Batch:
         """Parse *path* completely; raise InvalidExport on anything unusable."""
+
+
+# A JSON string escape of a UTF-16 surrogate: the only way JSON text can hold a lone one.
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
+
+
+def parse_json(text: str, path: Path, what: str) -> Any:
+    """JSON text as Python values, or an :class:`InvalidExport` naming *path* and *what*
+    (the member) for anything a store could not hold: malformed or truncated text, nesting
+    deeper than Python's recursion allows, an integer of more digits than Python converts,
+    a string escape of half a UTF-16 pair (no UTF-8 for it)."""
+    try:
+        doc = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InvalidExport(
+            path, f"{what} is not valid JSON (line {exc.lineno}: {exc.msg})"
+        ) from None
+    except RecursionError:
+        raise InvalidExport(path, f"{what} is not usable JSON: nested too deeply") from None
+    except ValueError as exc:  # Python's digit limit on int(str) (CVE-2020-10735)
+        limit = sys.get_int_max_str_digits()
+        problem = f"a number of more than {limit:,} digits" if "digits" in str(exc) else exc
+        raise InvalidExport(path, f"{what} is not usable JSON: {problem}") from None
+    if _SURROGATE_ESCAPE.search(text) and _has_lone_surrogate(doc):
+        raise InvalidExport(
+            path, f"{what} holds a string with half a UTF-16 surrogate pair (\\ud800-\\udfff)"
+        )
+    return doc
+
+
+def _has_lone_surrogate(doc: Any) -> bool:
+    """Whether any key or string in *doc* cannot be encoded as UTF-8 (no recursion: *doc*
+    may be as deep as the parser allowed)."""
+    stack = [doc]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                return True
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return False
+
+
+def _swallows_rows(values: Iterable[str | None]) -> bool:
+    """Whether a value spanning lines holds a later line with a field separator: the rows
+    an unbalanced quote swallowed, not a line break someone typed into a name."""
+    return any(
+        "," in later
+        for v in values
+        if v and ("\n" in v or "\r" in v)
+        for later in v.splitlines()[1:]
+    )
 
 
 class ExportFiles:
@@ -117,19 +176,20 @@ class ExportFiles:
             raise InvalidExport(self.path, f"{name} is not UTF-8 text (byte {exc.start})") from None
 
     def read_json(self, name: str) -> Any:
-        text = self.read_text(name)
-        try:
-            return json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise InvalidExport(
-                self.path, f"{name} is not valid JSON (line {exc.lineno}: {exc.msg})"
-            ) from None
+        return parse_json(self.read_text(name), self.path, name)
 
     def read_csv(self, name: str, required: set[str]) -> Iterator[dict[str, str]]:
-        """Rows as dicts; the header must contain *required* columns."""
+        """Rows as dicts; the header must contain *required* columns.
+
+        Parsed strictly: a quote where none may be, or a quoted field still open at the end
+        of the file, is refused. So is a quoted field that runs over several lines holding
+        what look like rows of their own: an unbalanced quote there would swallow the rest
+        of the file into one value, and a snapshot read that way loses everyone after it.
+        """
         text = self.read_text(name)
+        line = 0  # the last line of the last row read
         try:
-            reader = csv.DictReader(io.StringIO(text, newline=""))
+            reader = csv.DictReader(io.StringIO(text, newline=""), strict=True)
             header = set(reader.fieldnames or [])
             missing = required - header
             if missing:
@@ -137,7 +197,9 @@ class ExportFiles:
                     self.path,
                     f"{self.where(name)}lacks column(s) {', '.join(sorted(missing))}",
                 )
+            line = reader.line_num
             for row in reader:
+                start, line = line + 1, reader.line_num
                 if None in row:
                     raise InvalidExport(
                         self.path, f"{self.where(name)}line {reader.line_num}: extra fields"
@@ -148,9 +210,20 @@ class ExportFiles:
                         f"{self.where(name)}line {reader.line_num}: missing fields "
                         "(truncated file?)",
                     )
+                if line > start and _swallows_rows(row.values()):
+                    raise InvalidExport(
+                        self.path,
+                        f"{self.where(name)}lines {start}-{line} are one quoted value holding "
+                        "what look like rows (an unbalanced quote?)",
+                    )
                 yield {k: (v or "") for k, v in row.items()}
         except csv.Error as exc:
-            raise InvalidExport(self.path, f"{self.where(name)}{exc}".strip()) from None
+            problem = str(exc)
+            if problem == "unexpected end of data":
+                problem = "a quoted value is never closed (an unbalanced quote?)"
+            raise InvalidExport(
+                self.path, f"{self.where(name)}line {line + 1}: {problem}"
+            ) from None
 
     def digest(self, names: list[str] | None = None) -> str:
         """SHA-256 over member names and contents: the same export gives the same value.

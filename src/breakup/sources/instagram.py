@@ -28,7 +28,6 @@ moved up to the newest follow, and an ``--at`` before one is refused.
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 from datetime import UTC, datetime
 from pathlib import Path
@@ -38,7 +37,7 @@ from ..clock import to_utc
 from ..errors import InvalidExport
 from ..models import Batch, Direction, Event, EventKind, Person, Snapshot
 from . import register
-from .base import ExportFiles, FileSource, ReadOptions
+from .base import ExportFiles, FileSource, ReadOptions, parse_json
 
 _FOLLOWERS = re.compile(
     r"^(?P<root>(?:.*?/)??)(?P<dir>(?:connections/)?followers_and_following/)"
@@ -124,13 +123,10 @@ class _Export:
         data = self.files.read_bytes(self.root + rel)
         self.seen[rel] = hashlib.sha256(data).hexdigest()
         try:
-            return json.loads(data.decode("utf-8-sig"))
+            text = data.decode("utf-8-sig")
         except UnicodeDecodeError as exc:
             raise InvalidExport(self.path, f"{rel} is not UTF-8 text (byte {exc.start})") from None
-        except json.JSONDecodeError as exc:
-            raise InvalidExport(
-                self.path, f"{rel} is not valid JSON (line {exc.lineno}: {exc.msg})"
-            ) from None
+        return parse_json(text, self.path, rel)
 
     def followers(self) -> list[_Entry]:
         numbers = sorted(self.follower_files)

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import hashlib
 import html
-import json
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -33,7 +32,7 @@ from ..clock import parse_time, to_utc
 from ..errors import InvalidExport, InvalidInput
 from ..models import Batch, Direction, Post, PostKind, Snapshot, members_table
 from . import register
-from .base import ExportFiles, FileSource, ReadOptions
+from .base import ExportFiles, FileSource, ReadOptions, parse_json
 
 _ANCHOR = re.compile(r"^(?P<root>(?:.*/)?)data/follower\.js$")
 _JS_ASSIGNMENT = re.compile(r"\A\s*window\.(?:YTD\.\w+\.part\d+|__THAR_CONFIG)\s*=\s*")
@@ -134,12 +133,7 @@ class _Archive:
         if prefix is None:
             raise InvalidExport(self.path, f"{rel} does not start with window.YTD.….part0 =")
         body = text[prefix.end() :].rstrip().removesuffix(";")
-        try:
-            return json.loads(body)
-        except json.JSONDecodeError as exc:
-            raise InvalidExport(
-                self.path, f"{rel} is not valid JSON after its prefix ({exc.msg})"
-            ) from None
+        return parse_json(body, self.path, rel)
 
     def records(self, kind: str, key: str) -> list[tuple[dict[str, Any], str]]:
         """Every record of a (possibly split) file, unwrapped from ``{key: {...}}``."""
