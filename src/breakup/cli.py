@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, time
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
@@ -78,6 +78,10 @@ def _root(
             show_default=False,
         ),
     ] = None,
+    debug: Annotated[
+        bool,
+        typer.Option("--debug", help="On an unexpected error, show the full traceback."),
+    ] = False,
 ) -> None:
     """breakup keeps one DuckDB file of everything it observed; nothing is overwritten."""
     ctx.obj = _Ctx(db, system_clock)
@@ -400,14 +404,28 @@ def demo(
 
 
 def main() -> None:
-    """Entry point: library errors become one line on stderr and exit status 1."""
+    """Entry point: library errors become one line on stderr and exit status 1; so does
+    anything unexpected, with a hint to rerun with ``--debug`` for the traceback."""
+    args = sys.argv[1:]
+    debug = "--debug" in args[: args.index("--") if "--" in args else len(args)]
     try:
         app()
     except BreakupError as exc:
-        # Plain write: rich would wrap a long path at the terminal width.
-        message = " ".join(str(exc).split())
-        sys.stderr.write(f"error: {message}\n")
-        raise SystemExit(1) from None
+        _fail(str(exc))
+    except Exception as exc:
+        if debug:
+            raise
+        what = " ".join(str(exc).split())[:300]
+        _fail(
+            f"unexpected {type(exc).__name__}{': ' + what if what else ''} "
+            "(a bug in breakup; rerun with --debug for the traceback)"
+        )
+
+
+def _fail(message: str) -> NoReturn:
+    # Plain write, one line: rich would wrap a long path at the terminal width.
+    sys.stderr.write(f"error: {' '.join(message.split())}\n")
+    raise SystemExit(1) from None
 
 
 # Command groups kept in their own modules register on `app` when imported (after `app`
