@@ -13,12 +13,15 @@ from typing import Annotated, Any, NoReturn
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn
+from rich.text import Text
 
-from . import serialize, terminal
+from . import __version__, serialize, terminal
+from .accounts import NamingStore, resolve_account
+from .cli_help import BreakupGroup
 from .clock import Clock, parse_since, parse_time, system_clock
-from .errors import BreakupError, InvalidInput
+from .errors import BreakupError, InvalidInput, StoreError
 from .ingest import ImportResult, save_batch
-from .left import who_left
+from .left import left_summary, who_left
 from .sources import ReadOptions, get_source, sources
 from .status import account_status
 from .store import Store, default_db_path
@@ -28,23 +31,76 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
+    rich_markup_mode=None,  # plain help: rewrapped to the terminal, nothing read as markup
+    cls=BreakupGroup,  # --db after the subcommand too; placeholders named after options
 )
 console = Console()
 err_console = Console(stderr=True)
 
 
+# Commands that may create a store file; any other on a path with no store is an error.
+CREATORS = frozenset({"import", "track", "demo", "stream", "watch", "peers"})
+
+
 class _Ctx:
-    def __init__(self, db: Path | None, clock: Clock) -> None:
+    def __init__(self, db: Path | None, clock: Clock, command: str | None = None) -> None:
         self.db = db
         self.clock = clock
+        self.command = command
+
+    @property
+    def path(self) -> Path:
+        return self.db if self.db is not None else default_db_path()
+
+    def _check_exists(self) -> None:
+        """Only import, track, stream, watch and demo create a store: anything else on a
+        path with no store (a mistyped --db) is an error, not a new empty store."""
+        if not self.path.exists():
+            raise StoreError(
+                f"{self.path}: no store here (check --db); `breakup import`, `track` or "
+                "`demo` create one"
+            )
 
     @contextmanager
-    def store(self, read_only: bool = False) -> Iterator[Store]:
-        store = Store(self.db, clock=self.clock, read_only=read_only)
+    def store(self, read_only: bool = False, create: bool | None = None) -> Iterator[Store]:
+        """The store; names given to ``--account`` may be shorthands (see accounts.py).
+        ``create`` None: only the commands in CREATORS create a missing store."""
+        if not (self.command in CREATORS if create is None else create):
+            self._check_exists()
+        store = NamingStore(self.db, clock=self.clock, read_only=read_only)
         try:
             yield store
         finally:
             store.close()
+
+    @contextmanager
+    def reading(self) -> Iterator[Store]:
+        """The store read-only; while another process (``watch``) holds it, a consistent
+        copy (see :mod:`breakup.web.reader`), so reads never wait for or block a writer."""
+        self._check_exists()
+        try:
+            store: Store = NamingStore(self.db, clock=self.clock, read_only=True)
+        except StoreError as exc:
+            if "lock" not in str(exc).lower():
+                raise
+            from .web.reader import StoreReader
+
+            reader = StoreReader(self.path, clock=self.clock)
+            try:
+                with reader.store() as copy:
+                    yield copy
+            finally:
+                reader.close()
+            return
+        try:
+            yield store
+        finally:
+            store.close()
+
+
+def _account(store: Store, account: str | None) -> str | None:
+    """The full name of the account *account* names (a shorthand is fine), or None."""
+    return None if account is None else resolve_account(store, account).name
 
 
 def _ctx(ctx: typer.Context) -> _Ctx:
@@ -62,8 +118,51 @@ def _emit(as_json: bool, value: Any, renderable: Any) -> None:
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
 AccountOpt = Annotated[
-    str | None, typer.Option("--account", "-a", help="Account name (see `breakup accounts`).")
+    str | None,
+    typer.Option(
+        "--account",
+        "-a",
+        metavar="NAME",
+        help="Account name, or any part of it that names one account (see `breakup accounts`).",
+    ),
 ]
+ChannelOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--channel", metavar="PLATFORM", help="Only this platform (bsky, mastodon, email …)."
+    ),
+]
+SinceOpt = Annotated[
+    str | None,
+    typer.Option("--since", metavar="WHEN", help="From this date, or e.g. 7d, 4w back."),
+]
+UntilOpt = Annotated[
+    str | None,
+    typer.Option("--until", metavar="WHEN", help="Up to this date, or e.g. 7d back."),
+]
+LimitOpt = Annotated[
+    int | None,
+    typer.Option("--limit", "-n", metavar="N", help="Show at most N (0: all).", min=0),
+]
+VerboseOpt = Annotated[
+    bool, typer.Option("--verbose", "-v", help="More columns and details (e.g. last posts).")
+]
+
+
+def _when(text: str | None, clock: Clock, what: str) -> datetime | None:
+    """A --since/--until value: an ISO date/time, or a span back from now like ``7d``."""
+    if text is None:
+        return None
+    raw = text.strip().lower()
+    if raw[:-1].isdigit() and raw[-1:] in ("h", "d", "w"):
+        return parse_since(raw, clock)
+    return parse_time(text, what=what)
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        sys.stdout.write(f"breakup {__version__}\n")
+        raise typer.Exit()
 
 
 @app.callback()
@@ -74,17 +173,24 @@ def _root(
         typer.Option(
             "--db",
             envvar="BREAKUP_DB",
-            help=f"Store file (default {default_db_path()}).",
+            metavar="PATH",
+            help=f"Store file (default {default_db_path()}); also accepted after the command.",
             show_default=False,
         ),
     ] = None,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", is_eager=True, callback=_print_version, help="Print the version and exit."
+        ),
+    ] = False,
     debug: Annotated[
         bool,
         typer.Option("--debug", help="On an unexpected error, show the full traceback."),
     ] = False,
 ) -> None:
     """breakup keeps one DuckDB file of everything it observed; nothing is overwritten."""
-    ctx.obj = _Ctx(db, system_clock)
+    ctx.obj = _Ctx(db, system_clock, ctx.invoked_subcommand)
 
 
 def _kinds_help() -> str:
@@ -321,47 +427,64 @@ def kinds(as_json: JsonOpt = False) -> None:
 
 
 @app.command()
-def accounts(ctx: typer.Context, as_json: JsonOpt = False) -> None:
-    """List tracked accounts (your own and peers)."""
-    with _ctx(ctx).store() as store:
+def accounts(ctx: typer.Context, verbose: VerboseOpt = False, as_json: JsonOpt = False) -> None:
+    """List tracked accounts (your own and peers), with the names --account takes."""
+    with _ctx(ctx).reading() as store:
         rows = store.accounts()
-    _emit(as_json, rows, terminal.accounts_table(rows))
+    _emit(as_json, rows, terminal.accounts_view(rows, verbose=verbose))
 
 
 @app.command()
 def left(
     ctx: typer.Context,
     account: AccountOpt = None,
-    since: Annotated[
-        str | None, typer.Option(help="Only departures after this date, or e.g. 7d, 4w.")
-    ] = None,
-    limit: Annotated[int | None, typer.Option(help="Show at most this many.")] = None,
+    channel: ChannelOpt = None,
+    since: SinceOpt = None,
+    until: UntilOpt = None,
+    limit: LimitOpt = None,
+    verbose: VerboseOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Who left: person, kind, when (exact, or the window between two observations), how
-    long they had followed, and the last posts before they left."""
+    """Who left, newest first: when (exact, or the window between two observations), who,
+    how (unfollowed, unsubscribed, deleted …), how long they had followed, the reason they
+    gave and what came just before; then the counts. --verbose adds the last posts."""
     c = _ctx(ctx)
-    with c.store() as store:
-        rows = who_left(
-            store,
-            account=account,
-            since=parse_since(since, c.clock) if since else None,
-            limit=limit if limit is not None else (None if as_json else 50),
-        )
-    _emit(as_json, rows, terminal.departures_table(rows))
+    with c.reading() as store:
+        filters: dict[str, Any] = {
+            "account": _account(store, account),
+            "since": _when(since, c.clock, "--since"),
+            "until": _when(until, c.clock, "--until"),
+            "channel": channel,
+        }
+        shown = limit if limit is not None else (0 if as_json else 50)
+        rows = who_left(store, limit=shown, **filters)
+        if as_json:
+            _emit(True, rows, None)
+            return
+        summary = left_summary(store, **filters)
+        now = store.clock()
+    console.print(terminal.departures_view(rows, now=now, summary=summary, verbose=verbose))
 
 
 @app.command()
 def status(
     ctx: typer.Context,
     account: AccountOpt = None,
-    weeks: Annotated[int, typer.Option(help="Weeks of weekly gains/losses in --json.")] = 12,
+    channel: ChannelOpt = None,
+    weeks: Annotated[
+        int, typer.Option(metavar="N", help="Weeks of weekly gains/losses in --json.")
+    ] = 12,
+    verbose: VerboseOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Per account: followers now, gained and lost per period, last observation."""
-    with _ctx(ctx).store() as store:
-        rows = account_status(store, account=account, weeks=weeks)
-    _emit(as_json, rows, terminal.status_tables(rows))
+    """Per account: followers now, gained and lost in the last 7, 30 and 365 days, and when
+    data last came in; says what is missing when there is too little history."""
+    with _ctx(ctx).reading() as store:
+        rows = account_status(store, account=_account(store, account), weeks=weeks)
+        now = store.clock()
+    if channel is not None:
+        rows = [r for r in rows if r.platform == channel.strip().lower()]
+    _emit(as_json, rows, terminal.status_view(rows, now=now, verbose=verbose))
 
 
 @app.command()
@@ -395,12 +518,21 @@ def demo(
         store.clock = demo_clock
         rows = account_status(store)
         recent = who_left(store, limit=None if as_json else 15)
+        summary = left_summary(store) if not as_json else None
     if as_json:
         _emit(True, {"accounts": names, "status": rows, "left": recent}, None)
         return
     console.print(f"Simulated seed {seed} into {c.db}")
-    console.print(terminal.status_tables(rows))
-    console.print(terminal.departures_table(recent, title="Recent departures"))
+    console.print(terminal.status_view(rows, now=today))
+    console.print(
+        terminal.departures_view(recent, title="Recent departures", now=today, summary=summary)
+    )
+    console.print(
+        Text(
+            f"Next: breakup --db {c.db} why (why they left), fans, report --html report.html",
+            style="dim",
+        )
+    )
 
 
 def main() -> None:

@@ -41,14 +41,13 @@ class Departure:
     last_posts: list[PostRef] = field(default_factory=list)
 
 
-def who_left(
+def _where(
     store: Store,
-    *,
-    account: str | None = None,
-    since: datetime | None = None,
-    limit: int | None = None,
-) -> list[Departure]:
-    """Departures, newest first; ``since`` keeps those that may have happened after it."""
+    account: str | None,
+    since: datetime | None,
+    until: datetime | None,
+    channel: str | None,
+) -> tuple[list[str], list[Any]]:
     where = ["s.direction = 'followers'", "s.end_latest IS NOT NULL", "a.role = 'own'"]
     params: list[Any] = []
     if account is not None:
@@ -57,7 +56,28 @@ def who_left(
     if since is not None:
         where.append("s.end_latest >= ?")
         params.append(to_db(since))
-    limit_sql = "" if limit is None else f"LIMIT {int(limit)}"
+    if until is not None:  # may have happened before it
+        where.append("coalesce(s.end_earliest, s.end_latest) < ?")
+        params.append(to_db(until))
+    if channel is not None:
+        where.append("a.platform = ?")
+        params.append(channel.strip().lower())
+    return where, params
+
+
+def who_left(
+    store: Store,
+    *,
+    account: str | None = None,
+    since: datetime | None = None,
+    limit: int | None = None,
+    until: datetime | None = None,
+    channel: str | None = None,
+) -> list[Departure]:
+    """Departures, newest first; ``since`` keeps those that may have happened after it,
+    ``until`` those that may have happened before it; ``limit`` None or 0 means all."""
+    where, params = _where(store, account, since, until, channel)
+    limit_sql = "" if not limit else f"LIMIT {int(limit)}"
     rows = store.con.execute(
         f"""
         WITH d AS (
@@ -103,6 +123,45 @@ def who_left(
         params,
     ).fetchall()
     return [_departure(r) for r in rows]
+
+
+@dataclass(frozen=True)
+class LeftSummary:
+    """How many left under the same filters as :func:`who_left`, by kind, and the reasons
+    unsubscribers gave themselves (Mailchimp's reason fields), most given first."""
+
+    total: int
+    by_kind: dict[str, int]
+    stated: int  # departures with a reason of their own
+    reasons: list[tuple[str, int]]
+
+
+def left_summary(
+    store: Store,
+    *,
+    account: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    channel: str | None = None,
+) -> LeftSummary:
+    """Counts for everything :func:`who_left` would list without a limit."""
+    where, params = _where(store, account, since, until, channel)
+    sql = f"FROM spans s JOIN accounts a USING (account_id) WHERE {' AND '.join(where)}"
+    kinds = store.con.execute(
+        f"SELECT s.end_kind, count(*) {sql} GROUP BY ALL ORDER BY 2 DESC, 1", params
+    ).fetchall()
+    reasons = store.con.execute(
+        f"SELECT s.end_reason, count(*) {sql} AND s.end_reason IS NOT NULL "
+        "AND s.end_kind = 'unsubscribed' GROUP BY ALL ORDER BY 2 DESC, 1",
+        params,
+    ).fetchall()
+    by_kind = {str(k): int(n) for k, n in kinds}
+    return LeftSummary(
+        total=sum(by_kind.values()),
+        by_kind=by_kind,
+        stated=sum(int(n) for _, n in reasons),
+        reasons=[(str(r), int(n)) for r, n in reasons],
+    )
 
 
 def _departure(r: tuple[Any, ...]) -> Departure:

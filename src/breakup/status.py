@@ -31,6 +31,11 @@ class AccountStatus:
     imports: int
     periods: list[Period] = field(default_factory=list)
     weekly: list[tuple[datetime, int, int]] = field(default_factory=list)  # week, gained, lost
+    # How much follower history there is: departures can only be seen between two snapshots
+    # of followers, or from follow/unfollow events.
+    first_observation: datetime | None = None  # earliest follower snapshot or event
+    snapshots: int = 0  # follower snapshots that can be diffed
+    events: int = 0  # follower events (follows, unfollows, unsubscribes …)
 
 
 def account_status(
@@ -73,6 +78,21 @@ def account_status(
             [ids],
         ).fetchall()
     )
+    history = {
+        int(r[0]): (from_db(r[1]), int(r[2]), int(r[3]))
+        for r in con.execute(
+            """
+            SELECT account_id, min(t), sum(snap)::BIGINT, sum(ev)::BIGINT FROM (
+                SELECT account_id, min(observed_at) AS t, count(*) AS snap, 0 AS ev
+                FROM observations WHERE direction = 'followers' AND diffable GROUP BY ALL
+                UNION ALL
+                SELECT account_id, min(occurred_at), 0, count(*)
+                FROM events WHERE direction = 'followers' GROUP BY ALL)
+            WHERE list_contains(?, account_id) GROUP BY ALL
+            """,
+            [ids],
+        ).fetchall()
+    }
     periods = _periods(store, ids, now)
     weekly = _weekly(store, ids, now, weeks)
     return [
@@ -86,6 +106,9 @@ def account_status(
             imports=int(imports.get(acct.account_id, 0)),
             periods=periods[acct.account_id],
             weekly=weekly.get(acct.account_id, []),
+            first_observation=history.get(acct.account_id, (None, 0, 0))[0],
+            snapshots=history.get(acct.account_id, (None, 0, 0))[1],
+            events=history.get(acct.account_id, (None, 0, 0))[2],
         )
         for acct in accounts
     ]

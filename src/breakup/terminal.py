@@ -1,28 +1,194 @@
-"""Rich renderings of results for the terminal. Every text from a source is shown as text."""
+"""Rich renderings of results for the terminal, designed for 80 columns and wider.
+
+Each view answers its question in a few columns; a table that would not fit drops its least
+important columns (and says which) instead of folding numbers and names across lines, and
+free text (names, posts) is cut with an ellipsis on one line. ``verbose`` brings back the
+details. Every text from a source is shown as :class:`~rich.text.Text`, never as markup.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
-from rich.console import Group, RenderableType
+from rich import box
+from rich.console import Console, ConsoleOptions, Group, RenderableType, RenderResult
+from rich.measure import Measurement
 from rich.table import Table
 from rich.text import Text
 
 from .ingest import ImportResult
-from .left import Departure
+from .left import Departure, LeftSummary
 from .status import AccountStatus
 from .store import Account
 
-
-def _when(t: datetime | None) -> str:
-    return "—" if t is None else t.strftime("%Y-%m-%d %H:%M")
+# -- building blocks -----------------------------------------------------------------------
 
 
-def _window(d: Departure) -> str:
-    if d.exact:
-        return _when(d.left_latest)
-    return f"{_when(d.left_earliest)} … {_when(d.left_latest)}"
+@dataclass(frozen=True)
+class Column:
+    """One column of a :class:`FitTable`.
+
+    ``drop``: 0 is always shown; when the table does not fit, columns are dropped highest
+    ``drop`` first. ``shrink``: 0 never shrinks (numbers, dates, names you must type); a
+    positive value lets the column shrink down to that many characters, cutting its text
+    with an ellipsis.
+    """
+
+    header: str
+    justify: str = "left"
+    drop: int = 0
+    shrink: int = 0
+    style: str | None = None
+    widest: int | None = None  # never wider than this (a shrinking column)
+
+
+Cell = str | Text
+
+
+class FitTable:
+    """A table that fits the width it is rendered at (see :class:`Column`)."""
+
+    def __init__(
+        self,
+        columns: Sequence[Column],
+        rows: Sequence[Sequence[Cell]],
+        *,
+        title: str | None = None,
+    ) -> None:
+        self.columns = list(columns)
+        self.rows = [list(r) for r in rows]
+        self.title = title
+
+    def _table(self, keep: list[int], measuring: bool) -> Table:
+        table = Table(
+            title=self.title,
+            title_justify="left",
+            title_style="bold",
+            box=box.SIMPLE_HEAD,
+            show_edge=False,
+            pad_edge=False,
+            collapse_padding=True,
+            header_style="bold",
+        )
+        for i in keep:
+            c = self.columns[i]
+            table.add_column(
+                c.header,
+                justify=c.justify,  # type: ignore[arg-type]
+                style=c.style,
+                no_wrap=not c.shrink,
+                max_width=c.shrink if (measuring and c.shrink) else c.widest,
+                min_width=min(c.shrink, len(c.header)) if c.shrink else None,
+            )
+        for row in self.rows:
+            cells: list[Text] = []
+            for i in keep:
+                cell = row[i]
+                text = cell.copy() if isinstance(cell, Text) else Text(cell)
+                if self.columns[i].shrink:
+                    text.no_wrap = True
+                    text.overflow = "ellipsis"
+                cells.append(text)
+            table.add_row(*cells)
+        return table
+
+    def fit(self, console: Console, options: ConsoleOptions) -> tuple[Table, list[str]]:
+        """The table at *options*' width, and the headers of the columns left out."""
+        keep = list(range(len(self.columns)))
+        droppable = sorted(
+            (i for i, c in enumerate(self.columns) if c.drop),
+            key=lambda i: (-self.columns[i].drop, -i),
+        )
+        wide = options.update_width(10_000)
+        while droppable:
+            natural = Measurement.get(console, wide, self._table(keep, measuring=True)).maximum
+            if natural <= options.max_width:
+                break
+            keep.remove(droppable.pop(0))
+        dropped = [self.columns[i].header for i in range(len(self.columns)) if i not in keep]
+        return self._table(keep, measuring=False), dropped
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        table, dropped = self.fit(console, options)
+        yield table
+        if dropped and self.rows:
+            yield Text(f"({', '.join(dropped)}: wider terminal, or --json)", style="dim")
+
+
+def cut_note(shown: int, total: int, flag: str = "--limit") -> Text | None:
+    """'…and 179 more; `--limit 0` for all' when a list was cut, else None."""
+    if total <= shown:
+        return None
+    return Text(f"…and {total - shown:,} more; `{flag} 0` for all", style="dim")
+
+
+def day(t: datetime, now: datetime | None = None) -> str:
+    """A short date: '03 Dec' in the current year, else '2025-12-03'."""
+    if now is not None and t.year == now.year:
+        return t.strftime("%d %b")
+    return t.strftime("%Y-%m-%d")
+
+
+def moment(t: datetime, now: datetime | None = None) -> str:
+    """A short date and time: '03 Dec 14:05' in the current year, else '2025-12-03 14:05'."""
+    return f"{day(t, now)} {t:%H:%M}"
+
+
+def span(earliest: datetime, latest: datetime, now: datetime | None = None) -> str:
+    """A window between two days, as short as it reads: '02–03 Dec', '30 Nov–03 Dec'."""
+    if earliest.date() == latest.date():
+        return day(latest, now)
+    if now is not None and earliest.year == latest.year == now.year:
+        if earliest.month == latest.month:
+            return f"{earliest:%d}–{latest:%d %b}"
+        return f"{earliest:%d %b}–{latest:%d %b}"
+    return f"{earliest:%Y-%m-%d}…{latest:%m-%d}"
+
+
+def duration(days: float) -> str:
+    """'5h', '12d', '7mo', '2.1y'."""
+    if days < 1:
+        return f"{days * 24:.0f}h"
+    if days < 60:
+        return f"{days:.0f}d"
+    if days < 730:
+        return f"{days / 30.44:.0f}mo"
+    return f"{days / 365.25:.1f}y"
+
+
+def channel_labels(names: Iterable[str], platforms: dict[str, str]) -> dict[str, str]:
+    """A short label per account: its platform where no other account shares it, else
+    its full name (names are what ``--account`` takes)."""
+    names = list(dict.fromkeys(names))
+    count: dict[str, int] = {}
+    for n in names:
+        count[platforms.get(n, n)] = count.get(platforms.get(n, n), 0) + 1
+    return {n: platforms.get(n, n) if count[platforms.get(n, n)] == 1 else n for n in names}
+
+
+def who(handle: str | None, external_id: str, name: str | None = None) -> Text:
+    label = handle or (external_id if not external_id.startswith("h:") else "(hashed email)")
+    text = Text(label)  # Text never interprets markup: names are attacker-controlled
+    if name:
+        text.append(f"  {name}", style="dim")
+    return text
+
+
+def one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+# The helpers the report's terminal rendering (report/terminal.py) reuses, unchanged.
+
+
+def _who(handle: str | None, name: str | None, external_id: str) -> Text:
+    label = handle or (external_id if not external_id.startswith("h:") else "(hashed address)")
+    text = Text(label)
+    if name:
+        text.append(f"  {name}", style="dim")
+    return text
 
 
 def _tenure(d: Departure) -> str:
@@ -31,69 +197,275 @@ def _tenure(d: Departure) -> str:
     return f"≥ {amount}" if d.followed_before_tracking or not d.exact else amount
 
 
-def _who(handle: str | None, name: str | None, external_id: str) -> Text:
-    label = handle or (external_id if not external_id.startswith("h:") else "(hashed address)")
-    text = Text(label)  # Text never interprets markup: names are attacker-controlled
-    if name:
-        text.append(f"  {name}", style="dim")
-    return text
-
-
 def _snippet(text: str, width: int = 48) -> str:
-    flat = " ".join(text.split())
+    flat = one_line(text)
     return flat if len(flat) <= width else flat[: width - 1] + "…"
 
 
-def departures_table(rows: Sequence[Departure], title: str = "Who left") -> Table:
-    table = Table(title=title, show_lines=False, expand=False)
-    for col in ("account", "who", "kind", "left (UTC)", "followed", "last posts before"):
-        table.add_column(col, overflow="fold")
-    kind_style = {"unfollowed": "red", "unsubscribed": "red", "unknown": "yellow"}
+def _window(d: Departure) -> str:
+    if d.exact:
+        return f"{d.left_latest:%Y-%m-%d %H:%M}"
+    return f"{d.left_earliest:%Y-%m-%d %H:%M} … {d.left_latest:%Y-%m-%d %H:%M}"
+
+
+# -- left ------------------------------------------------------------------------------------
+
+_KIND_STYLE = {"unfollowed": "red", "unsubscribed": "red", "unknown": "yellow"}
+
+
+def _when(d: Departure, now: datetime | None, verbose: bool) -> str:
+    if d.exact:
+        return moment(d.left_latest, now)
+    return span(d.left_earliest, d.left_latest, now)
+
+
+def _followed(d: Departure) -> str:
+    amount = duration(d.tenure_days)
+    return f"≥{amount}" if d.followed_before_tracking or not d.exact else amount
+
+
+def _after(d: Departure, now: datetime | None, verbose: bool) -> Text:
+    """The reason they gave, if any, and what came before the departure: the campaign they
+    unsubscribed from, else the last post (the last few, one a line, with ``verbose``)."""
+    out = Text()
+    if d.reason:
+        out.append(f"“{one_line(d.reason)}”", style="italic")
+        out.append("\n" if verbose else " ")
+    lines: list[str] = []
+    if d.campaign:
+        lines.append(f"campaign: {one_line(d.campaign)}")
+    posts = d.last_posts if verbose else ([] if d.campaign else d.last_posts[:1])
+    lines.extend(f"{moment(p.created_at, now)} {one_line(p.text)}" for p in posts)
+    out.append("\n".join(lines))
+    if not out.plain:
+        out.append("—", style="dim")
+    return out
+
+
+def departures_view(
+    rows: Sequence[Departure],
+    *,
+    title: str = "Who left",
+    now: datetime | None = None,
+    summary: LeftSummary | None = None,
+    verbose: bool = False,
+    limit_flag: str = "--limit",
+) -> RenderableType:
+    """One line per departure (newest first): when, who, how, how long they had followed,
+    and what came just before it; then the count by kind and the reasons unsubscribers
+    gave, and how many more there are when the list was cut."""
+    platforms = {d.account: d.platform for d in rows}
+    labels = channel_labels(platforms, platforms)
+    several = len(labels) > 1
+    columns = [
+        Column("left (UTC)"),
+        Column("who", shrink=18, widest=None if verbose else 26),
+        Column("how"),
+        Column("followed", drop=2, justify="right"),
+    ]
+    if several:
+        columns.append(Column("account", drop=3))
+    columns.append(Column("just before", shrink=24, drop=1))
+    table_rows: list[list[Cell]] = []
     for d in rows:
-        posts = "\n".join(f"{p.created_at:%m-%d %H:%M} {_snippet(p.text)}" for p in d.last_posts)
-        if d.campaign:
-            posts = f"campaign: {d.campaign}" + (f"\n{posts}" if posts else "")
-        table.add_row(
-            Text(d.account),
-            _who(d.handle, d.display_name, d.external_id),
-            Text(d.kind, style=kind_style.get(d.kind, "dim")),
-            _window(d),
-            _tenure(d),
-            Text(posts),
+        row: list[Cell] = [
+            _when(d, now, verbose),
+            who(d.handle, d.external_id, d.display_name if verbose else None),
+            Text(d.kind, style=_KIND_STYLE.get(d.kind, "dim")),
+            _followed(d),
+        ]
+        if several:
+            row.append(Text(labels[d.account] if not verbose else d.account))
+        row.append(_after(d, now, verbose))
+        table_rows.append(row)
+    parts: list[RenderableType] = []
+    if rows:
+        parts.append(FitTable(columns, table_rows, title=title))
+    elif summary is None or summary.total == 0:
+        parts.append(Text(f"{title}: nobody in this period.", style="bold"))
+    if summary is not None:
+        parts.extend(_left_summary(summary, len(rows), limit_flag))
+    return Group(*parts)
+
+
+def _left_summary(s: LeftSummary, shown: int, limit_flag: str) -> list[RenderableType]:
+    out: list[RenderableType] = []
+    note = cut_note(shown, s.total, limit_flag)
+    if note is not None:
+        out.append(note)
+    if s.total:
+        kinds = ", ".join(f"{n:,} {k}" for k, n in s.by_kind.items())
+        out.append(Text(f"{s.total:,} left: {kinds}"))
+    if s.reasons:
+        unsubscribed = s.by_kind.get("unsubscribed", 0)
+        out.append(
+            Text(f"Their own reasons ({s.stated:,} of {unsubscribed:,} unsubscribers gave one):")
         )
+        for reason, n in s.reasons[:8]:
+            line = Text(f"  {n:>5,}  ")
+            line.append(one_line(reason))
+            line.no_wrap = True
+            line.overflow = "ellipsis"
+            out.append(line)
+        if len(s.reasons) > 8:
+            out.append(Text(f"  …and {len(s.reasons) - 8} other reasons (--json)", style="dim"))
+    return out
+
+
+def departures_table(rows: Sequence[Departure], title: str = "Who left") -> RenderableType:
+    """The departures alone (kept for callers of the old name)."""
+    return departures_view(rows, title=title)
+
+
+# -- status ----------------------------------------------------------------------------------
+
+
+def _change(gained: int, lost: int) -> str:
+    return f"+{gained:,} −{lost:,}"
+
+
+def _history_days(s: AccountStatus, now: datetime) -> float | None:
+    if s.first_observation is None:
+        return None
+    return (now - s.first_observation).total_seconds() / 86400
+
+
+def status_view(
+    rows: Sequence[AccountStatus], *, now: datetime, verbose: bool = False
+) -> RenderableType:
+    """Followers now and the change over 7, 30 and 365 days per account; periods longer
+    than the history are marked, and an account with too little data says what to do."""
     if not rows:
-        table.caption = "nobody has left in this period"
-    return table
+        return Text(
+            "No accounts yet. Import an export (`breakup import x-archive ARCHIVE.zip`), "
+            "poll a live account (`breakup track bsky:HANDLE`), or try `breakup demo`."
+        )
+    periods = [p.name for p in rows[0].periods]
+    columns = [Column("account"), Column("followers", justify="right")]
+    for name in periods:
+        columns.append(Column(name, justify="right", drop=2 if name == "365d" else 0))
+    columns += [
+        Column("following", justify="right", drop=3),
+        Column("last data", drop=1),
+    ]
+    short = False
+    table_rows: list[list[Cell]] = []
+    for s in rows:
+        history = _history_days(s, now)
+        cells: list[Cell] = [
+            Text(s.account + ("" if s.role == "own" else f" ({s.role})")),
+            f"{s.followers:,}",
+        ]
+        for p in s.periods:
+            days = (now - p.since).total_seconds() / 86400
+            mark = history is not None and history < days - 0.5
+            short = short or mark
+            cells.append(Text(_change(p.gained, p.lost) + ("*" if mark else " ")))
+        cells += [
+            f"{s.following:,}",
+            "—" if s.last_observation is None else moment(s.last_observation, now),
+        ]
+        table_rows.append(cells)
+    parts: list[RenderableType] = [FitTable(columns, table_rows, title="Followers")]
+    if short:
+        parts.append(
+            Text(
+                "* the history is shorter than the period: these count only the days "
+                "observed, they are not a rate for the whole period",
+                style="dim",
+            )
+        )
+    parts.extend(_guidance(rows, now))
+    return Group(*parts)
+
+
+def _guidance(rows: Sequence[AccountStatus], now: datetime) -> list[Text]:
+    """What an account with too little history can and cannot show yet."""
+    out: list[Text] = []
+    for s in rows:
+        if s.role != "own":
+            continue
+        name = Text(s.account, style="bold")
+        if s.snapshots == 0 and s.events == 0:
+            out.append(
+                name
+                + Text(
+                    ": no followers observed yet; import a follower export or `breakup track` it"
+                )
+            )
+        elif s.snapshots == 1 and s.events == 0:
+            seen = "" if s.first_observation is None else f" ({day(s.first_observation, now)})"
+            out.append(
+                name
+                + Text(
+                    f": one snapshot only{seen}, so nobody can be seen leaving yet; "
+                    "import a later export (or `breakup track` it again) to see who left"
+                )
+            )
+        else:
+            history = _history_days(s, now)
+            if history is not None and history < 7:
+                span_text = f"{history * 24:.0f} hours" if history < 1 else f"{history:.0f} days"
+                out.append(
+                    name
+                    + Text(
+                        f": only {span_text} of history; wait a few weeks before "
+                        "reading churn into these numbers"
+                    )
+                )
+    return out
 
 
 def status_tables(rows: Sequence[AccountStatus]) -> RenderableType:
+    """The boxed status table the report's terminal rendering uses."""
     table = Table(title="Status")
     for col in ("account", "followers", "following", "7d +/−", "30d +/−", "365d +/−", "last seen"):
         table.add_column(col, justify="right" if col not in ("account", "last seen") else "left")
     for s in rows:
         cells = [f"+{p.gained}/−{p.lost}" for p in s.periods]
         name = Text(s.account + ("" if s.role == "own" else f" ({s.role})"))
-        table.add_row(
-            name,
-            f"{s.followers:,}",
-            f"{s.following:,}",
-            *cells,
-            _when(s.last_observation),
-        )
+        last = "—" if s.last_observation is None else f"{s.last_observation:%Y-%m-%d %H:%M}"
+        table.add_row(name, f"{s.followers:,}", f"{s.following:,}", *cells, last)
     if not rows:
         table.caption = "no accounts yet: import something or run `breakup demo`"
     return table
 
 
-def accounts_table(rows: Sequence[Account]) -> Table:
-    table = Table(title="Accounts")
-    for col in ("name", "platform", "identity", "handle", "role"):
-        table.add_column(col)
-    for a in rows:
-        table.add_row(
-            Text(a.name), a.platform, Text(a.identity or "—"), Text(a.handle or "—"), a.role
+# -- accounts ----------------------------------------------------------------------------------
+
+
+def accounts_view(rows: Sequence[Account], *, verbose: bool = False) -> RenderableType:
+    """Account names in full (they are what ``--account`` takes), role and platform."""
+    if not rows:
+        return Text(
+            "No accounts yet: `breakup import`, `breakup track` or `breakup demo` add some."
         )
-    return table
+    columns = [
+        Column("name"),
+        Column("role"),
+        Column("platform", drop=1),
+        Column("handle", drop=2, shrink=12),
+    ]
+    if verbose:
+        columns.append(Column("identity", drop=3, shrink=12))
+    table_rows: list[list[Cell]] = []
+    for a in rows:
+        row: list[Cell] = [Text(a.name), a.role, a.platform, Text(a.handle or "—")]
+        if verbose:
+            row.append(Text(a.identity or "—"))
+        table_rows.append(row)
+    hint = Text(
+        "--account takes a name, or any part of one that no other name contains", style="dim"
+    )
+    return Group(FitTable(columns, table_rows, title="Accounts"), hint)
+
+
+def accounts_table(rows: Sequence[Account]) -> RenderableType:
+    """The accounts view (kept for callers of the old name)."""
+    return accounts_view(rows)
+
+
+# -- imports -----------------------------------------------------------------------------------
 
 
 def import_summary(r: ImportResult) -> RenderableType:
