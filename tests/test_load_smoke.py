@@ -12,6 +12,8 @@ from benchmarks import bench_load
 from breakup.clock import fixed_clock
 from breakup.web import create_app
 
+from .webkit import LOCAL
+
 
 def test_dashboard_serves_concurrent_clients_while_imports_write(tmp_path: Path) -> None:
     # /api/report (which runs the analyses) is checked on its own below.
@@ -25,5 +27,5 @@ def test_dashboard_serves_concurrent_clients_while_imports_write(tmp_path: Path)
 def test_api_report_with_analyses_answers(tmp_path: Path) -> None:
     db = tmp_path / "a.duckdb"
     bench_load.build_store(db)
-    with TestClient(create_app(db, clock=fixed_clock(bench_load.END))) as client:
+    with TestClient(create_app(db, clock=fixed_clock(bench_load.END)), base_url=LOCAL) as client:
         assert client.get("/api/report").status_code == 200

@@ -22,6 +22,7 @@ from breakup.store import Store
 from breakup.web import create_app
 
 from .reportkit import CLOCK, golden_store
+from .webkit import LOCAL
 
 T = datetime(2025, 5, 13, 10, 0, tzinfo=UTC)
 
@@ -92,7 +93,7 @@ def test_why_sections_in_terminal_and_html(db: Path, with_fake_why: None) -> Non
 
 def test_dashboard_post_page_shows_the_verdict(db: Path, with_fake_why: None) -> None:
     scored = next(p for p in report_of(db).posts if p.score is not None)
-    with TestClient(create_app(db, clock=CLOCK)) as client:
+    with TestClient(create_app(db, clock=CLOCK), base_url=LOCAL) as client:
         page = client.get(f"/posts/{scored.post_id}").text
     score = page.split('id="post-score"', 1)[1].split("</dl>", 1)[0]
     assert "break-up post" in score and "4.00 (95% CI 1.50–9.00)" in score

@@ -35,6 +35,7 @@ from breakup.store import Store
 from breakup.web import check_bind, create_app
 
 from .servers.mastodon import Fault, Instance, serve
+from .webkit import LOCAL
 
 NOW = datetime(2025, 6, 1, tzinfo=UTC)
 CLOCK = fixed_clock(NOW)
@@ -116,7 +117,7 @@ def test_html_report_shows_hostile_text_as_text(hostile: Path) -> None:
 
 @pytest.fixture(scope="module")
 def dashboard(hostile: Path) -> Iterator[TestClient]:
-    with TestClient(create_app(hostile, clock=CLOCK, analyses=False)) as client:
+    with TestClient(create_app(hostile, clock=CLOCK, analyses=False), base_url=LOCAL) as client:
         yield client
 
 
@@ -309,7 +310,8 @@ def test_a_watch_reporting_a_failing_service_never_prints_the_token(tmp_path: Pa
 
 def test_the_dashboard_token_is_never_stored_in_the_database(hostile: Path) -> None:
     secret = "dash-SECRET-91c0"
-    with TestClient(create_app(hostile, token=secret, clock=CLOCK, analyses=False)) as client:
+    app = create_app(hostile, token=secret, clock=CLOCK, analyses=False)
+    with TestClient(app, base_url=LOCAL) as client:
         assert client.get("/", params={"token": secret}).status_code == 200
     assert secret.encode() not in hostile.read_bytes()
 
@@ -368,7 +370,7 @@ def test_every_route_refuses_a_request_without_the_token(hostile: Path) -> None:
     app = create_app(hostile, token=secret, clock=CLOCK, analyses=False)
     routes = ["/", "/api/report", "/healthz", "/static/plotly.min.js", "/people/1", "/posts/1",
               "/nonexistent"]  # fmt: skip
-    with TestClient(app) as client:
+    with TestClient(app, base_url=LOCAL) as client:
         for url in routes:
             assert client.get(url).status_code == 401, url
             assert client.get(url, headers={"Authorization": "Bearer wrong"}).status_code == 401

@@ -20,7 +20,7 @@ from breakup.web import StoreReader, check_bind, create_app, is_loopback
 
 from .browser import browser_page, chart_traces
 from .reportkit import CLOCK, EVIL_URL, IMG_NAME, SCRIPT_HANDLE, kit_store
-from .webkit import running
+from .webkit import LOCAL, running
 
 
 @pytest.fixture(scope="module")
@@ -30,7 +30,7 @@ def kit(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def client(kit: Path) -> Iterator[TestClient]:
-    with TestClient(create_app(kit, clock=CLOCK, analyses=False)) as c:
+    with TestClient(create_app(kit, clock=CLOCK, analyses=False), base_url=LOCAL) as c:
         yield c
 
 
@@ -111,7 +111,7 @@ def test_plotly_is_served_locally(client: TestClient) -> None:
 
 def test_token_is_checked_on_every_request(kit: Path) -> None:
     app = create_app(kit, token="s3cret", clock=CLOCK, analyses=False)
-    with TestClient(app) as c:
+    with TestClient(app, base_url=LOCAL) as c:
         assert c.get("/").status_code == 401
         assert c.get("/static/plotly.min.js").status_code == 401
         assert c.get("/", headers={"Authorization": "Bearer wrong"}).status_code == 401
@@ -169,7 +169,7 @@ def test_reads_while_another_process_writes(tmp_path: Path) -> None:
         assert writer.stdout.readline().strip() == "open"
         with pytest.raises(Exception, match="lock"):  # what a direct read-only open meets
             Store(db, read_only=True)
-        with TestClient(app) as c:
+        with TestClient(app, base_url=LOCAL) as c:
             assert c.get("/").status_code == 200
             assert "late-account" not in c.get("/").text
             writer.stdin.write("late-account\n")
@@ -183,7 +183,7 @@ def test_reads_while_another_process_writes(tmp_path: Path) -> None:
         writer.kill()
         reader.close()
     # Once the writer is gone, a new one starts even while the dashboard has been reading.
-    with TestClient(create_app(db, clock=CLOCK, analyses=False)) as c:
+    with TestClient(create_app(db, clock=CLOCK, analyses=False), base_url=LOCAL) as c:
         assert c.get("/").status_code == 200
         with Store(db) as again:
             assert again.account("late-account").platform == "csv"
@@ -367,7 +367,7 @@ def test_concurrent_requests_build_a_report_once(
         return real(*args, **kwargs)
 
     monkeypatch.setattr(web_app, "build_report", slow_build)
-    with TestClient(create_app(kit, clock=CLOCK, analyses=False)) as c:
+    with TestClient(create_app(kit, clock=CLOCK, analyses=False), base_url=LOCAL) as c:
         codes: list[int] = []
         threads = [
             threading.Thread(target=lambda: codes.append(c.get("/api/report").status_code))

@@ -11,6 +11,9 @@ from contextlib import contextmanager
 import uvicorn
 from fastapi import FastAPI
 
+# The base URL for TestClient: the dashboard answers only loopback's host names.
+LOCAL = "http://127.0.0.1"
+
 
 @contextmanager
 def running(app: FastAPI) -> Iterator[str]:

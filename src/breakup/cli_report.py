@@ -130,6 +130,15 @@ def serve(
             envvar="BREAKUP_TOKEN", help="Token every request must carry.", show_default=False
         ),
     ] = None,
+    allow_host: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--allow-host",
+            help="Also answer requests for this host name (repeatable); loopback's names "
+            "and the bound address always work, any other Host header gets 400.",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """The web dashboard: the report's views, filterable by account, channel and dates,
     from a post to who left after it and from a person to their history. Reads a copy of
@@ -142,7 +151,14 @@ def serve(
     check_bind(host, token)
     shown = "[::1]" if host == "::1" else host
     console.print(f"dashboard on http://{shown}:{port}/", highlight=False, markup=False)
-    run(c.db or default_db_path(), host=host, port=port, token=token, clock=c.clock)
+    run(
+        c.db or default_db_path(),
+        host=host,
+        port=port,
+        token=token,
+        clock=c.clock,
+        allow_hosts=allow_host or (),
+    )
 
 
 @app.command()

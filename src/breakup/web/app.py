@@ -13,7 +13,7 @@ import math
 import re
 import threading
 from collections import OrderedDict
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime
 from importlib.resources import files
@@ -24,6 +24,7 @@ import jinja2
 from fastapi import FastAPI, Request
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from plotly.offline import get_plotlyjs
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from ..clock import Clock, parse_time, system_clock
 from ..errors import AccountError, BreakupError, InvalidInput
@@ -31,7 +32,7 @@ from ..report import Filters, Report, build_report, person_history, post_detail
 from ..report.html import environment, report_context
 from ..serialize import to_jsonable
 from ..store import Store
-from .auth import token_middleware
+from .auth import allowed_hosts, token_middleware
 from .reader import StoreReader
 
 REPORTS_KEPT = 8
@@ -108,8 +109,11 @@ def create_app(
     clock: Clock = system_clock,
     reader: StoreReader | None = None,
     analyses: bool = True,
+    hosts: Sequence[str] | None = None,
 ) -> FastAPI:
     """The dashboard over the store at *db*; with *token*, every request must carry it.
+    Only requests whose ``Host`` is one of *hosts* (default: loopback's names, see
+    :func:`.auth.allowed_hosts`) are answered; any other gets 400.
 
     Reports are kept per snapshot of the store and filters (the last few), so paging
     through the dashboard never runs an analysis twice on the same data. ``analyses=False``
@@ -155,6 +159,10 @@ def create_app(
     env = environment(jinja2.PackageLoader("breakup.web", "templates"))
     if token:
         app.middleware("http")(token_middleware(token))
+    # Added last, so it runs first: a foreign Host is refused before anything else.
+    app.add_middleware(
+        TrustedHostMiddleware, allowed_hosts=list(hosts or allowed_hosts()), www_redirect=False
+    )
 
     def page(request: Request, template: str, **context: Any) -> HTMLResponse:
         html = env.get_template(template).render(
@@ -234,12 +242,15 @@ def serve(
     port: int = 8377,
     token: str | None = None,
     clock: Clock = system_clock,
+    allow_hosts: Sequence[str] = (),
 ) -> None:
-    """Run the dashboard until interrupted (uvicorn)."""
+    """Run the dashboard until interrupted (uvicorn). It answers requests naming loopback,
+    *host* or one of *allow_hosts* in their ``Host`` header."""
     import uvicorn
 
     from .auth import check_bind
 
     check_bind(host, token)
-    app = create_app(db, token=token, clock=clock)
+    hosts = allowed_hosts(host, allow_hosts)
+    app = create_app(db, token=token, clock=clock, hosts=hosts)
     uvicorn.run(app, host=host, port=port, log_level="info", log_config=_log_config())

@@ -1,11 +1,13 @@
 """Who may use the dashboard: anyone on this machine when it binds to loopback; with a
-token, only requests that carry it (header, cookie, or once in the URL)."""
+token, only requests that carry it (header, cookie, or once in the URL). Either way only
+requests naming a trusted host in ``Host`` (:func:`allowed_hosts`): a web page whose
+domain was re-pointed at 127.0.0.1 (DNS rebinding) names its own and gets 400."""
 
 from __future__ import annotations
 
 import ipaddress
 import secrets
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 
 from fastapi import Request, Response
 from fastapi.responses import PlainTextResponse
@@ -14,6 +16,8 @@ from ..errors import InvalidInput
 
 COOKIE = "breakup_token"
 LOOPBACK_NAMES = ("localhost",)
+LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "[::1]")  # as in a Host header: IPv6 bracketed
+WILDCARD_BINDS = ("", "0.0.0.0", "::")
 
 
 def is_loopback(host: str) -> bool:
@@ -23,6 +27,20 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
         return False
+
+
+def allowed_hosts(bind: str | None = None, extra: Sequence[str] = ()) -> list[str]:
+    """The ``Host`` names the dashboard answers: loopback's, the address it binds to, and
+    *extra* (``serve --allow-host``). Bound to every interface (``0.0.0.0``, ``::``) with
+    no *extra*, any name is let through: the token that binding requires is the guard."""
+    hosts = [*LOOPBACK_HOSTS, *extra]
+    if bind is not None:
+        if bind.strip() in WILDCARD_BINDS and not extra:
+            return ["*"]
+        if bind.strip() not in WILDCARD_BINDS:
+            hosts.append(bind)
+    bare = (h.strip().lower().strip("[]") for h in hosts)
+    return list(dict.fromkeys(f"[{h}]" if ":" in h else h for h in bare if h))
 
 
 def check_bind(host: str, token: str | None) -> None:
