@@ -9,9 +9,12 @@ lone surrogates, wrong-shape JSON, zip bombs).
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
+import tracemalloc
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -262,3 +265,80 @@ def test_an_unexpected_error_is_one_line_with_a_hint_and_debug_shows_it(tmp_path
 def test_debug_is_a_global_option_in_the_help(tmp_path: Path) -> None:
     proc = cli(tmp_path / "s.duckdb", "--help")
     assert proc.returncode == 0 and "--debug" in proc.stdout, proc.stdout + proc.stderr
+
+
+# -- item 7: zip bombs ---------------------------------------------------------------------
+
+
+def _bomb(
+    path: Path, member: str, mib: int, prefix: bytes = b"", others: dict[str, bytes] | None = None
+) -> Path:
+    """A zip whose *member* expands to *mib* MiB of spaces (deflate packs ~1000:1)."""
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as z:
+        for name, body in (others or {}).items():
+            z.writestr(name, body)
+        with z.open(member, "w", force_zip64=True) as f:
+            f.write(prefix)
+            block = b" " * (1 << 20)
+            for _ in range(mib):
+                f.write(block)
+    return path
+
+
+BOMBS = {
+    # kind: (member that kind reads, what precedes the padding, other members)
+    "x-archive": ("data/follower.js", b"window.YTD.follower.part0 = [", {
+        "data/account.js":
+            b'window.YTD.account.part0 = [{"account": {"accountId": "1", "username": "b"}}]'}),
+    "mailchimp": ("subscribed_members_export_1.csv", b"Email Address,OPTIN_TIME\n", {}),
+    "csv": ("followers.csv", b"id\n", {}),
+    "json": ("doc.json", b'{"breakup": 1, "posts": []', {}),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("kind", sorted(BOMBS))
+def test_a_zip_bomb_is_refused_before_it_is_expanded(
+    kind: str, tmp_path: Path, store: Store
+) -> None:
+    """Regression: members were read whole (up to 4 GiB each): a 1 MB zip took 3.3 GB."""
+    member, prefix, others = BOMBS[kind]
+    path = _bomb(tmp_path / f"{kind}-bomb.zip", member, 64, prefix, others)
+    assert path.stat().st_size < 1024**2
+    tracemalloc.start()
+    try:
+        with pytest.raises(InvalidExport, match="zip bomb") as err:
+            get_source(kind).read(path, options())
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 16 * 1024**2, f"peak {peak / 1024**2:.0f} MiB while refusing"
+    assert path.name in str(err.value) and member.rsplit("/", 1)[-1] in str(err.value)
+    assert read_and_save(kind, path, store) == "refused on read"
+
+
+def test_members_adding_up_beyond_the_total_are_refused_as_they_are_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each member plausible on its own (incompressible, so no ratio to catch), together
+    over the cap on everything read from one archive."""
+    from breakup.sources import base
+
+    monkeypatch.setattr(base, "MAX_TOTAL_BYTES", 3 * 1024**2)
+    path = tmp_path / "many.zip"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z:
+        for k in range(3):
+            z.writestr(f"part{k}.bin", os.urandom(1536 * 1024))
+    with base.ExportFiles(path) as files:
+        files.read_bytes("part0.bin")
+        files.read_bytes("part0.bin")  # reading a member again counts it once
+        files.read_bytes("part1.bin")
+        with pytest.raises(InvalidExport, match="expand beyond") as err:
+            files.read_bytes("part2.bin")
+    assert "many.zip" in str(err.value) and "part2.bin" in str(err.value)
+
+
+def test_cli_refuses_a_zip_bomb_in_one_line_without_expanding_it(tmp_path: Path) -> None:
+    member, prefix, others = BOMBS["x-archive"]
+    path = _bomb(tmp_path / "archive.zip", member, 256, prefix, others)
+    db = tmp_path / "s.duckdb"
+    assert_cli_refuses(db, ["import", "x-archive", str(path)], "archive.zip", "zip bomb")

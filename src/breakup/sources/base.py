@@ -26,7 +26,17 @@ from ..clock import Clock, system_clock
 from ..errors import InvalidExport
 from ..models import Batch
 
-MAX_MEMBER_BYTES = 4 * 1024**3  # refuse zip bombs and absurd members
+# Zip bombs: a member is refused before it is decompressed when its header promises more
+# than MAX_MEMBER_BYTES, or more than MAX_RATIO times its compressed size once past
+# RATIO_FLOOR (real exports compress 3-30x: JSON and CSV text, already-compressed media);
+# an archive whose members read add up to more than MAX_TOTAL_BYTES is refused as it is
+# read. Members are decompressed in CHUNK pieces, counted as they come.
+MAX_MEMBER_BYTES = 4 * 1024**3
+MAX_TOTAL_BYTES = 8 * 1024**3
+MAX_RATIO = 200
+RATIO_FLOOR = 16 * 1024**2
+MAX_MEMBERS = 500_000
+CHUNK = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -95,6 +105,10 @@ def _has_lone_surrogate(doc: Any) -> bool:
     return False
 
 
+def _gib(size: int) -> str:
+    return f"{size / 1024**3:.1f} GiB" if size >= 1024**3 else f"{size / 1024**2:.0f} MiB"
+
+
 def _swallows_rows(values: Iterable[str | None]) -> bool:
     """Whether a value spanning lines holds a later line with a field separator: the rows
     an unbalanced quote swallowed, not a line break someone typed into a name."""
@@ -112,6 +126,8 @@ class ExportFiles:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._zip: zipfile.ZipFile | None = None
+        self._total = 0  # bytes decompressed from the archive so far (each member once)
+        self._counted: set[str] = set()
         if not path.exists():
             raise InvalidExport(path, "no such file or folder")
         if path.is_dir():
@@ -122,6 +138,9 @@ class ExportFiles:
             try:
                 self._zip = zipfile.ZipFile(path)
                 self.names = sorted(i.filename for i in self._zip.infolist() if not i.is_dir())
+                if len(self.names) > MAX_MEMBERS:
+                    self._zip.close()
+                    raise InvalidExport(path, f"{len(self.names):,} members: too many to read")
             except (zipfile.BadZipFile, OSError) as exc:
                 raise InvalidExport(path, f"unreadable zip ({exc})") from None
         elif path.suffix.lower() == ".zip":
@@ -153,20 +172,56 @@ class ExportFiles:
         return "" if single else f"{self.basename(name)} "
 
     def read_bytes(self, name: str) -> bytes:
+        return b"".join(self.chunks(name))
+
+    def chunks(self, name: str) -> Iterator[bytes]:
+        """A member's bytes in pieces; a zip member is checked against the bomb limits
+        before and while it is decompressed, so a bomb is refused without being expanded."""
         try:
-            if self._zip is not None:
-                info = self._zip.getinfo(name)
-                if info.file_size > MAX_MEMBER_BYTES:
-                    raise InvalidExport(self.path, f"{name} is implausibly large")
-                return self._zip.read(name)
-            target = self.path if self.path.is_file() else self.path / name
-            return target.read_bytes()
+            if self._zip is None:
+                target = self.path if self.path.is_file() else self.path / name
+                yield target.read_bytes()
+                return
+            info = self._zip.getinfo(name)
+            self._check_member(info)
+            first = name not in self._counted
+            self._counted.add(name)
+            size = 0
+            with self._zip.open(info) as member:
+                while chunk := member.read(CHUNK):
+                    size += len(chunk)
+                    if size > info.file_size:
+                        raise InvalidExport(
+                            self.path, f"{name} holds more than its {info.file_size:,} bytes"
+                        )
+                    if first:
+                        self._total += len(chunk)
+                        if self._total > MAX_TOTAL_BYTES:
+                            raise InvalidExport(
+                                self.path,
+                                f"{name}: the members read expand beyond "
+                                f"{MAX_TOTAL_BYTES / 1024**3:.0f} GiB (a zip bomb?)",
+                            )
+                    yield chunk
         except InvalidExport:
             raise
         except (zipfile.BadZipFile, KeyError, OSError, EOFError, ValueError) as exc:
             raise InvalidExport(self.path, f"cannot read {name}: {exc}") from None
         except Exception as exc:  # zlib.error and friends from a damaged archive
             raise InvalidExport(self.path, f"cannot read {name}: {exc}") from None
+
+    def _check_member(self, info: zipfile.ZipInfo) -> None:
+        size, packed = info.file_size, max(1, info.compress_size)
+        if size > MAX_MEMBER_BYTES:
+            raise InvalidExport(
+                self.path, f"{info.filename} would expand to {_gib(size)} (a zip bomb?)"
+            )
+        if size > RATIO_FLOOR and size / packed > MAX_RATIO:
+            raise InvalidExport(
+                self.path,
+                f"{info.filename} would expand {size // packed:,}x, from {packed:,} bytes to "
+                f"{_gib(size)} (a zip bomb?)",
+            )
 
     def read_text(self, name: str) -> str:
         data = self.read_bytes(name)
@@ -233,7 +288,10 @@ class ExportFiles:
         h = hashlib.sha256()
         for name in sorted(self.names if names is None else names):
             h.update(name.encode() + b"\0")
-            h.update(hashlib.sha256(self.read_bytes(name)).digest())
+            member = hashlib.sha256()
+            for chunk in self.chunks(name):
+                member.update(chunk)
+            h.update(member.digest())
         return h.hexdigest()
 
     def newest_member_time(self) -> datetime | None:
