@@ -39,24 +39,42 @@ class Page:
     errors: list[str] = field(default_factory=list)
     offsite: list[str] = field(default_factory=list)
 
-    def screenshot(self, name: str) -> Path:
+    def screenshot(self, name: str, *, full_page: bool = True) -> Path:
         ARTIFACTS.mkdir(exist_ok=True)
         path = ARTIFACTS / f"{name}.png"
-        self.page.screenshot(path=str(path), full_page=True)
+        self.page.screenshot(path=str(path), full_page=full_page)
         return path
 
 
+DESKTOP = {"width": 1280, "height": 900}
+PHONE = {"width": 390, "height": 844}  # an iPhone 12-15: CSS pixels
+
+
 @contextmanager
-def browser_page(allowed: tuple[str, ...] = ("file://", "http://127.0.0.1")) -> Iterator[Page]:
+def browser_page(
+    allowed: tuple[str, ...] = ("file://", "http://127.0.0.1"),
+    *,
+    width: int = DESKTOP["width"],
+) -> Iterator[Page]:
     """A page whose console errors are collected and whose requests may only go to
-    *allowed* prefixes (anything else is aborted and recorded)."""
+    *allowed* prefixes (anything else is aborted and recorded). At a phone's *width* the
+    page is a mobile one (touch, the page's viewport meta honoured)."""
     need_chromium()
     from playwright.sync_api import sync_playwright
 
+    phone = width <= PHONE["width"]
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         try:
-            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            if phone:
+                context = browser.new_context(
+                    viewport={"width": width, "height": PHONE["height"]},
+                    is_mobile=True,
+                    has_touch=True,
+                )
+            else:
+                context = browser.new_context(viewport={"width": width, "height": 900})
+            page = context.new_page()
             page.set_default_timeout(30_000)
             # A page may run the why analysis first: on a busy 2-core machine that is slow.
             page.set_default_navigation_timeout(240_000)

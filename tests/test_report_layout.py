@@ -1,0 +1,261 @@
+"""The report and the dashboard as a person reads them: the headline first, who left next
+with links to their profiles, and every page usable at a desktop's 1280 px and a phone's
+390 px — no sideways scroll, no console errors, tables folded into cards on the phone.
+
+The browser tests save screenshots under tests/artifacts/ (printed by each test; kept by
+CI as artifacts): ``<page>-<width>.png`` whole pages, ``…-first-screen.png`` what shows
+before any scrolling.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from breakup.report import Report, build_report, render_html
+from breakup.report.analyses import Unavailable
+from breakup.report.charts import SURVIVAL_SHOWN, survival_figure
+from breakup.report.html import profile_url, window
+from breakup.report.html_headline import headline
+from breakup.store import Store
+from breakup.web import create_app
+
+from .browser import ARTIFACTS, Page, browser_page, chart_traces
+from .reportkit import CLOCK, SCRIPT_HANDLE, golden_store, kit_store
+from .test_report_sections import fake_why
+from .webkit import running
+
+WIDTHS = (1280, 390)
+
+
+@pytest.fixture(scope="module")
+def kit(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return kit_store(tmp_path_factory.mktemp("layout"))
+
+
+@pytest.fixture(scope="module")
+def report(kit: Path) -> Report:
+    with Store(kit, clock=CLOCK, read_only=True) as store:
+        return build_report(store)
+
+
+@pytest.fixture(scope="module")
+def golden(tmp_path_factory: pytest.TempPathFactory) -> Report:
+    with Store(golden_store(tmp_path_factory.mktemp("golden")), clock=CLOCK) as store:
+        return build_report(store, with_analyses=False)
+
+
+# -- what the page says ------------------------------------------------------------------
+
+
+def test_profile_links_by_platform() -> None:
+    assert profile_url("bsky", "did:plc:abc123") == "https://bsky.app/profile/did:plc:abc123"
+    assert profile_url("bsky", "alice.bsky.social") == "https://bsky.app/profile/alice.bsky.social"
+    assert profile_url("mastodon", "Bob@Mastodon.Social") == "https://mastodon.social/@Bob"
+    assert profile_url("x", "783214") == "https://x.com/i/user/783214"
+    assert profile_url("instagram", "brand.fan_1") == "https://www.instagram.com/brand.fan_1/"
+    # No link for hashed addresses, generic ids, or ids that are not that platform's.
+    for platform, ident in [
+        ("email", "h:0123abcd"),
+        ("csv", "42"),
+        ("youtube", "UCevil"),
+        ("bsky", "javascript:alert(1)"),
+        ("bsky", 'did:plc:x" onmouseover="alert(1)'),
+        ("mastodon", "bob@evil.example/@x?"),
+        ("x", "123abc"),
+        ("instagram", "<script>"),
+    ]:
+        assert profile_url(platform, ident) is None, (platform, ident)
+
+
+def test_windows_are_short() -> None:
+    a = datetime(2025, 5, 8, tzinfo=UTC)
+    assert window(a, a) == "2025-05-08 00:00"
+    assert window(a, a.replace(hour=6)) == "2025-05-08 00:00 – 06:00"
+    assert window(a, a.replace(day=15)) == "2025-05-08 00:00 – 05-15 00:00"
+    assert window(a, datetime(2026, 1, 2, tzinfo=UTC)) == "2025-05-08 00:00 – 2026-01-02 00:00"
+
+
+def test_headline_without_the_why_analysis(golden: Report) -> None:
+    cards = {c.key: c for c in headline(golden)}
+    assert list(cards) == ["followers", "left", "post", "cause"]
+    assert cards["followers"].value == "46"  # evil 1 + news 17 + social 28
+    assert cards["followers"].detail == "−7 in the last 30 days (5 joined, 12 left)"
+    assert cards["left"].title == "Left in the last 7 days" and cards["left"].value == "3"
+    assert cards["left"].detail.startswith("Latest: ")
+    # Without statistics the post card says so, and names the plain count it shows.
+    assert cards["post"].title == "Post most departures followed"
+    assert cards["post"].value == "Thanks for 30 followers!"
+    assert "not run" in cards["post"].lines[0]
+    assert cards["cause"].value == "—" and "not run" in cards["cause"].detail
+
+
+def test_headline_reads_the_why_result(golden: Report) -> None:
+    cards = {c.key: c for c in headline(replace(golden, why=fake_why()))}
+    assert cards["post"].title == "Top break-up post"
+    assert cards["post"].value == "<b>Member sale</b>"  # escaped by the template
+    assert "about 2 more subscribers left than usual (×4.0, 95% CI ×1.5–×9.0)" in (
+        cards["post"].detail
+    )
+    assert cards["cause"].value == "posting too often"
+    assert cards["cause"].detail == "social: churn rises above 3 posts a day"
+    page = render_html(replace(golden, why=fake_why()), plotlyjs="")
+    head = page.split('<section id="headline"', 1)[1].split("</section>", 1)[0]
+    assert "&lt;b&gt;Member sale&lt;/b&gt;" in head and "<b>" not in head
+
+    quiet = fake_why()
+    quiet.attribution.posts[0].break_up = False
+    quiet.diagnosis.findings = []
+    cards = {c.key: c for c in headline(replace(golden, why=quiet))}
+    assert cards["post"].value == "none stands out" and "11 posts tested" in cards["post"].detail
+    assert cards["cause"].value == "no clear cause"
+
+    refused = {c.key: c for c in headline(replace(golden, why=Unavailable("too little data")))}
+    assert refused["cause"].detail == "No statistics: too little data"
+
+
+def test_headline_with_one_snapshot_asks_for_another(golden: Report) -> None:
+    one = replace(
+        golden,
+        status=[replace(s, imports=1, periods=[]) for s in golden.status],
+        departures=[],
+        departures_total=0,
+    )
+    left = {c.key: c for c in headline(one)}["left"]
+    assert left.value == "—" and "import a later one" in left.detail
+
+
+def test_who_left_comes_first_newest_first_with_profile_links(report: Report) -> None:
+    page = render_html(report, plotlyjs="")
+    sections = [part.split('"', 1)[0] for part in page.split('<section id="')[1:]]
+    assert sections[:3] == ["headline", "departures", "followers"]
+    shown = report.departures[:50]
+    assert [d.left_latest for d in shown] == sorted((d.left_latest for d in shown), reverse=True)
+    who_left = page.split('<section id="departures">', 1)[1].split("</section>", 1)[0]
+    links = [part.split('"', 1)[0] for part in who_left.split('class="person" href="')[1:]]
+    links += [part.split('"', 1)[0] for part in who_left.split('<a href="')[1:]]
+    platforms = {d.platform for d in shown}
+    assert {"bsky", "mastodon", "email"} <= platforms
+    assert any(u.startswith("https://bsky.app/profile/did:") for u in links)
+    assert any(u.startswith("https://") and "/@" in u for u in links)  # Mastodon
+    hashed = sum(1 for d in shown if d.external_id.startswith("h:") and not d.handle)
+    assert who_left.count('<span class="person">(hashed address)</span>') == hashed > 0
+
+
+def test_survival_chart_draws_only_the_largest_cohorts() -> None:
+    curves = [("all", 900, [(0.0, 1.0), (30.0, 0.8)])]
+    curves += [(f"joined 2025-{m:02d}", 10 * m, [(0.0, 1.0), (9.0, 0.7)]) for m in range(1, 13)]
+    fig = survival_figure(curves)
+    drawn = [t for t in fig.data if t.visible is not False and t.visible != "legendonly"]
+    assert len(drawn) == SURVIVAL_SHOWN
+    assert [t.name for t in drawn][:2] == ["all (900)", "joined 2025-12 (120)"]
+    grouped = [t for t in fig.data if t.visible == "legendonly"]
+    assert len(grouped) == 13 - SURVIVAL_SHOWN
+    assert sum(1 for t in grouped if t.showlegend) == 1  # one legend entry for the rest
+    assert grouped[0].name == f"{len(grouped)} smaller cohorts"
+
+
+# -- in the browser ----------------------------------------------------------------------
+
+
+def check_layout(p: Page, name: str, width: int, *, headline_cards: int = 4) -> dict[str, Any]:
+    """The page fits *width* (no sideways scroll), the headline shows on the first screen,
+    and nothing failed; saves the first screen and the whole page."""
+    page = p.page
+    page.wait_for_load_state("load")
+    first = p.screenshot(f"{name}-{width}-first-screen", full_page=False)
+    whole = p.screenshot(f"{name}-{width}")
+    print(f"screenshots: {first} {whole}")
+    size = page.evaluate(
+        """() => {
+            const wide = [...document.querySelectorAll('body *')]
+                .filter(e => e.getBoundingClientRect().right > innerWidth + 0.5)
+                .map(e => e.tagName.toLowerCase() + (e.id ? '#' + e.id : '')
+                          + (e.className && typeof e.className === 'string'
+                             ? '.' + e.className.split(' ').join('.') : ''));
+            return {scroll: document.documentElement.scrollWidth, inner: innerWidth,
+                    height: innerHeight, wide: wide.slice(0, 5)};
+        }"""
+    )
+    assert size["inner"] == width
+    assert size["scroll"] <= size["inner"], f"{name} scrolls sideways at {width}: {size}"
+    if headline_cards:
+        cards = page.locator("#headline .card")
+        assert cards.count() == headline_cards
+        for i in range(headline_cards):
+            box = cards.nth(i).bounding_box()
+            assert box is not None and box["y"] < size["height"], (name, width, i, box)
+            assert box["x"] + box["width"] <= width
+            assert cards.nth(i).is_visible()
+    if width < 700:  # tables are cards of labelled fields
+        for table in page.locator("table.cards").all()[:3]:
+            assert table.locator("thead").bounding_box()["width"] <= 1  # type: ignore[index]
+            row = table.locator("tbody tr").first
+            assert row.evaluate("r => getComputedStyle(r).display") in ("block", "flex")
+    assert p.errors == [], p.errors
+    assert p.offsite == [], p.offsite
+    return dict(size)
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_report_file_layout(report: Report, tmp_path: Path, width: int) -> None:
+    path = tmp_path / "report.html"
+    path.write_text(render_html(report), encoding="utf-8")
+    with browser_page(allowed=("file://",), width=width) as p:
+        p.page.goto(path.as_uri())
+        assert chart_traces(p.page, "followers") >= 4
+        if p.page.locator("#chart-survival").count():
+            drawn = p.page.evaluate(
+                "document.getElementById('chart-survival').data"
+                ".filter(t => t.visible !== 'legendonly').length"
+            )
+            assert 1 <= drawn <= SURVIVAL_SHOWN
+        check_layout(p, "report", width)
+        assert p.page.evaluate("window.__pwned") is None
+        # Who left is the next thing down, and its people link out to their profiles.
+        head = p.page.locator("#headline").bounding_box()
+        left = p.page.locator("#departures").bounding_box()
+        assert head is not None and left is not None and left["y"] > head["y"]
+        assert p.page.locator("#departures a.person[href^='https://bsky.app/profile/']").count()
+        assert SCRIPT_HANDLE in p.page.locator("#departures .person").all_inner_texts()
+    print(f"artifacts in {ARTIFACTS}")
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_dashboard_layout(kit: Path, width: int) -> None:
+    app = create_app(kit, clock=CLOCK, analyses=False)
+    with running(app) as url, browser_page(width=width) as p:
+        page = p.page
+        page.goto(url + "/")
+        assert chart_traces(page, "timeline") >= 4
+        check_layout(p, "dashboard", width)
+        assert page.locator("#departures a.profile[href^='https://bsky.app/profile/']").count()
+
+        page.click("details.filters > summary")
+        page.select_option("#f-channel", "bsky")
+        page.click("#f-apply")
+        page.wait_for_url("**channel=bsky**")
+        chart_traces(page, "followers")
+        check_layout(p, "dashboard-bsky", width)
+
+        page.goto(url + "/")
+        page.locator("#posts a.post").first.click()
+        page.wait_for_url("**/posts/**")
+        check_layout(p, "dashboard-post", width, headline_cards=0)
+        page.locator("#departures a.person").first.click()
+        page.wait_for_url("**/people/**")
+        check_layout(p, "dashboard-person", width, headline_cards=0)
+
+        page.goto(url + "/?account=evil")
+        check_layout(p, "dashboard-hostile", width)
+        assert page.evaluate("window.__pwned") is None
+
+
+def test_favicon_is_inline(report: Report) -> None:
+    page = render_html(report, plotlyjs="")
+    icon = page.split('<link rel="icon" href="', 1)[1].split('"', 1)[0]
+    assert icon.startswith("data:image/svg+xml,") and "%3Csvg" in icon
