@@ -7,21 +7,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import dataclasses
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
-from rich.console import Group, RenderableType
-from rich.table import Table
 from rich.text import Text
 
 from . import fans as lib
-from .cli import AccountOpt, JsonOpt, _ctx, _emit, app
+from . import terminal_fans as views
+from .cli import AccountOpt, JsonOpt, LimitOpt, VerboseOpt, _account, _ctx, _emit, _progress, app
 from .errors import InvalidInput
 from .fans.codes import check_prefix
 from .fans.hygiene import INACTIVE_DAYS
-from .store import default_db_path
 
 __all__ = ["app"]
 
@@ -30,16 +28,21 @@ __all__ = ["app"]
 def fans_(
     ctx: typer.Context,
     account: AccountOpt = None,
-    top: Annotated[int, typer.Option(help="How many people to list.")] = 20,
+    limit: LimitOpt = None,
+    top: Annotated[int | None, typer.Option("--top", hidden=True, min=0)] = None,
     at_risk: Annotated[
         bool, typer.Option("--at-risk", help="Followers most likely to leave in 30 days.")
     ] = False,
     codes: Annotated[
         str | None,
-        typer.Option(help="Issue a reward code with this prefix to each of the top fans."),
+        typer.Option(
+            metavar="PREFIX",
+            help="Issue a reward code with this prefix to each of the top fans.",
+        ),
     ] = None,
     out: Annotated[
-        Path | None, typer.Option(help="With --codes: write the codes to this CSV file.")
+        Path | None,
+        typer.Option(metavar="PATH", help="With --codes: write the codes to this CSV file."),
     ] = None,
     unanswered: Annotated[
         bool, typer.Option("--unanswered", help="Replies and mentions never answered.")
@@ -47,38 +50,52 @@ def fans_(
     deal_seekers: Annotated[
         bool, typer.Option("--deal-seekers", help="Promotion joiners and how fast they left.")
     ] = False,
+    verbose: VerboseOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Your most engaged fans across channels (replies and mentions weigh most, recent more
     than old), with the evidence; or who is at risk of leaving, who was never answered,
-    how promotion joiners fared; and reward codes for the top fans."""
-    if top < 1:
-        raise InvalidInput("--top must be at least 1")
+    how promotion joiners fared; and reward codes for the top fans. --limit (default 20)
+    says how many people are listed; --top is its old name."""
     if out is not None and codes is None:
         raise InvalidInput("--out needs --codes PREFIX")
+    n = limit if limit is not None else (top if top is not None else 20)
+    everyone = 10**9  # --limit 0
     c = _ctx(ctx)
     if codes is not None:
+        if n == 0:
+            raise InvalidInput("--codes needs a --limit of at least 1")
         prefix = check_prefix(codes)
-        with lib.open_store_waiting(c.db or default_db_path(), clock=c.clock) as store:
-            best = lib.top_fans(store, account, top)
+        c._check_exists()
+        with lib.open_store_waiting(c.path, clock=c.clock) as store:
+            best = lib.top_fans(store, _account(store, account), n)
             issued = lib.issue_codes(store, prefix, [f.person_id for f in best])
         if out is not None:
             lib.write_codes_csv(issued, out)
-        _emit(as_json, issued, _codes_table(issued, out))
+        _emit(as_json, issued, views.codes_view(issued, out))
         return
-    with c.store(read_only=True) as store:
+    with c.reading() as store:
+        name = _account(store, account)
+        now = store.clock()
         if at_risk:
-            risk = lib.at_risk(store, account, top)
-            _emit(as_json, risk, _risk_view(risk))
+            with _progress(as_json) as progress:
+                progress.add_task("fitting and backtesting the at-risk model", total=None)
+                risk = lib.at_risk(store, name, (n or everyone) + 1)
+            more = bool(n) and len(risk.fans) > n
+            if more:
+                risk = dataclasses.replace(risk, fans=risk.fans[:n])
+            _emit(as_json, risk, views.risk_view(risk, verbose=verbose, more=more))
         elif unanswered:
-            heard = lib.listening(store, account, limit=top)
-            _emit(as_json, heard, _listening_view(heard))
+            heard = lib.listening(store, name, limit=n or None)
+            _emit(as_json, heard, views.listening_view(heard, now=now, verbose=verbose))
         elif deal_seekers:
-            deals = lib.deal_seekers(store, account)
-            _emit(as_json, deals, _deals_view(deals, top))
+            deals = lib.deal_seekers(store, name)
+            _emit(as_json, deals, views.deals_view(deals, n, now=now))
         else:
-            best = lib.top_fans(store, account, top)
-            _emit(as_json, best, _fans_table(best))
+            best = lib.top_fans(store, name, (n or everyone) + 1)
+            more = bool(n) and len(best) > n
+            best = best[:n] if n else best
+            _emit(as_json, best, views.fans_view(best, now=now, more=more, verbose=verbose))
 
 
 @app.command("link")
@@ -110,179 +127,26 @@ def hygiene_(
     ctx: typer.Context,
     account: AccountOpt = None,
     inactive_days: Annotated[
-        int, typer.Option(help="Inactive: no post for this many days.")
+        int, typer.Option(metavar="DAYS", help="Inactive: no post for this many days.")
     ] = INACTIVE_DAYS,
-    limit: Annotated[int, typer.Option(help="People listed per kind.")] = 20,
+    limit: LimitOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Dead weight: followers and followed accounts that are inactive, never posted or look
-    like bots; the real audience next to the raw count; who doesn't follow back; mutuals."""
-    with _ctx(ctx).store(read_only=True) as store:
-        rows = lib.hygiene(store, account, inactive_days=inactive_days, limit=limit)
-    _emit(as_json, rows, _hygiene_view(rows))
-
-
-# -- renderings (names are attacker-controlled: always Text, never markup) ----------------
-
-
-def _who(handle: str | None, external_id: str) -> Text:
-    return Text(handle or (external_id if not external_id.startswith("h:") else "(hashed)"))
-
-
-def _fans_table(rows: Sequence[lib.TopFan]) -> Table:
-    table = Table(title="Top fans")
-    for col in ("#", "who", "score", "interactions", "last", "channels", "evidence"):
-        table.add_column(col, overflow="fold")
-    for f in rows:
-        who = _who(f.handle, f.members[0].external_id if f.members else "")
-        if len(f.members) > 1:
-            who.append(f"  (+{len(f.members) - 1} linked)", style="dim")
-        evidence = ", ".join(f"{e.count} {e.kind}" for e in f.evidence[:4])
-        table.add_row(
-            str(f.rank),
-            who,
-            f"{f.score:.1f}",
-            str(f.interactions),
-            f"{f.last_at:%Y-%m-%d}",
-            Text(", ".join(f.accounts)),
-            evidence,
+    like bots; the real audience next to the raw count; who doesn't follow back; mutuals.
+    --limit (default 20) says how many people are listed per account."""
+    n = 20 if limit is None else limit
+    with _ctx(ctx).reading() as store:
+        rows = lib.hygiene(
+            store, _account(store, account), inactive_days=inactive_days, limit=n or None
         )
-    if not rows:
-        table.caption = "no interactions recorded yet"
-    return table
+    _emit(as_json, rows, views.hygiene_view(rows))
 
 
-def _codes_table(rows: Sequence[lib.RewardCode], out: Path | None) -> RenderableType:
-    table = Table(title="Reward codes" + (f" (written to {out})" if out else ""))
-    for col in ("code", "who", "platform", "new"):
-        table.add_column(col)
-    for r in rows:
-        table.add_row(r.code, _who(r.handle, r.external_id), r.platform, "yes" if r.new else "")
-    return table
-
-
-def _risk_view(r: lib.AtRisk) -> RenderableType:
-    table = Table(title=f"Fans at risk of leaving within {r.horizon_days} days")
-    for col in ("#", "account", "who", "P(leave)", "eng. 30d / before", "why"):
-        table.add_column(col, overflow="fold")
-    for f in r.fans:
-        table.add_row(
-            str(f.rank),
-            Text(f.account),
-            _who(f.handle, f.external_id),
-            f"{f.probability:.1%}",
-            f"{f.engagement_30d:g} / {f.engagement_prev_30d:g}",
-            Text("; ".join(f.reasons)),
-        )
-    lines = [
-        f"trained on {r.trained_rows:,} monthly follower snapshots, "
-        f"{r.trained_events:,} departures (base rate {r.base_rate:.2%} per 30 days)"
-    ]
-    b = r.backtest
-    if b is not None:
-        lines.append(
-            f"backtest {b.test_from:%Y-%m-%d}…{b.test_to:%Y-%m-%d}: AUC {b.auc:.3f} "
-            f"(95% CI {b.auc_low:.3f}–{b.auc_high:.3f}), Brier {b.brier:.4f} vs "
-            f"{b.brier_base_rate:.4f} for the base rate (skill {b.brier_skill:+.3f})"
-        )
-    return Group(table, *(Text(x, style="dim") for x in lines))
-
-
-def _listening_view(r: lib.Listening) -> RenderableType:
-    head = Text(
-        f"{r.answered:,} of {r.asked:,} replies and mentions answered ({r.answer_rate:.0%}). "
-        f"Departures per 1,000 follower-days: never answered "
-        f"{r.unanswered_people.per_1000_days:.2f} ({r.unanswered_people.people:,} people), "
-        f"answered {r.answered_people.per_1000_days:.2f} ({r.answered_people.people:,}); "
-        f"rate ratio {r.rate_ratio:.2f} (95% CI {r.rate_ratio_low:.2f}–{r.rate_ratio_high:.2f})"
-    )
-    table = Table(title="Never answered, oldest first")
-    for col in ("when", "account", "who", "kind", "still follows", "their post"):
-        table.add_column(col, overflow="fold")
-    for u in r.oldest_unanswered:
-        table.add_row(
-            f"{u.at:%Y-%m-%d %H:%M}",
-            Text(u.account),
-            _who(u.handle, u.external_id),
-            u.kind,
-            "yes" if u.still_follows else "no",
-            Text(u.ref),
-        )
-    return Group(head, table)
-
-
-def _deals_view(d: lib.DealSeekers, top: int = 20) -> RenderableType:
-    table = Table(title=f"Joiners within {d.window_hours}h of a promotion (most joined first)")
-    for col in ("when", "account", "post", "joined", f"left ≤{d.horizon_days}d", "95% CI"):
-        table.add_column(col, overflow="fold")
-    shown = sorted(d.promotions, key=lambda p: (-p.cohort.joined, p.at))[:top]
-    for p in shown:
-        c = p.cohort
-        table.add_row(
-            f"{p.at:%Y-%m-%d}",
-            Text(p.account),
-            Text(p.text),
-            str(c.joined),
-            f"{c.share_left:.0%}",
-            f"{c.share_low:.0%}–{c.share_high:.0%}",
-        )
-    lines: list[Any] = [table]
-    for cohort in (d.promo_joiners, d.other_joiners):
-        if cohort is not None:
-            c = cohort
-            lines.append(
-                Text(
-                    f"{c.label}: {c.left}/{c.joined} left within {d.horizon_days} days "
-                    f"({c.share_left:.1%}, 95% CI {c.share_low:.1%}–{c.share_high:.1%})"
-                )
-            )
-    if d.difference is not None:
-        lines.append(
-            Text(
-                f"difference {d.difference:+.1%} "
-                f"(95% CI {d.difference_low:+.1%} to {d.difference_high:+.1%})"
-            )
-        )
-    return Group(*lines)
-
-
-def _hygiene_view(rows: Sequence[lib.Hygiene]) -> RenderableType:
-    table = Table(title="Audience hygiene")
-    cols = (
-        "account",
-        "followers",
-        "real audience",
-        "inactive",
-        "never posted",
-        "bot-like",
-        "never engaged",
-        "no profile",
-        "following",
-        "mutuals",
-        "not following back",
-    )
-    for col in cols:
-        table.add_column(col, justify="left" if col == "account" else "right")
-    for h in rows:
-        table.add_row(
-            Text(h.account),
-            f"{h.followers:,}",
-            f"{h.real_audience:,} ({h.real_share:.0%})",
-            f"{h.inactive:,}",
-            f"{h.never_posted:,}",
-            f"{h.bot_like:,}",
-            f"{h.never_engaged:,}",
-            f"{h.unprofiled:,}",
-            f"{h.following:,}",
-            f"{h.mutuals:,}",
-            f"{h.not_following_back:,}",
-        )
-    people = Table(title="Dead weight (first listed)")
-    for col in ("account", "who", "direction", "why"):
-        people.add_column(col, overflow="fold")
-    for h in rows:
-        for f in h.dead_weight:
-            people.add_row(
-                Text(h.account), _who(f.handle, f.external_id), f.direction, ", ".join(f.reasons)
-            )
-    return Group(table, people)
+# The renderings live in terminal_fans; the old names stay for callers.
+_fans_table = views.fans_view
+_codes_table = views.codes_view
+_risk_view = views.risk_view
+_listening_view = views.listening_view
+_deals_view = views.deals_view
+_hygiene_view = views.hygiene_view
