@@ -298,7 +298,7 @@ def hygiene_view(rows: Sequence[lib.Hygiene]) -> RenderableType:
             cells.append(cell)
         table_rows.append(cells)
     parts: list[RenderableType] = [FitTable(columns, table_rows, title="Audience hygiene")]
-    people = [
+    people: list[list[Cell]] = [
         [
             Text(_platform(h.account)),
             who(f.handle, f.external_id),
