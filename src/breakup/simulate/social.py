@@ -3,8 +3,8 @@
 Departures are competing risks, each person's first one wins:
 
 * the account's churn hazard — a baseline, plus the excess planted in the 48 h after
-  break-up posts, on and after days with more posts than the cadence threshold, and in
-  marketplace windows — scaled per person (bots and inactive accounts rarely unfollow,
+  break-up posts (decaying: most come in the first hours), on and after days with more
+  posts than the cadence threshold, and in marketplace windows — scaled per person (bots and inactive accounts rarely unfollow,
   followed-back followers 2.5× less, Kwak et al. 2011) and cut once the brand replied to
   them (Kwak et al. 2012);
 * the fragility of new ties; one-time-offer joiners leaving after the promotion;
@@ -52,6 +52,9 @@ MUTUAL_RATIO = 0.4
 REPLY_RATIO = 0.3
 # Candidate columns of the competing risks.
 C_CHURN, C_FRAGILE, C_OFFER, C_DELETE, C_SUSPEND, C_FORCED, C_PURGE, C_CLEANUP = range(8)
+
+
+RESPONSE_HOURS = 4.0  # mean delay of a break-up post's departures
 
 
 @dataclass
@@ -281,9 +284,14 @@ def _churn(
     breakups: list[tuple[int, float, str]] = []
     if "break_up_posts" in effects:
         breakups = _choose_breakups(world, spec, rng, posts, burst_days)
+        # Most of a bad post's departures come in its first hours: the excess decays
+        # (mean delay 4 h) over 48 h, with as many departures as a flat ×mult would give.
+        decay = np.exp(-np.arange(48) / RESPONSE_HOURS)
+        decay *= 48 / decay.sum()
         for i, mult, _ in breakups:
             h0 = int(posts[i].at) + 1
-            post_ex[h0 : h0 + 48] += mult - 1.0
+            span = post_ex[h0 : h0 + 48]
+            span += (mult - 1.0) * decay[: len(span)]
             culprit[h0 : h0 + 48] = i
     market = np.zeros(nh)
     for w in world.market:

@@ -169,7 +169,6 @@ def attribute(
     *,
     since: datetime | None = None,
     alpha: float = ALPHA,
-    window_hours: float | None = None,  # kept for callers; the kernel decides now
 ) -> Attribution:
     """Attribution of every own account's departures to its posts (module docstring)."""
     cands: list[Candidates] = []

@@ -33,6 +33,7 @@ from scipy import stats as sstats
 
 F = npt.NDArray[np.float64]
 I64 = npt.NDArray[np.int64]
+B = npt.NDArray[np.bool_]
 
 KERNEL_MASS = 0.999  # a kernel's support ends where this share of its mass is reached
 
@@ -94,23 +95,38 @@ class Grid:
         return out
 
 
-def kernel_matrix(grid: Grid, onsets: F, kernel: Kernel) -> sparse.csr_matrix:
-    """Rows: each onset's kernel mass per bin (exact integrals over the bins)."""
+def _kernel_entries(grid: Grid, onsets: F, kernel: Kernel) -> tuple[I64, I64, F]:
+    """(row, bin, mass) of each onset's kernel over the bins it reaches (exact integrals
+    of the kernel over each bin)."""
     n, dt = grid.n, grid.dt
-    k = len(onsets)
-    if k == 0:
-        return sparse.csr_matrix((0, n))
     reach = max(kernel.quantile(KERNEL_MASS), dt)
     first = np.clip(np.floor(onsets / dt).astype(np.int64), 0, n - 1)
     last = np.clip(np.floor((onsets + reach) / dt).astype(np.int64), first, n - 1)
     width = last - first + 1
-    rows = np.repeat(np.arange(k), width)
+    rows = np.repeat(np.arange(len(onsets)), width)
     offs = np.arange(int(width.sum())) - np.repeat(np.cumsum(width) - width, width)
     cols = first[rows] + offs
     lo = cols * dt - onsets[rows]
     mass = kernel.cdf(lo + dt) - kernel.cdf(lo)
     keep = mass > 0
-    return sparse.csr_matrix((mass[keep], (rows[keep], cols[keep])), shape=(k, n))
+    return rows[keep], cols[keep], mass[keep]
+
+
+def kernel_matrix(grid: Grid, onsets: F, kernel: Kernel) -> sparse.csr_matrix:
+    """Rows: each onset's kernel mass per bin."""
+    if len(onsets) == 0:
+        return sparse.csr_matrix((0, grid.n))
+    rows, cols, mass = _kernel_entries(grid, onsets, kernel)
+    return sparse.csr_matrix((mass, (rows, cols)), shape=(len(onsets), grid.n))
+
+
+def kernel_sum(grid: Grid, onsets: F, kernel: Kernel) -> F:
+    """The sum of every onset's kernel, per bin."""
+    if len(onsets) == 0:
+        return np.zeros(grid.n)
+    _, cols, mass = _kernel_entries(grid, onsets, kernel)
+    out: F = np.bincount(cols, mass, minlength=grid.n).astype(np.float64)
+    return out
 
 
 @dataclass
@@ -138,6 +154,7 @@ class Model:
         self.x = x  # hourly design (rows: hours of the grid)
         self.exposure_h = np.bincount(grid.hour, grid.exposure, minlength=len(x))
         self.ok_h = self.exposure_h > 0
+        self.all_ok_h = self.ok_h.copy()
         # Cells sharing a range are one cell (exact departures in the same bin).
         key = grid.lo * (grid.n + 1) + grid.hi
         uniq, inv = np.unique(key, return_inverse=True)
@@ -206,6 +223,11 @@ class Model:
         r, _ = self.ratio(lam)
         out: F = lam * r
         return out
+
+    def exclude(self, hours: B) -> None:
+        """Leave these hours out of the baseline's regression (spikes that the model does
+        not explain yet must not raise it); they keep their expectation from the rest."""
+        self.ok_h = self.all_ok_h & ~hours
 
     # -- fitting ------------------------------------------------------------------------
 
@@ -297,4 +319,4 @@ def design(h0: int, hours: int, exposure: F, *, resolution: float) -> F:
     return out
 
 
-__all__ = ["Grid", "Kernel", "Model", "State", "design", "kernel_matrix"]
+__all__ = ["Grid", "Kernel", "Model", "State", "design", "kernel_matrix", "kernel_sum"]

@@ -6,6 +6,7 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
+from . import words
 from .report import WhyReport
 
 TOP_POSTS = 10
@@ -22,33 +23,58 @@ def _ci(lo: float | None, hi: float | None, digits: int = 2) -> str:
     return f"{lo:.{digits}f}–{hi:.{digits}f}"
 
 
-def posts_table(report: WhyReport) -> Table:
+def break_ups(report: WhyReport) -> RenderableType:
+    """The answer first, in words: the bottom line, each break-up post with what it cost
+    and how sure we are, posts the data can't separate, outside bursts, accounts that
+    could not be tested."""
     att = report.attribution
-    named = att.break_up_posts
-    rows = named or att.posts[:TOP_POSTS]
-    title = "Break-up posts" if named else "Posts with the most excess departures (none named)"
-    table = Table(title=title)
-    for col in ("account", "posted (UTC)", "post", "obs", "exp", "rate ratio", "95% CI",
-                "p (Holm)", "peers"):  # fmt: skip
-        table.add_column(col, justify="right" if col in ("obs", "exp", "p (Holm)") else "left")
+    platform = {a.account: a.platform for a in att.accounts}
+    parts: list[RenderableType] = [Text(words.bottom_line(att), style="bold")]
+    shown = [p for p in att.posts if p.break_up or p.significant][:TOP_POSTS]
+    seen: set[str] = set()
+    for p in shown:
+        if p.post in seen:
+            continue
+        seen.update([p.post, *p.ambiguous_with])
+        line = Text("  ")
+        line.append(words.short_time(p.created_at), style="bold")
+        line.append(f"  {_snippet(p.text, 56)}")
+        parts.append(line)
+        parts.append(Text(f"     {words.post_sentence(p, platform.get(p.account, 'bsky'))}",
+                          style="red" if p.break_up else "yellow"))  # fmt: skip
+    for b in att.bursts:
+        parts.append(Text(f"  Outside event {words.burst_sentence(b)}", style="yellow"))
+    for a in att.accounts:
+        parts.append(Text(words.account_note(a), style="dim" if a.status == "ok" else "yellow"))
+    return Group(*parts)
+
+
+def posts_table(report: WhyReport) -> Table:
+    """The posts with the most departures after them, 80 columns wide."""
+    att = report.attribution
+    rows = att.posts[:TOP_POSTS]
+    table = Table(title="Posts with the most departures after them", title_justify="left")
+    table.add_column("posted", no_wrap=True)
+    table.add_column("post", ratio=1, overflow="ellipsis", no_wrap=True)
+    table.add_column("left/usual", justify="right", no_wrap=True)
+    table.add_column("cost (95% CI)", justify="right", no_wrap=True)
+    table.add_column("chance", no_wrap=True)
     for p in rows:
-        peers = "—" if p.peers_rate_ratio is None else f"×{p.peers_rate_ratio:.1f}"
-        if p.market_wide:
-            peers += " market-wide"
+        cost = "—" if p.excess <= 0.5 else \
+            f"{words.about(p.excess)} ({words.about(p.excess_ci_low)}–" \
+            f"{words.about(p.excess_ci_high)})"  # fmt: skip
+        verdict = "break-up" if p.break_up else ("one of a few" if p.significant else
+                                                 words.chance(p.p_adjusted).split(" ")[0])
         table.add_row(
-            Text(p.account),
-            f"{p.created_at:%Y-%m-%d %H:%M}",
-            Text(_snippet(p.text)),
-            f"{p.observed:.1f}",
-            f"{p.expected:.1f}",
-            Text(f"×{p.rate_ratio:.2f}", style="red" if p.break_up else ""),
-            _ci(p.ci_low, p.ci_high),
-            f"{p.p_adjusted:.3g}",
-            peers,
+            words.short_time(p.created_at),
+            Text(_snippet(p.text, 60)),
+            f"{p.observed:.0f}/{p.expected:.1f}",
+            Text(cost, style="red" if p.break_up else ""),
+            verdict,
         )
     table.caption = (
-        f"{att.posts_tested} posts tested, {att.window_hours:g} h after each; "
-        f"Holm-corrected one-sided tests at {att.alpha:g}"
+        f"{att.posts_tested} posts tested; cost = departures beyond normal churn in the "
+        "hours after the post; chance corrected for every post tested (Holm)"
     )
     return table
 
@@ -117,6 +143,7 @@ def retention_table(report: WhyReport) -> RenderableType:
 def why_report(report: WhyReport) -> RenderableType:
     notes = [Text(f"note: {n}", style="yellow") for n in report.notes]
     return Group(
+        break_ups(report),
         posts_table(report),
         diagnosis_table(report),
         triage_table(report),

@@ -37,7 +37,6 @@ def analyze(
     account: str | None = None,
     since: datetime | None = None,
     *,
-    window_hours: float = 48.0,
     cox_sample: int = 2000,
     seed: int = 0,
 ) -> WhyReport:
@@ -53,14 +52,30 @@ def analyze(
     # The model matrices are small (hours x a few dozen columns): multithreaded BLAS only
     # adds contention, by an order of magnitude on a shared machine.
     with threadpool_limits(limits=1, user_api="blas"):
-        return _analyze(store, account, since, window_hours, cox_sample, seed)
+        return _analyze(store, account, since, cox_sample, seed)
+
+
+def attribution_only(
+    store: Store, account: str | None = None, since: datetime | None = None
+) -> Attribution:
+    """Only the break-up posts (what the digest and the validation read): the other
+    analyses of :func:`analyze` are not computed."""
+    from threadpoolctl import threadpool_limits
+
+    own = [store.account(account)] if account is not None else store.accounts(role="own")
+    peer_accounts = [a for a in store.accounts(role="peer") if a.name != account]
+    departures = departures_sql(store)
+    with threadpool_limits(limits=1, user_api="blas"):
+        series = [s for s in (load_series(store, a, departures) for a in own) if s]
+        peers = [p for p in (load_series(store, a, departures) for a in peer_accounts) if p]
+        posts = {s.account.account_id: load_posts(store, s.account.account_id) for s in series}
+        return attribute(store, series, posts, departures, peers, since=since)
 
 
 def _analyze(
     store: Store,
     account: str | None,
     since: datetime | None,
-    window_hours: float,
     cox_sample: int,
     seed: int,
 ) -> WhyReport:
@@ -81,9 +96,7 @@ def _analyze(
     peers = [p for p in (load_series(store, a, departures) for a in peer_accounts) if p]
     posts: dict[int, PostRows] = {s.account.account_id: load_posts(store, s.account.account_id)
                                   for s in series}  # fmt: skip
-    attribution = attribute(
-        store, series, posts, departures, peers, since=since, window_hours=window_hours
-    )
+    attribution = attribute(store, series, posts, departures, peers, since=since)
     campaigns = {}
     for s in series:
         rows = posts[s.account.account_id]

@@ -153,7 +153,7 @@ def robust_dispersion(observed: F, expected: F, params: int, trim: float = 0.01)
     return phi
 
 
-def cautious_dispersion(observed: F, expected: F, params: int, trim: float = 0.01) -> float:
+def cautious_dispersion(observed: F, expected: F, params: int, trim: float = 0.001) -> float:
     """Dispersion of counts against their expectation, from the upper side of its
     uncertainty: the trimmed Pearson statistic (as :func:`robust_dispersion`) divided by
     the lower quartile of χ² on its degrees of freedom rather than by them, at least 1.
