@@ -16,6 +16,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn
 from rich.text import Text
 
 from . import __version__, serialize, terminal
+from .access import read_store, write_store
 from .accounts import NamingStore, resolve_account
 from .cli_help import BreakupGroup
 from .clock import Clock, parse_since, parse_time, system_clock
@@ -37,6 +38,8 @@ app = typer.Typer(
 console = Console()
 err_console = Console(stderr=True)
 
+
+WRITE_WAIT = 30.0  # seconds a writing command waits for another process to let go
 
 # Commands that may create a store file; any other on a path with no store is an error.
 CREATORS = frozenset({"import", "track", "demo", "stream", "watch", "peers"})
@@ -64,38 +67,27 @@ class _Ctx:
     @contextmanager
     def store(self, read_only: bool = False, create: bool | None = None) -> Iterator[Store]:
         """The store; names given to ``--account`` may be shorthands (see accounts.py).
-        ``create`` None: only the commands in CREATORS create a missing store."""
+        ``create`` None: only the commands in CREATORS create a missing store.
+        ``read_only``: as :meth:`reading`. For writing, waits up to WRITE_WAIT seconds
+        while another process holds the file, then ``StoreLocked``."""
+        if read_only:
+            with self.reading() as store:
+                yield store
+            return
         if not (self.command in CREATORS if create is None else create):
             self._check_exists()
-        store = NamingStore(self.db, clock=self.clock, read_only=read_only)
-        try:
+        with write_store(
+            self.path, clock=self.clock, wait=WRITE_WAIT, store_class=NamingStore
+        ) as store:
             yield store
-        finally:
-            store.close()
 
     @contextmanager
     def reading(self) -> Iterator[Store]:
         """The store read-only; while another process (``watch``) holds it, a consistent
-        copy (see :mod:`breakup.web.reader`), so reads never wait for or block a writer."""
+        copy (see :func:`breakup.access.read_store`), so reads never wait for a writer."""
         self._check_exists()
-        try:
-            store: Store = NamingStore(self.db, clock=self.clock, read_only=True)
-        except StoreError as exc:
-            if "lock" not in str(exc).lower():
-                raise
-            from .web.reader import StoreReader
-
-            reader = StoreReader(self.path, clock=self.clock)
-            try:
-                with reader.store() as copy:
-                    yield copy
-            finally:
-                reader.close()
-            return
-        try:
+        with read_store(self.path, clock=self.clock, store_class=NamingStore) as store:
             yield store
-        finally:
-            store.close()
 
 
 def _account(store: Store, account: str | None) -> str | None:

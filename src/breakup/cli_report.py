@@ -13,9 +13,9 @@ import typer
 
 from .cli import AccountOpt, JsonOpt, _ctx, _emit, app, console
 from .clock import Clock, parse_since, parse_time
-from .errors import StoreError
+from .errors import StoreLocked
 from .report.model import Filters
-from .store import Store, default_db_path
+from .store import Store
 
 __all__ = ["app"]
 
@@ -42,26 +42,9 @@ def _filters(
 @contextmanager
 def _reading(ctx: typer.Context) -> Iterator[Store]:
     """The store read-only; while another process (``watch``) holds it, a consistent copy
-    (see :mod:`breakup.web.reader`), so reports never wait for or block a writer."""
-    c = _ctx(ctx)
-    try:
-        store = Store(c.db, clock=c.clock, read_only=True)
-    except StoreError as exc:
-        if "lock" not in str(exc).lower():
-            raise
-        from .web.reader import StoreReader
-
-        reader = StoreReader(c.db or default_db_path(), clock=c.clock)
-        try:
-            with reader.store() as copy:
-                yield copy
-        finally:
-            reader.close()
-        return
-    try:
+    (see :func:`breakup.access.read_store`), so reports never wait for or block a writer."""
+    with _ctx(ctx).reading() as store:
         yield store
-    finally:
-        store.close()
 
 
 @app.command()
@@ -184,13 +167,9 @@ def digest(
     day = parse_time(period, what="--period").date() if period else None
     try:
         store = Store(c.db, clock=c.clock)
-    except StoreError as exc:
-        if "lock" not in str(exc).lower():
-            raise
-        raise StoreError(
-            f"{exc}\n(another process, e.g. `breakup watch`, holds the store; a running "
-            "watch sends the [[digest]] tables of its own config when they are due)"
-        ) from None
+    except StoreLocked as exc:
+        hint = "a running watch sends the [[digest]] tables of its own config when due"
+        raise StoreLocked(exc.path, "; ".join(filter(None, [exc.detail, hint]))) from None
     try:
         results = send_digests(store, targets, day, send_empty=send_empty)
     finally:

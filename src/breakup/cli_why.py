@@ -31,7 +31,7 @@ def why(
     from .why.render import why_report
 
     c = _ctx(ctx)
-    with c.store() as store:
+    with c.reading() as store:  # a copy while `watch` writes the store
         report = analyze(
             store, account=account, since=parse_since(since, c.clock) if since else None
         )
@@ -61,7 +61,7 @@ def peers_list(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     """List peer accounts."""
     from .why.peers import list_peers
 
-    with _ctx(ctx).store() as store:
+    with _ctx(ctx).reading() as store:
         rows = list_peers(store)
     table = Table(title="Peers")
     for col in ("name", "platform", "identity", "handle"):

@@ -10,7 +10,8 @@
     │   ├── UnknownAccount (LookupError)
     │   └── AccountMismatch (ValueError) data belongs to another account or platform
     ├── StoreError
-    │   └── SchemaTooNew                 the store was written by a newer breakup
+    │   ├── SchemaTooNew                 the store was written by a newer breakup
+    │   └── StoreLocked                  another process (e.g. ``watch``) holds the file
     └── ServiceError (ConnectionError)   a live service failed after retries, or refused
         └── RateLimited                  still rate-limited after waiting as told
 
@@ -67,6 +68,20 @@ class StoreError(BreakupError):
 
 class SchemaTooNew(StoreError):
     """The store was written by a newer version of breakup."""
+
+
+class StoreLocked(StoreError):
+    """Another process holds the store file (DuckDB allows one writer per file, and then
+    no other process may open it, even read-only). Raised by :class:`breakup.store.Store`,
+    the only place that recognises DuckDB's lock error; readers then use a copy."""
+
+    def __init__(self, path: Path | str, detail: str = "") -> None:
+        self.path = Path(path)
+        self.detail = detail
+        super().__init__(
+            f"{self.path}: locked by another process writing it (e.g. `breakup watch`)"
+            + (f", {detail}" if detail else "")
+        )
 
 
 class ServiceError(BreakupError, ConnectionError):

@@ -11,6 +11,7 @@ tracking_state) can always be rebuilt from them.
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import threading
 from collections.abc import Iterator
@@ -26,7 +27,7 @@ import pyarrow as pa
 from platformdirs import user_data_dir
 
 from .clock import Clock, from_db, system_clock, to_db
-from .errors import AccountMismatch, SchemaTooNew, StoreError, UnknownAccount
+from .errors import AccountMismatch, SchemaTooNew, StoreError, StoreLocked, UnknownAccount
 
 MIGRATIONS: list[tuple[str, str]] = [
     (
@@ -275,6 +276,10 @@ class Store:
             raise StoreError(f"{self.path}: no store here yet (import something first)")
         try:
             self.con = duckdb.connect(str(self.path), read_only=read_only)
+        except duckdb.IOException as exc:
+            if (locked := _lock_holder(exc)) is not None:
+                raise StoreLocked(self.path, locked) from None
+            raise StoreError(f"{self.path}: cannot open store: {exc}") from None
         except duckdb.Error as exc:
             raise StoreError(f"{self.path}: cannot open store: {exc}") from None
         self._in_tx = False
@@ -570,6 +575,17 @@ class Store:
             )
         finally:
             self.con.unregister("_fresh")
+
+
+def _lock_holder(exc: duckdb.IOException) -> str | None:
+    """Whether DuckDB refused the file because another process holds its lock: the one
+    place that reads DuckDB's message (it has no error type of its own for this). Returns
+    what it says about the holder ("PID 123"), or "" — or None for any other I/O error."""
+    text = str(exc)
+    if "Conflicting lock" not in text and "Could not set lock" not in text:
+        return None
+    pid = re.search(r"\(PID (\d+)\)", text)
+    return f"PID {pid.group(1)}" if pid else ""
 
 
 def first(cursor: duckdb.DuckDBPyConnection) -> Any:

@@ -29,7 +29,7 @@ from typing import IO, Any
 import pyarrow as pa
 
 from ..clock import Clock, system_clock
-from ..errors import InvalidInput, StoreError
+from ..errors import InvalidInput, StoreError, StoreLocked
 from ..store import Store
 from ._common import db_time, utc
 
@@ -214,8 +214,8 @@ def open_store_waiting(
     while True:
         try:
             return Store(path, clock=clock)
-        except StoreError as exc:
-            if "lock" not in str(exc).lower() or time.monotonic() >= deadline:
+        except StoreLocked:
+            if time.monotonic() >= deadline:
                 raise
         sleep(delay)
         delay = min(delay * 2, 0.5)

@@ -10,6 +10,11 @@ at most every ``max_age`` seconds. It is consistent when neither file changed wh
 copied (same size and modification time before and after), which is checked and retried;
 until a consistent copy exists the previous one is served. The copy is then opened once
 read-write to fold its log in, and each request opens it read-only.
+
+Copies live in a folder of the temp dir named after the process that made it
+(``breakup-copy-<pid>-…``). :meth:`StoreReader.close` removes it; a process killed before
+that (``kill -9``) leaves it behind, and the next reader to start removes every such
+folder whose process is gone (:func:`reclaim_stale_copies`).
 """
 
 from __future__ import annotations
@@ -30,6 +35,47 @@ from ..errors import StoreError
 from ..store import Store
 
 Signature = tuple[tuple[int, int] | None, tuple[int, int] | None]
+PREFIX = "breakup-copy-"  # + "<pid>-<random>"
+LEGACY_PREFIX = "breakup-serve-"  # folders of older versions, named without their pid
+LEGACY_AGE = 7 * 86400.0  # seconds untouched before such a folder counts as stale
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process
+    return True
+
+
+def reclaim_stale_copies(
+    folder: Path | None = None,
+    *,
+    alive: Callable[[int], bool] = _alive,
+    now: Callable[[], float] = time.time,
+) -> list[Path]:
+    """Remove the copy folders (in *folder*, default the temp dir) of readers whose
+    process is gone; returns what was removed. Only our own user's folders are touched."""
+    root = Path(folder or tempfile.gettempdir())
+    removed = []
+    for path in [*root.glob(f"{PREFIX}*"), *root.glob(f"{LEGACY_PREFIX}*")]:
+        try:
+            st = path.lstat()
+        except FileNotFoundError:
+            continue
+        if not path.is_dir() or path.is_symlink() or st.st_uid != os.getuid():
+            continue
+        if path.name.startswith(PREFIX):
+            pid, sep, _ = path.name[len(PREFIX) :].partition("-")
+            stale = bool(sep) and pid.isdigit() and not alive(int(pid))
+        else:
+            stale = now() - st.st_mtime > LEGACY_AGE
+        if stale:
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(path)
+    return removed
 
 
 def _stat(path: Path) -> tuple[int, int] | None:
@@ -52,6 +98,7 @@ class StoreReader:
         attempts: int = 20,
         monotonic: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], object] = time.sleep,
+        store_class: type[Store] = Store,
     ) -> None:
         self.path = Path(path)
         self.wal = self.path.with_name(self.path.name + ".wal")
@@ -60,7 +107,9 @@ class StoreReader:
         self.attempts = attempts
         self.monotonic = monotonic
         self.sleep = sleep
-        self.folder = Path(tempfile.mkdtemp(prefix="breakup-serve-"))
+        self.store_class = store_class
+        reclaim_stale_copies()
+        self.folder = Path(tempfile.mkdtemp(prefix=f"{PREFIX}{os.getpid()}-"))
         self._lock = threading.RLock()
         self._in_use: dict[Path, int] = {}  # copies requests are opening or reading
         self._generation = 0
@@ -129,7 +178,7 @@ class StoreReader:
             path = self.snapshot()
             self._in_use[path] = self._in_use.get(path, 0) + 1
         try:
-            store = Store(path, clock=self.clock, read_only=True)
+            store = self.store_class(path, clock=self.clock, read_only=True)
             try:
                 yield store
             finally:
