@@ -19,7 +19,7 @@ from rich.table import Table
 from rich.text import Text
 
 from .ingest import ImportResult
-from .left import Departure, LeftSummary
+from .left import POST_LOOKBACK_DAYS, Departure, LeftSummary
 from .status import AccountStatus
 from .store import Account
 
@@ -213,7 +213,7 @@ def _window(d: Departure) -> str:
 _KIND_STYLE = {"unfollowed": "red", "unsubscribed": "red", "unknown": "yellow"}
 
 
-def _when(d: Departure, now: datetime | None, verbose: bool) -> str:
+def _when(d: Departure, now: datetime | None) -> str:
     if d.exact:
         return moment(d.left_latest, now)
     return span(d.left_earliest, d.left_latest, now)
@@ -224,19 +224,17 @@ def _followed(d: Departure) -> str:
     return f"≥{amount}" if d.followed_before_tracking or not d.exact else amount
 
 
-def _after(d: Departure, now: datetime | None, verbose: bool) -> Text:
-    """The reason they gave, if any, and what came before the departure: the campaign they
-    unsubscribed from, else the last post (the last few, one a line, with ``verbose``)."""
+def _after(d: Departure, now: datetime | None) -> Text:
+    """The reason they gave, if any, and what came just before the departure: the
+    campaign they unsubscribed from, else the last post."""
     out = Text()
     if d.reason:
-        out.append(f"“{one_line(d.reason)}”", style="italic")
-        out.append("\n" if verbose else " ")
-    lines: list[str] = []
+        out.append(f"“{one_line(d.reason)}” ", style="italic")
     if d.campaign:
-        lines.append(f"campaign: {one_line(d.campaign)}")
-    posts = d.last_posts if verbose else ([] if d.campaign else d.last_posts[:1])
-    lines.extend(f"{moment(p.created_at, now)} {one_line(p.text)}" for p in posts)
-    out.append("\n".join(lines))
+        out.append(f"campaign: {one_line(d.campaign)}")
+    elif d.last_posts:
+        p = d.last_posts[0]
+        out.append(f"{moment(p.created_at, now)} {one_line(p.text)}")
     if not out.plain:
         out.append("—", style="dim")
     return out
@@ -253,13 +251,53 @@ def departures_view(
 ) -> RenderableType:
     """One line per departure (newest first): when, who, how, how long they had followed,
     and what came just before it; then the count by kind and the reasons unsubscribers
-    gave, and how many more there are when the list was cut."""
+    gave, and how many more there are when the list was cut. ``verbose``: each departure
+    on a line of its own, followed by the last posts before it, one a line."""
+    parts: list[RenderableType] = []
+    if rows and verbose:
+        parts.append(Text(title, style="bold"))
+        parts.extend(_departure_lines(d, now) for d in rows)
+    elif rows:
+        parts.append(_departures_table(rows, title, now))
+    elif summary is None or summary.total == 0:
+        parts.append(Text(f"{title}: nobody in this period.", style="bold"))
+    if summary is not None:
+        parts.extend(_left_summary(summary, len(rows), limit_flag))
+    return Group(*parts)
+
+
+def _clip(text: Text) -> Text:
+    text.no_wrap = True
+    text.overflow = "ellipsis"
+    return text
+
+
+def _departure_lines(d: Departure, now: datetime | None) -> RenderableType:
+    head = Text(f"{_when(d, now)}  ", style="bold")
+    head.append_text(who(d.handle, d.external_id, d.display_name))
+    head.append(f"  {d.kind}", style=_KIND_STYLE.get(d.kind, "dim"))
+    head.append(f"  followed {_followed(d)}  {d.account}", style="dim")
+    lines = [_clip(head)]
+    if d.reason:
+        lines.append(_clip(Text(f"    their reason: “{one_line(d.reason)}”", style="italic")))
+    if d.campaign:
+        lines.append(_clip(Text(f"    campaign: {one_line(d.campaign)}")))
+    for p in d.last_posts:
+        lines.append(_clip(Text(f"    {moment(p.created_at, now)}  {one_line(p.text)}")))
+    if not d.reason and not d.campaign and not d.last_posts:
+        lines.append(Text(f"    no post in the {POST_LOOKBACK_DAYS} days before", style="dim"))
+    return Group(*lines)
+
+
+def _departures_table(
+    rows: Sequence[Departure], title: str, now: datetime | None
+) -> RenderableType:
     platforms = {d.account: d.platform for d in rows}
     labels = channel_labels(platforms, platforms)
     several = len(labels) > 1
     columns = [
         Column("left (UTC)"),
-        Column("who", shrink=18, widest=None if verbose else 26),
+        Column("who", shrink=18, widest=26),
         Column("how"),
         Column("followed", drop=2, justify="right"),
     ]
@@ -269,23 +307,16 @@ def departures_view(
     table_rows: list[list[Cell]] = []
     for d in rows:
         row: list[Cell] = [
-            _when(d, now, verbose),
-            who(d.handle, d.external_id, d.display_name if verbose else None),
+            _when(d, now),
+            who(d.handle, d.external_id),
             Text(d.kind, style=_KIND_STYLE.get(d.kind, "dim")),
             _followed(d),
         ]
         if several:
-            row.append(Text(labels[d.account] if not verbose else d.account))
-        row.append(_after(d, now, verbose))
+            row.append(Text(labels[d.account]))
+        row.append(_after(d, now))
         table_rows.append(row)
-    parts: list[RenderableType] = []
-    if rows:
-        parts.append(FitTable(columns, table_rows, title=title))
-    elif summary is None or summary.total == 0:
-        parts.append(Text(f"{title}: nobody in this period.", style="bold"))
-    if summary is not None:
-        parts.extend(_left_summary(summary, len(rows), limit_flag))
-    return Group(*parts)
+    return FitTable(columns, table_rows, title=title)
 
 
 def _left_summary(s: LeftSummary, shown: int, limit_flag: str) -> list[RenderableType]:
@@ -405,7 +436,12 @@ def _guidance(rows: Sequence[AccountStatus], now: datetime) -> list[Text]:
         else:
             history = _history_days(s, now)
             if history is not None and history < 7:
-                span_text = f"{history * 24:.0f} hours" if history < 1 else f"{history:.0f} days"
+                hours, days = round(history * 24), round(history)
+                span_text = (
+                    f"{hours} hour{'s' if hours != 1 else ''}"
+                    if history < 1
+                    else f"{days} day{'s' if days != 1 else ''}"
+                )
                 out.append(
                     name
                     + Text(

@@ -1,0 +1,245 @@
+"""The terminal views at 80 and 120 columns (golden files), what they say when a list is cut
+or the data is too short, and the CLI's options and help as a user meets them.
+
+Regenerate the golden files with ``BREAKUP_REGEN_GOLDEN=1 pytest tests/test_terminal.py``.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from rich.console import Console, RenderableType
+
+from breakup import terminal, terminal_fans
+from breakup.fans import hygiene, top_fans
+from breakup.ingest import save_batch
+from breakup.left import left_summary, who_left
+from breakup.sources import ReadOptions, get_source
+from breakup.status import account_status
+from breakup.store import Store
+
+from .reportkit import CLOCK, END, golden_store
+
+GOLDEN = Path(__file__).parent / "golden" / "terminal"
+REGEN = bool(os.environ.get("BREAKUP_REGEN_GOLDEN"))
+WIDTHS = (80, 120)
+
+# An email list whose unsubscribers gave reasons (Mailchimp's UNSUB_REASON fields).
+LETTERS = {
+    "breakup": 1,
+    "platform": "email",
+    "account": {"id": "letters@brand.example", "handle": "letters"},
+    "snapshots": [
+        {
+            "direction": "followers",
+            "observed_at": "2025-05-01T00:00:00Z",
+            "complete": True,
+            "members": [{"id": f"r{i}@example.com"} for i in range(1, 9)],
+        }
+    ],
+    "posts": [
+        {
+            "id": "L1",
+            "created_at": "2025-05-27T09:00:00Z",
+            "kind": "campaign",
+            "text": "Our biggest sale of the year — three emails a day until Sunday, "
+            "because you deserve every single one of them",
+        }
+    ],
+    "events": [
+        {"event": "unsubscribe", "time": f"2025-05-27T1{i}:00:00Z", "id": f"r{i}@example.com",
+         "campaign": "L1", "reason": reason}
+        for i, reason in enumerate(
+            ["Other: too many emails", "Other: too many emails", "Not relevant", None], start=1
+        )
+    ],
+}  # fmt: skip
+
+
+def _add(store: Store, folder: Path, name: str, doc: dict[str, object]) -> None:
+    src = folder / f"{name}.json"
+    src.write_text(json.dumps(doc), encoding="utf-8")
+    save_batch(store, get_source("json").read(src, ReadOptions(clock=CLOCK)), account=name)
+
+
+@pytest.fixture(scope="module")
+def db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("terminal")
+    path = golden_store(folder)
+    with Store(path, clock=CLOCK) as store:
+        _add(store, folder, "email:letters@brand.example", LETTERS)
+    return path
+
+
+@pytest.fixture
+def store(db: Path) -> Store:
+    s = Store(db, clock=CLOCK, read_only=True)
+    yield s  # type: ignore[misc]
+    s.close()
+
+
+def render(renderable: RenderableType, width: int) -> str:
+    console = Console(width=width, file=io.StringIO(), color_system=None, record=True)
+    console.print(renderable)
+    return console.export_text()
+
+
+def check(name: str, text: str, width: int) -> None:
+    """Pin *text* in a golden file; no line may be wider than the terminal."""
+    wide = [line for line in text.splitlines() if len(line) > width]
+    assert not wide, f"{name}: lines wider than {width}: {wide[:3]}"
+    path = GOLDEN / f"{name}.{width}.txt"
+    if REGEN or not path.exists():
+        GOLDEN.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+        if not REGEN:
+            pytest.fail(f"golden file {path.name} was missing; written, check it in")
+    assert text == path.read_text(encoding="utf-8"), f"{path.name} changed (BREAKUP_REGEN_GOLDEN=1)"
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_status_golden(store: Store, width: int) -> None:
+    view = terminal.status_view(account_status(store), now=END)
+    check("status", render(view, width), width)
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_left_golden(store: Store, width: int) -> None:
+    rows = who_left(store, limit=6)
+    view = terminal.departures_view(rows, now=END, summary=left_summary(store))
+    out = render(view, width)
+    check("left", out, width)
+    assert "…and 10 more; `--limit 0` for all" in out  # 16 departures, 6 shown
+    assert "Their own reasons (3 of 7 unsubscribers gave one):" in out
+    assert "2  Other: too many emails" in out
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_left_verbose_golden(store: Store, width: int) -> None:
+    rows = who_left(store, account="social", limit=3)
+    view = terminal.departures_view(rows, now=END, verbose=True)
+    out = render(view, width)
+    check("left-verbose", out, width)
+    # each of the last posts on a line of its own under the departure, never folded
+    assert out.count("\n    14 May 13:15  Thanks for 30 followers!\n") == 2
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_accounts_golden(store: Store, width: int) -> None:
+    out = render(terminal.accounts_view(store.accounts()), width)
+    check("accounts", out, width)
+    for a in store.accounts():
+        assert a.name in out  # never cut: they are what --account takes
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_fans_and_hygiene_golden(store: Store, width: int) -> None:
+    fans = terminal_fans.fans_view(top_fans(store, top=5, at=END), now=END)
+    check("fans", render(fans, width), width)
+    check(
+        "hygiene", render(terminal_fans.hygiene_view(hygiene(store, at=END, limit=3)), width), width
+    )
+
+
+def test_no_line_is_wider_than_the_terminal_at_any_width(store: Store) -> None:
+    rows = who_left(store)
+    views = [
+        terminal.status_view(account_status(store), now=END),
+        terminal.departures_view(rows, now=END, summary=left_summary(store), verbose=True),
+        terminal.accounts_view(store.accounts(), verbose=True),
+    ]
+    for width in (40, 60, 80, 100, 160):
+        for view in views:
+            for line in render(view, width).splitlines():
+                assert len(line) <= width, (width, line)
+
+
+def test_status_guides_short_histories(tmp_path: Path) -> None:
+    """One snapshot cannot show anyone leaving, and a day of history is no 30-day rate."""
+    with Store(tmp_path / "s.duckdb", clock=CLOCK) as store:
+        assert "No accounts yet" in render(terminal.status_view([], now=END), 80)
+        one = {
+            "breakup": 1,
+            "platform": "bsky",
+            "account": {"id": "did:plc:one", "handle": "one.example"},
+            "snapshots": [{"observed_at": "2025-05-20T00:00:00Z",
+                           "members": [{"id": "a"}, {"id": "b"}]}],
+        }  # fmt: skip
+        _add(store, tmp_path, "one", one)
+        day = {
+            "breakup": 1,
+            "platform": "mastodon",
+            "account": {"id": "day", "handle": "day@x.example"},
+            "snapshots": [
+                {"observed_at": "2025-05-31T00:00:00Z", "members": [{"id": "a"}, {"id": "b"}]},
+                {"observed_at": "2025-05-31T20:00:00Z", "members": [{"id": "a"}]},
+            ],
+        }
+        _add(store, tmp_path, "day", day)
+        out = render(terminal.status_view(account_status(store), now=END), 120)
+    assert "one: one snapshot only (20 May), so nobody can be seen leaving yet" in out
+    assert "day: only 1 day of history; wait a few weeks" in out
+    assert "+0 −1*" in out and "* the history is shorter than the period" in out
+
+
+# -- the CLI as a user runs it -------------------------------------------------------------
+
+
+def cli(*args: str, ok: bool = True, columns: int = 80) -> subprocess.CompletedProcess[str]:
+    proc = subprocess.run(
+        [sys.executable, "-m", "breakup", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={"COLUMNS": str(columns), "PATH": "/usr/bin:/bin", "HOME": "/nonexistent"},
+    )
+    if ok:
+        assert proc.returncode == 0, proc.stderr
+    return proc
+
+
+def test_a_mistyped_db_is_an_error_not_a_new_store(tmp_path: Path) -> None:
+    missing = tmp_path / "typo.duckdb"
+    for command in (["status"], ["left"], ["accounts"], ["fans"], ["why"], ["report"]):
+        proc = cli("--db", str(missing), *command, ok=False)
+        assert proc.returncode == 1, command
+        err = proc.stderr.strip()
+        assert "\n" not in err and "no store here" in err and str(missing) in err, command
+        assert not missing.exists(), command
+
+
+def test_db_after_the_command_shorthand_accounts_and_limits(db: Path) -> None:
+    rows = json.loads(cli("left", "--db", str(db), "--json").stdout)
+    assert len(rows) == 16
+    assert json.loads(cli("left", f"--db={db}", "-n", "0", "--json").stdout) == rows
+    lettered = json.loads(cli("left", "--db", str(db), "-a", "lett", "--json").stdout)
+    assert {r["account"] for r in lettered} == {"email:letters@brand.example"}
+    assert {r["reason"] for r in lettered} >= {"Other: too many emails", "Not relevant"}
+    proc = cli("left", "--db", str(db), "-a", "e", ok=False)  # in "letters", "news", "evil"…
+    assert proc.returncode == 1 and "could be any of" in proc.stderr
+    out = cli("--db", str(db), "left", "-n", "2").stdout
+    assert "…and 14 more; `--limit 0` for all" in out
+    fans = json.loads(cli("--db", str(db), "fans", "--top", "1", "--json").stdout)
+    assert len(fans) == 1  # the old name still works
+    assert len(json.loads(cli("--db", str(db), "fans", "--limit", "0", "--json").stdout)) == 2
+
+
+def test_version_and_help() -> None:
+    from breakup import __version__
+
+    assert cli("--version").stdout.strip() == f"breakup {__version__}"
+    top = cli("--help").stdout
+    assert "--version" in top and "--db PATH" in top
+    for command in ("import", "left", "status", "fans", "digest", "report", "export", "watch"):
+        text = cli(command, "--help").stdout
+        assert "<bool>" not in text and "<list[" not in text and "<str>" not in text, command
+        assert "{" not in text.split("\n", 1)[0], command  # no "{kind}" in the usage line
+        assert max(len(line) for line in text.splitlines()) <= 80, command
+    assert "[[digest]]" in cli("digest", "--help").stdout
+    assert "KIND PATHS..." in cli("import", "--help").stdout
