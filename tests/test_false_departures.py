@@ -9,14 +9,22 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+
+import pytest
 
 from breakup.clock import fixed_clock
 from breakup.ingest import save_batch
-from breakup.models import Batch, Direction, Person, Snapshot
+from breakup.models import AccountState, Batch, Check, Direction, Person, Snapshot
 from breakup.sources import ReadOptions, get_source
 from breakup.store import Store
+from breakup.track import pending_rechecks
+
+from .faketime import FakeTime
+from .servers.xrpc import AppView, Fault
+from .test_live_bsky import BRAND, T0, followers, naive, poll
 
 NOW = datetime(2026, 6, 1, tzinfo=UTC)
 
@@ -74,3 +82,143 @@ def test_a_shrink_the_platform_count_vouches_for_is_diffed(store: Store) -> None
     save_batch(store, snap(100, day(1), 100), account="acct")
     save_batch(store, snap(3, day(2), 3), account="acct")
     assert departures(store) == 97
+
+
+# -- re-checks that disprove a departure ---------------------------------------------------
+
+
+@pytest.fixture
+def t() -> FakeTime:
+    return FakeTime(T0)
+
+
+@pytest.fixture
+def view(t: FakeTime) -> Iterator[AppView]:
+    with AppView(clock=t.clock) as v:
+        v.add_actor(BRAND, "brand.test", "Brand")
+        yield v
+
+
+def track_pending(store: Store) -> list[str]:
+    return pending_rechecks(store, "bsky:brand.test")
+
+
+def test_rows_a_server_silently_drops_are_not_departures_once_the_recheck_disproves_them(
+    view: AppView, t: FakeTime, store: Store
+) -> None:
+    """Issue 14 item 4, through the live path: getFollowers leaves out 15 of 2,000 (inside
+    the size tolerance, so the snapshot is diffed), getRelationships says each still
+    follows: nobody left. Regression: the 15 stayed departures of kind unknown."""
+    dids = followers(view, 2000)
+    poll(store, view, t)
+    p0 = t.now
+    t.advance(hours=6)
+    view.dropped |= set(dids[100:115])
+    view.unfollow(dids[500], BRAND)  # one real departure among them
+    result = poll(store, view, t)
+
+    assert result.fetched.closed == 16 and result.rechecked == 16
+    assert result.checks is not None
+    assert any("15 departure(s) withdrawn" in n for n in result.checks.notes)
+    gone = store.con.execute(
+        "SELECT p.external_id, s.end_earliest, s.end_latest, s.end_kind "
+        "FROM departures s JOIN people p USING (person_id)"
+    ).fetchall()
+    assert gone == [(dids[500], naive(p0), naive(t.now), "unfollowed")]
+    # Their spans are the ones they had: open, started before tracking, one each.
+    assert (
+        store.scalar(
+            "SELECT count(*) FROM spans s JOIN people p USING (person_id) "
+            "WHERE list_contains(?, p.external_id) AND s.end_latest IS NULL "
+            "AND s.start_earliest IS NULL",
+            [dids[100:115]],
+        )
+        == 15
+    )
+    assert store.scalar("SELECT count(*) FROM spans") == 2000
+    # Nothing observed was overwritten: both snapshots as seen, and the checks.
+    assert store.con.execute(
+        "SELECT member_count, diffable FROM observations WHERE direction = 'followers' "
+        "ORDER BY observed_at"
+    ).fetchall() == [(2000, True), (1984, True)]
+    assert store.scalar("SELECT count(*) FROM checks WHERE follows") == 15
+    assert track_pending(store) == [dids[500]] or track_pending(store) == []
+
+    # The server heals: the next poll sees them again and changes nothing.
+    view.dropped.clear()
+    t.advance(hours=6)
+    healed = poll(store, view, t)
+    assert (healed.fetched.opened, healed.fetched.closed) == (0, 0)
+    assert store.scalar("SELECT count(*) FROM departures") == 1
+
+
+def test_a_follow_seen_after_a_second_absence_is_a_return_not_a_withdrawal(
+    view: AppView, t: FakeTime, store: Store
+) -> None:
+    """Two complete snapshots without them confirm they left; a check then finding the
+    follow means they came back: a new span after the last snapshot, the departure kept."""
+    dids = followers(view, 40)
+    poll(store, view, t)
+    view.dropped.add(dids[3])
+    view.faults.append(Fault("app.bsky.graph.getRelationships", 500, times=None))
+    for _ in range(2):
+        t.advance(hours=6)
+        poll(store, view, t, retries=0)
+    last = t.now
+    view.faults.clear()
+    t.advance(hours=6)
+    poll(store, view, t)
+    rows = store.con.execute(
+        "SELECT s.start_earliest, s.end_latest IS NULL FROM spans s "
+        "JOIN people p USING (person_id) WHERE p.external_id = ? ORDER BY s.span_id",
+        [dids[3]],
+    ).fetchall()
+    assert len(rows) == 2 and rows[0][1] is False and rows[1][1] is True
+    assert rows[1][0] is not None and rows[1][0] >= naive(last) - timedelta(hours=6)
+
+
+def test_a_disproving_check_gives_the_same_spans_whatever_the_import_order(
+    tmp_path: Path,
+) -> None:
+    """Tracking is rebuilt when the past arrives: the withdrawal must survive a replay."""
+
+    def batches() -> list[Batch]:
+        def snapshot(ids: list[str], at: datetime) -> Batch:
+            people = [Person(i) for i in ids]
+            return Batch(
+                source="json",
+                platform="custom",
+                source_ref=f"s{at}",
+                snapshots=[Snapshot.of(Direction.FOLLOWERS, at, people)],
+            )
+
+        check = Batch(
+            source="json",
+            platform="custom",
+            source_ref="check",
+            checks=[Check(Person("c"), day(2) + timedelta(hours=1), AccountState.ACTIVE, True)],
+        )
+        everyone = [str(i) for i in range(30)] + ["c"]
+        return [
+            snapshot(everyone, day(1)),
+            snapshot([i for i in everyone if i not in ("c", "7")], day(2)),
+            check,
+            snapshot([*everyone[8:28], "c"], day(3)),
+        ]
+
+    results = []
+    for k, order in enumerate([[0, 1, 2, 3], [3, 2, 1, 0], [2, 0, 3, 1]]):
+        with Store(tmp_path / f"{k}.duckdb", clock=fixed_clock(NOW)) as s:
+            for i in order:
+                save_batch(s, batches()[i], account="acct")
+            results.append(
+                s.con.execute(
+                    "SELECT p.external_id, s.start_earliest, s.start_latest, s.end_earliest, "
+                    "s.end_latest, s.end_kind FROM spans s JOIN people p USING (person_id) "
+                    "ORDER BY 1, 3"
+                ).fetchall()
+            )
+    assert results[0] == results[1] == results[2]
+    spans = {r[0]: r[1:] for r in results[0]}
+    assert spans["c"][3] is None  # never left
+    assert spans["7"][3] == datetime(2025, 1, 2)  # left: no check says otherwise

@@ -159,10 +159,13 @@ def test_departure_kind_comes_from_the_first_check_after_it(store: Store) -> Non
     assert kinds == {"a": "unfollowed", "b": "deleted", "c": "suspended", "d": "unknown"}
 
 
-def test_still_following_check_does_not_make_an_unfollow(store: Store) -> None:
+def test_still_following_check_withdraws_the_departure(store: Store) -> None:
+    """Issue 14 item 4: a re-check finding the follow in place is evidence against the
+    absence; the span is open again (it was an unknown departure before), and the snapshot
+    that lacked them and the check both stay."""
     save_batch(store, snap(0, ["a"]), account="me")
     save_batch(store, snap(24, [], reported=0), account="me")
-    save_batch(
+    result = save_batch(
         store,
         Batch(
             source="test",
@@ -172,7 +175,11 @@ def test_still_following_check_does_not_make_an_unfollow(store: Store) -> None:
         ),
         account="me",
     )
-    assert spans(store)[0][7] == "unknown"
+    (span,) = spans(store)
+    assert span[4:8] == (None, None, None, None)  # no end: still following
+    assert any("1 departure(s) withdrawn" in n for n in result.notes)
+    assert store.scalar("SELECT count(*) FROM observations") == 2
+    assert store.scalar("SELECT count(*) FROM checks") == 1
 
 
 def test_names_are_appended_not_overwritten(store: Store) -> None:

@@ -166,6 +166,11 @@ def _save(
         tracked = tracking.update(store, acct.account_id, through=import_id)
         result.opened, result.closed = tracked.opened, tracked.closed
         result.rebuilt = bool(tracked.rebuilt)
+        if tracked.reopened:
+            result.notes.append(
+                f"{tracked.reopened} departure(s) withdrawn: a re-check found them still "
+                "following (they were missing from a snapshot, not gone)"
+            )
         if batch.checks:
             tracking.classify(store, None)  # the people checked may have left other accounts
         store.con.execute(

@@ -56,6 +56,7 @@ class TrackingResult:
     opened: int = 0
     closed: int = 0
     rebuilt: list[str] = field(default_factory=list)  # directions rebuilt from scratch
+    reopened: int = 0  # departures withdrawn: a re-check found the follow still there
 
 
 def bitmap_from_ids(ids: np.ndarray) -> BitMap:
@@ -71,41 +72,70 @@ def bitmap_ids(bm: BitMap) -> np.ndarray:
     return np.frombuffer(bm.to_array(), dtype=np.uint32)
 
 
+@dataclass
+class _Bulk:
+    """One bulk operation, made a table only at the end, so a close it holds can still be
+    withdrawn (a re-check finding the follow in place)."""
+
+    ord: int
+    ids: BitMap
+    is_open: bool
+    te: datetime | None
+    tl: datetime
+
+    def table(self) -> pa.Table:
+        n = len(self.ids)
+        return pa.table(
+            [
+                pa.array(np.full(n, self.ord, dtype=np.int64)),
+                pa.array(bitmap_ids(self.ids)),
+                pa.array(np.full(n, self.is_open)),
+                pa.nulls(n, _TS) if self.te is None else _repeat_ts(self.te, n),
+                _repeat_ts(self.tl, n),
+                pa.array(np.zeros(n, dtype=bool)),
+                pa.nulls(n, pa.string()) if self.is_open else pa.repeat(EndKind.UNKNOWN.value, n),
+                pa.nulls(n, pa.string()),
+                pa.nulls(n, pa.string()),
+            ],
+            schema=_OPS_SCHEMA,
+        )
+
+
 class _Ops:
     """Open/close operations in replay order.
 
     Pieces are kept in the order of ``ord`` (one per bulk operation, one per run of single
     operations), and a bulk operation's people come sorted from its bitmap, so the table
     is in (ord, person_id) order: the order span ids are given in.
+
+    ``touched`` is everyone with an operation in this replay; ``absent`` those the latest
+    diffable snapshot closed by their absence and nothing touched since, with ``last_close``
+    the operation that closed them; ``reopened`` people whose span closed by an absence in
+    an earlier replay is to be opened again.
     """
 
     def __init__(self) -> None:
-        self.tables: list[pa.Table] = []
+        self.tables: list[pa.Table | _Bulk] = []
         self.rows: list[tuple[Any, ...]] = []  # single operations since the last piece
         self.ord = 0
+        self.touched = BitMap()
+        self.absent = BitMap()
+        self.last_close: _Bulk | None = None
+        self.reopened: list[int] = []
+        self.withdrawn = 0  # closes taken back within this replay
 
     def bulk(self, ids: BitMap, is_open: bool, te: datetime | None, tl: datetime) -> None:
         self.ord += 1
-        n = len(ids)
-        if n == 0:
+        self.touched |= ids
+        if is_open:
+            self.absent -= ids
+        if len(ids) == 0:
             return
         self._flush_rows()
-        self.tables.append(
-            pa.table(
-                [
-                    pa.array(np.full(n, self.ord, dtype=np.int64)),
-                    pa.array(bitmap_ids(ids)),
-                    pa.array(np.full(n, is_open)),
-                    pa.nulls(n, _TS) if te is None else _repeat_ts(te, n),
-                    _repeat_ts(tl, n),
-                    pa.array(np.zeros(n, dtype=bool)),
-                    pa.nulls(n, pa.string()) if is_open else pa.repeat(EndKind.UNKNOWN.value, n),
-                    pa.nulls(n, pa.string()),
-                    pa.nulls(n, pa.string()),
-                ],
-                schema=_OPS_SCHEMA,
-            )
-        )
+        piece = _Bulk(self.ord, ids, is_open, te, tl)
+        self.tables.append(piece)
+        if not is_open:
+            self.last_close = piece
 
     def one(
         self,
@@ -119,7 +149,16 @@ class _Ops:
         reason: str | None = None,
     ) -> None:
         self.ord += 1
+        self.touched.add(person)
+        self.absent.discard(person)
         self.rows.append((self.ord, person, is_open, te, tl, exact, kind, campaign, reason))
+
+    def withdraw_close(self, person: int) -> None:
+        """Take back the close of *person* by the latest diffable snapshot."""
+        assert self.last_close is not None and person in self.absent
+        self.last_close.ids.discard(person)
+        self.absent.discard(person)
+        self.withdrawn += 1
 
     def _flush_rows(self) -> None:
         if self.rows:
@@ -135,7 +174,12 @@ class _Ops:
     def table(self) -> pa.Table:
         """The operations, with ``span_no``: the rank of each open among the opens."""
         self._flush_rows()
-        table = pa.concat_tables(self.tables) if self.tables else _OPS_SCHEMA.empty_table()
+        pieces = [
+            p.table() if isinstance(p, _Bulk) else p
+            for p in self.tables
+            if not isinstance(p, _Bulk) or len(p.ids)
+        ]
+        table = pa.concat_tables(pieces) if pieces else _OPS_SCHEMA.empty_table()
         is_open = table.column("is_open").to_numpy()
         return table.append_column("span_no", pa.array(np.cumsum(is_open, dtype=np.int64) - 1))
 
@@ -207,7 +251,8 @@ def update(store: Store, account_id: int, through: int | None = None) -> Trackin
 
 
 def _pending(store: Store, account_id: int, applied: dict[str, int]) -> dict[str, datetime]:
-    """The earliest observation or event not yet folded in, per direction that has any.
+    """The earliest observation, event or disproving re-check not yet folded in, per
+    direction that has any.
 
     One query for both directions: a direction with nothing new costs nothing more (its
     state is not loaded), which matters when many accounts are polled.
@@ -223,11 +268,16 @@ def _pending(store: Store, account_id: int, applied: dict[str, int]) -> dict[str
             UNION ALL
             SELECT direction, occurred_at, import_id FROM events
             WHERE account_id = ? AND import_id > ?
+            UNION ALL
+            -- A re-check finding the follow in place. It sorts after whatever shares its
+            -- instant, so one at the time tracking is folded through needs no rebuild.
+            SELECT 'followers', checked_at + INTERVAL 1 MICROSECOND, import_id FROM checks
+            WHERE account_id = ? AND import_id > ? AND state = 'active' AND follows
         )
         WHERE import_id > CASE direction WHEN 'followers' THEN ? WHEN 'following' THEN ? END
         GROUP BY direction
         """,
-        [account_id, min(after.values())] * 2
+        [account_id, min(after.values())] * 3
         + [after[Direction.FOLLOWERS.value], after[Direction.FOLLOWING.value]],
     ).fetchall()
     found = {str(d): t for d, t in rows}
@@ -271,12 +321,13 @@ def _update_direction(
     ops = _replay(store, account_id, direction, state)
     state.applied_through = latest_import
     _save_state(store, account_id, direction, state)
-    opened, closed = _write_spans(store, account_id, direction, ops)
+    result.reopened += ops.withdrawn + _reopen(store, account_id, direction, ops.reopened)
+    opened, closed = _write_spans(store, account_id, direction, ops.table())
     result.opened += opened
     result.closed += closed
 
 
-def _replay(store: Store, account_id: int, direction: str, state: _State) -> pa.Table:
+def _replay(store: Store, account_id: int, direction: str, state: _State) -> _Ops:
     after = state.applied_through
     snaps = store.con.execute(
         """
@@ -295,30 +346,92 @@ def _replay(store: Store, account_id: int, direction: str, state: _State) -> pa.
         """,
         [account_id, direction, after],
     ).fetchall()
+    present = _still_following(store, account_id, direction, after)
+    stored = _stored_endings(store, account_id, direction, state, present)
     ops = _Ops()
-    si = 0
-    ei = 0
-    while si < len(snaps) or ei < len(events):
-        # Events first at equal times: a snapshot taken at t already reflects them.
-        if ei < len(events) and (si >= len(snaps) or events[ei][0] <= snaps[si][0]):
+    si = ei = ci = 0
+    while si < len(snaps) or ei < len(events) or ci < len(present):
+        # At equal times: events, then snapshots (a snapshot taken at t already reflects
+        # them), then re-checks (made after the poll that raised them).
+        te = events[ei][0] if ei < len(events) else None
+        ts = snaps[si][0] if si < len(snaps) else None
+        tc = present[ci][0] if ci < len(present) else None
+        if te is not None and (ts is None or te <= ts) and (tc is None or te <= tc):
+            at = te
             _apply_event(state, ops, *events[ei])
             ei += 1
-        else:
+        elif ts is not None and (tc is None or ts <= tc):
             at, diffable, blob = snaps[si]
             _apply_snapshot(state, ops, at, bool(diffable), BitMap.deserialize(blob))
             si += 1
-        if state.as_of is None or _latest(snaps, events, si, ei) > state.as_of:
-            state.as_of = _latest(snaps, events, si, ei)
-    return ops.table()
+        else:
+            at, person = present[ci]
+            _apply_still_following(state, ops, at, person, stored)
+            ci += 1
+        if state.as_of is None or at > state.as_of:
+            state.as_of = at
+    return ops
 
 
-def _latest(snaps: list[Any], events: list[Any], si: int, ei: int) -> datetime:
-    times: list[datetime] = []
-    if si:
-        times.append(snaps[si - 1][0])
-    if ei:
-        times.append(events[ei - 1][0])
-    return max(times)
+def _still_following(
+    store: Store, account_id: int, direction: str, after: int
+) -> list[tuple[datetime, int]]:
+    """Re-checks made for the account that found the person following it."""
+    if direction != Direction.FOLLOWERS:
+        return []
+    rows = store.con.execute(
+        """
+        SELECT checked_at, person_id FROM checks
+        WHERE account_id = ? AND import_id > ? AND state = 'active' AND follows
+        ORDER BY checked_at, person_id
+        """,
+        [account_id, after],
+    ).fetchall()
+    return [(r[0], int(r[1])) for r in rows]
+
+
+def _stored_endings(
+    store: Store,
+    account_id: int,
+    direction: str,
+    state: _State,
+    present: list[tuple[datetime, int]],
+) -> dict[int, datetime]:
+    """For people re-checked as following but not open now: when their latest stored span
+    ended, if an absence (not an exact event) ended it."""
+    people = sorted({p for _, p in present if p not in state.open})
+    if not people:
+        return {}
+    rows = store.con.execute(
+        """
+        SELECT person_id, arg_max(end_latest, (start_latest, span_id)),
+               arg_max(end_exact, (start_latest, span_id))
+        FROM spans WHERE account_id = ? AND direction = ? AND list_contains(?, person_id)
+        GROUP BY person_id
+        """,
+        [account_id, direction, people],
+    ).fetchall()
+    return {int(p): end for p, end, exact in rows if end is not None and not exact}
+
+
+def _apply_still_following(
+    state: _State, ops: _Ops, at: datetime, person: int, stored: dict[int, datetime]
+) -> None:
+    """A re-check found *person* following: evidence, stronger than an absence, that they
+    never left. If the latest diffable snapshot closed their span only by their absence,
+    that close is withdrawn and the span stays open; otherwise (they were seen leaving for
+    sure, or a later complete snapshot also lacked them) they came back: a span opens,
+    starting after the last complete snapshot."""
+    if person in state.open:
+        return
+    if person in ops.absent:
+        ops.withdraw_close(person)
+    elif person not in ops.touched and stored.get(person) == state.last_complete_at:
+        ops.reopened.append(person)
+        ops.touched.add(person)
+    else:
+        ops.one(person, True, state.last_complete_at, at, False)
+    state.open.add(person)
 
 
 def _apply_snapshot(
@@ -329,6 +442,7 @@ def _apply_snapshot(
     if diffable:
         departed = state.open - members
         ops.bulk(departed, False, state.last_complete_at, at)
+        ops.absent = BitMap(departed)  # closes a re-check may still withdraw
         state.open = members
         state.last_complete_at = at
     else:
@@ -358,6 +472,28 @@ def _apply_event(
     else:
         state.open.discard(person)
     ops.one(person, False, at, at, True, end_kind, campaign, reason)
+
+
+def _reopen(store: Store, account_id: int, direction: str, people: list[int]) -> int:
+    """Open again the latest span of each of *people*: its ending was an absence a re-check
+    disproved. Spans are derived; the snapshot and the check that disproved it stay."""
+    if not people:
+        return 0
+    row = first(
+        store.con.execute(
+            """
+            UPDATE spans SET end_earliest = NULL, end_latest = NULL, end_exact = NULL,
+                end_kind = NULL, end_campaign = NULL, end_reason = NULL
+            WHERE span_id IN (
+                SELECT arg_max(span_id, (start_latest, span_id)) FROM spans
+                WHERE account_id = ? AND direction = ? AND list_contains(?, person_id)
+                GROUP BY person_id)
+              AND end_latest IS NOT NULL AND NOT end_exact
+            """,
+            [account_id, direction, sorted(people)],
+        )
+    )
+    return int(row[0]) if row else 0
 
 
 def _write_spans(store: Store, account_id: int, direction: str, ops: pa.Table) -> tuple[int, int]:

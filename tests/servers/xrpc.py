@@ -112,6 +112,7 @@ class AppView:
         self.blocks: set[tuple[str, str]] = set()  # (blocker, blocked)
         self.faults: list[Fault] = []
         self.stuck: set[str] = set()  # methods whose cursor never moves
+        self.dropped: set[str] = set()  # DIDs graph listings silently leave out (a lossy index)
         self.hooks: list[Callable[[str, Query], None]] = []  # run before each answer
         self.requests: list[tuple[str, Query]] = []
         self._seq = 0
@@ -392,6 +393,7 @@ class AppView:
             other = f.author if key == "followers" else f.subject
             if (
                 not self._hosted(other)
+                or other in self.dropped
                 or (other, actor.did) in self.blocks
                 or (
                     actor.did,
