@@ -11,31 +11,41 @@ from typing import Annotated
 
 import typer
 
-from .cli import AccountOpt, JsonOpt, _ctx, _emit, app, console
-from .clock import Clock, parse_since, parse_time
+from .cli import (
+    AccountOpt,
+    ChannelOpt,
+    JsonOpt,
+    SinceOpt,
+    UntilOpt,
+    _account,
+    _ctx,
+    _emit,
+    _progress,
+    _when,
+    app,
+    console,
+)
+from .clock import Clock, parse_time
 from .errors import StoreLocked
 from .report.model import Filters
 from .store import Store
 
 __all__ = ["app"]
 
-ChannelOpt = Annotated[
-    str | None, typer.Option("--channel", help="Only this platform (bsky, mastodon, email …).")
-]
-SinceOpt = Annotated[
-    str | None, typer.Option("--since", help="From this date, or e.g. 30d, 12w back.")
-]
-UntilOpt = Annotated[str | None, typer.Option("--until", help="Up to this date (ISO-8601).")]
-
 
 def _filters(
-    account: str | None, channel: str | None, since: str | None, until: str | None, clock: Clock
+    store: Store,
+    account: str | None,
+    channel: str | None,
+    since: str | None,
+    until: str | None,
+    clock: Clock,
 ) -> Filters:
     return Filters(
-        account=account,
+        account=_account(store, account),
         channel=channel,
-        since=parse_since(since, clock) if since else None,
-        until=parse_time(until, what="--until") if until else None,
+        since=_when(since, clock, "--since"),
+        until=_when(until, clock, "--until"),
     )
 
 
@@ -65,8 +75,9 @@ def report(
     from .report import build_report, render_terminal, write_html
 
     c = _ctx(ctx)
-    with _reading(ctx) as store:
-        filters = _filters(account, channel, since, until, c.clock)
+    with _reading(ctx) as store, _progress(as_json) as progress:
+        progress.add_task("building the report (status, departures, why, fans)", total=None)
+        filters = _filters(store, account, channel, since, until, c.clock)
         result = build_report(store, filters)
     _emit(as_json, result, render_terminal(result))
     if html is not None:
@@ -79,20 +90,30 @@ def report(
 def export(
     ctx: typer.Context,
     table: Annotated[str, typer.Argument(help="departures, spans, posts or fans.")],
-    fmt: Annotated[str, typer.Option("--format", "-f", help="csv, json or parquet.")] = "csv",
-    out: Annotated[Path | None, typer.Option("--out", "-o", help="File (default stdout).")] = None,
+    fmt: Annotated[
+        str | None, typer.Option("--format", "-f", metavar="FORMAT", help="csv, json or parquet.")
+    ] = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", metavar="PATH", help="File (default stdout).")
+    ] = None,
     account: AccountOpt = None,
     channel: ChannelOpt = None,
     since: SinceOpt = None,
+    until: UntilOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Same as --format json.")] = False,
 ) -> None:
     """Export departures, spans, posts (with their scores when the why analysis is there)
-    or fans as CSV, JSON or Parquet. CSV cells that a spreadsheet would run as a formula
-    are neutralized."""
+    or fans as CSV (the default), JSON or Parquet. CSV cells that a spreadsheet would run
+    as a formula are neutralized."""
+    from .errors import InvalidInput
     from .export import export_rows, write_export
 
+    if as_json and fmt not in (None, "json"):
+        raise InvalidInput(f"--json and --format {fmt} disagree: give one")
+    fmt = "json" if as_json else (fmt or "csv")
     c = _ctx(ctx)
     with _reading(ctx) as store:
-        rows = export_rows(store, table, _filters(account, channel, since, None, c.clock))
+        rows = export_rows(store, table, _filters(store, account, channel, since, until, c.clock))
     payload = write_export(rows, fmt, out)
     if payload is not None:
         sys.stdout.buffer.write(payload)
@@ -163,6 +184,7 @@ def digest(
     from .digest import load_targets, send_digests
 
     c = _ctx(ctx)
+    c._check_exists()  # sending a digest never creates a store
     targets = load_targets(config)
     day = parse_time(period, what="--period").date() if period else None
     try:
