@@ -342,3 +342,39 @@ def test_cli_refuses_a_zip_bomb_in_one_line_without_expanding_it(tmp_path: Path)
     path = _bomb(tmp_path / "archive.zip", member, 256, prefix, others)
     db = tmp_path / "s.duckdb"
     assert_cli_refuses(db, ["import", "x-archive", str(path)], "archive.zip", "zip bomb")
+
+
+def test_a_service_answering_json_nested_too_deep_is_a_service_error(store: Store) -> None:
+    """Regression: stdlib JSON raised RecursionError through the live client (a traceback)."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from breakup.errors import ServiceError
+    from breakup.live import Connection
+    from breakup.track import track
+
+    body = b"[" * 200_000 + b"]" * 200_000
+
+    class Deep(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Deep)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/xrpc"
+        conn = Connection(base_url=url, sleep=lambda s: None, max_retries=0)
+        before = table_counts(store)
+        with pytest.raises(ServiceError, match="not JSON"):
+            track(store, "bsky:deep.test", conn)
+        assert table_counts(store) == before
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -122,7 +122,7 @@ def _backoff_delay(attempt: int) -> float:
 def _json(resp: httpx.Response, service: str) -> Any:
     try:
         return resp.json()
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested too deeply to parse
         if resp.status_code >= 400:
             return None
         raise ServiceError(
