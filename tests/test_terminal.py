@@ -243,3 +243,44 @@ def test_version_and_help() -> None:
         assert max(len(line) for line in text.splitlines()) <= 80, command
     assert "[[digest]]" in cli("digest", "--help").stdout
     assert "KIND PATHS..." in cli("import", "--help").stdout
+
+
+def test_watch_json_is_one_object_a_line(tmp_path: Path) -> None:
+    import signal
+    import threading
+    import time
+
+    from .servers.xrpc import AppView
+
+    db = tmp_path / "w.duckdb"
+    with AppView() as view:
+        view.add_actor("did:plc:brand", "brand.test", "Brand")
+        config = tmp_path / "watch.toml"
+        config.write_text(
+            f'[[track]]\ntarget = "bsky:brand.test"\nbase_url = "{view.url}"\nevery = "1h"\n'
+        )
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "breakup", "watch", "--db", str(db), str(config), "--json"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={"PATH": "/usr/bin:/bin", "PYTHONUNBUFFERED": "1"},
+        )
+        lines: list[str] = []
+
+        def read() -> None:
+            assert proc.stdout is not None
+            lines.extend(proc.stdout)
+
+        reader = threading.Thread(target=read, daemon=True)
+        reader.start()
+        deadline = time.monotonic() + 60
+        while not any('"polled"' in line for line in lines) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=60) == 0, proc.stderr.read() if proc.stderr else ""
+        reader.join(timeout=10)
+    events = [json.loads(line) for line in lines]
+    polled = [e for e in events if e["event"] == "polled"]
+    assert polled and "at" in polled[0] and polled[0]["result"]["fetched"]["account"]
+    assert events[-1]["event"] == "stopped" and events[-1]["result"]["polls"] == 1

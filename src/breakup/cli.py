@@ -296,9 +296,16 @@ def track(
 def watch(
     ctx: typer.Context,
     config: Annotated[Path, typer.Argument(help="Watch config (TOML): accounts, schedules.")],
+    as_json: Annotated[
+        bool,
+        typer.Option(
+            "--json", help="One JSON object a line per event, and a last one when it stops."
+        ),
+    ] = False,
 ) -> None:
     """Run unattended: poll each configured account on its schedule and stream Bluesky
     follows alongside, until Ctrl-C or SIGTERM. Restarting resumes where it stopped."""
+    import json
     import signal
     import threading
 
@@ -315,7 +322,14 @@ def watch(
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
 
+    def emit_line(value: dict[str, Any]) -> None:
+        sys.stdout.write(json.dumps(serialize.to_jsonable(value), ensure_ascii=False) + "\n")
+        sys.stdout.flush()
+
     def report(event: str, details: dict[str, Any]) -> None:
+        if as_json:
+            emit_line({"event": event, "at": c.clock(), **details})
+            return
         now = c.clock().strftime("%Y-%m-%d %H:%M:%S")
         if event == "polled":
             line = terminal.import_summary(details["result"].fetched)
@@ -330,6 +344,9 @@ def watch(
         result = Watch(
             store, cfg, stop=stop, clock=c.clock, report=report, stream_runner=runner
         ).run()
+    if as_json:
+        emit_line({"event": "stopped", "at": c.clock(), "result": result})
+        return
     console.print(f"stopped after {result.polls} poll(s), {result.failures} failure(s)")
 
 
