@@ -269,6 +269,10 @@ class Model:
     def _newton(self, gamma: F, z: F) -> F:
         """One damped Newton step of the baseline's Poisson regression of *z* (its share of
         the departures per hour) with exposure; halved until the objective improves."""
+        with np.errstate(over="ignore", invalid="ignore"):
+            return self._step(gamma, z)
+
+    def _step(self, gamma: F, z: F) -> F:
         x = self.x[self.ok_h]
         zz = z[self.ok_h]
         expo = self.exposure_h[self.ok_h]
@@ -286,19 +290,22 @@ class Model:
         base = objective(gamma)
         for _ in range(30):
             cand = gamma + step
-            if objective(cand) >= base - 1e-12:
+            if np.isfinite(objective(cand)) and objective(cand) >= base - 1e-12:
                 return cand
             step = step / 2.0
         return gamma
 
 
-def design(h0: int, hours: int, exposure: F, *, resolution: float) -> F:
+def design(
+    h0: int, hours: int, exposure: F, *, resolution: float, recent: F | None = None
+) -> F:
     """The baseline's hourly columns, growing with the history available (hours with
     followers) and the resolution of departure times (hours): a level; a linear trend
     from 12 h; time of day (two harmonics) from 3 days when times are known to 3 hours;
     weekday levels from 2 weeks when they are known to a day; a piecewise-linear trend
-    with a knot every 30 days from 2 months. Smooth and few, so a spike of an hour or two
-    cannot hide in the baseline."""
+    with a knot every 30 days from 2 months; from 2 weeks, the share of followers who
+    joined in the last two weeks (*recent*: new ties are fragile, promotion joiners leave
+    fast). Smooth and few, so a spike of an hour or two cannot hide in the baseline."""
     h = np.arange(hours, dtype=np.float64)
     seen = np.flatnonzero(exposure > 0)
     span = float(seen[-1] - seen[0] + 1) if len(seen) else 0.0
@@ -312,6 +319,8 @@ def design(h0: int, hours: int, exposure: F, *, resolution: float) -> F:
     if span >= 14 * 24 and resolution <= 24:
         weekday = (((h0 + h) // 24) + 3) % 7  # 1970-01-01 was a Thursday
         cols += [(weekday == d).astype(np.float64) for d in range(1, 7)]
+    if span >= 14 * 24 and recent is not None and np.ptp(recent[seen]) > 0:
+        cols.append(recent)
     if span >= 60 * 24:
         knots = np.arange(lo + 30 * 24, lo + span - 15 * 24, 30 * 24)
         cols += [np.maximum(0.0, h - k) / (30 * 24) for k in knots]

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from rich import box
 from rich.console import Group, RenderableType
+from rich.padding import Padding
 from rich.table import Table
 from rich.text import Text
 
@@ -36,14 +38,16 @@ def break_ups(report: WhyReport) -> RenderableType:
         if p.post in seen:
             continue
         seen.update([p.post, *p.ambiguous_with])
-        line = Text("  ")
+        line = Text()
         line.append(words.short_time(p.created_at), style="bold")
         line.append(f"  {_snippet(p.text, 56)}")
-        parts.append(line)
-        parts.append(Text(f"     {words.post_sentence(p, platform.get(p.account, 'bsky'))}",
-                          style="red" if p.break_up else "yellow"))  # fmt: skip
+        parts.append(Padding(line, (0, 0, 0, 2)))
+        said = Text(words.post_sentence(p, platform.get(p.account, "bsky")),
+                    style="red" if p.break_up else "yellow")  # fmt: skip
+        parts.append(Padding(said, (0, 0, 0, 5)))
     for b in att.bursts:
-        parts.append(Text(f"  Outside event {words.burst_sentence(b)}", style="yellow"))
+        said = Text(f"Outside event {words.burst_sentence(b)}", style="yellow")
+        parts.append(Padding(said, (0, 0, 0, 2)))
     for a in att.accounts:
         parts.append(Text(words.account_note(a), style="dim" if a.status == "ok" else "yellow"))
     return Group(*parts)
@@ -53,24 +57,23 @@ def posts_table(report: WhyReport) -> Table:
     """The posts with the most departures after them, 80 columns wide."""
     att = report.attribution
     rows = att.posts[:TOP_POSTS]
-    table = Table(title="Posts with the most departures after them", title_justify="left")
-    table.add_column("posted", no_wrap=True)
-    table.add_column("post", ratio=1, overflow="ellipsis", no_wrap=True)
-    table.add_column("left/usual", justify="right", no_wrap=True)
-    table.add_column("cost (95% CI)", justify="right", no_wrap=True)
-    table.add_column("chance", no_wrap=True)
+    table = Table(title="Posts with the most departures after them", title_justify="left",
+                  box=box.SIMPLE_HEAD, padding=(0, 1), expand=True)  # fmt: skip
+    table.add_column("posted", no_wrap=True, width=12)
+    table.add_column("post", ratio=1, overflow="ellipsis", no_wrap=True, min_width=16)
+    table.add_column("left/usual", justify="right", no_wrap=True, width=10)
+    table.add_column("cost (95% CI)", justify="right", no_wrap=True, width=13)
+    table.add_column("verdict", no_wrap=True, width=12)
     for p in rows:
         cost = "—" if p.excess <= 0.5 else \
             f"{words.about(p.excess)} ({words.about(p.excess_ci_low)}–" \
             f"{words.about(p.excess_ci_high)})"  # fmt: skip
-        verdict = "break-up" if p.break_up else ("one of a few" if p.significant else
-                                                 words.chance(p.p_adjusted).split(" ")[0])
         table.add_row(
             words.short_time(p.created_at),
             Text(_snippet(p.text, 60)),
-            f"{p.observed:.0f}/{p.expected:.1f}",
+            f"{p.observed:.0f}/{p.expected:.0f}",
             Text(cost, style="red" if p.break_up else ""),
-            verdict,
+            words.verdict(p),
         )
     table.caption = (
         f"{att.posts_tested} posts tested; cost = departures beyond normal churn in the "

@@ -122,7 +122,9 @@ class Timeline:
            since_hours: float | None) -> Timeline:  # fmt: skip
         grid = build_grid(series, *cells)
         res = 0.0 if grid.exact else series.resolution_hours
-        x = design(series.h0, series.hours, series.followers, resolution=res)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            recent = np.where(series.followers > 0, series.recent / series.followers, 0.0)
+        x = design(series.h0, series.hours, series.followers, resolution=res, recent=recent)
         when = np.array([time_to_hours(t) - series.h0 for t in rows.created_at], np.float64)
         keep = np.array([k != "reply" for k in rows.kind], dtype=bool)
         keep &= (when >= 0) & (when < series.hours)

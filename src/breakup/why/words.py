@@ -50,10 +50,24 @@ def post_sentence(p: PostAttribution, platform: str = "bsky") -> str:
     """The one line a manager reads about a post."""
     if p.significant and p.ambiguous_with:
         n = len(p.ambiguous_with) + 1
-        return (f"this or one of {n - 1} other post{'s' if n > 2 else ''} close to it "
-                f"{cost(p, platform)}; {chance(p.p_adjusted)} — the data can't tell "
-                "which post")  # fmt: skip
+        who = audience(platform)
+        when = ""
+        if p.window_start is not None and p.window_end is not None:
+            when = f"{short_time(p.window_start)}–{short_time(p.window_end)}: "
+        return (f"{when}about {about(p.excess)} more {who} left than usual "
+                f"({about(p.excess_ci_low)}–{about(p.excess_ci_high)}), "
+                f"{chance(p.p_adjusted)}; one of the {n} posts then, or something else, "
+                "caused it — the data can't tell which")
     return f"{cost(p, platform)}; {chance(p.p_adjusted)}"
+
+
+def verdict(p: PostAttribution) -> str:
+    """A table cell's verdict on a post."""
+    if p.break_up:
+        return "break-up"
+    if p.significant:
+        return "one of a few"
+    return "normal churn" if p.p_adjusted >= 0.05 else "unclear"
 
 
 def burst_sentence(b: OutsideBurst, platform: str = "bsky") -> str:
@@ -109,5 +123,5 @@ def bottom_line(att: Attribution) -> str:
 
 __all__ = [
     "about", "account_note", "audience", "bottom_line", "burst_sentence", "chance", "cost",
-    "post_sentence", "short_time",
+    "post_sentence", "short_time", "verdict",
 ]  # fmt: skip
