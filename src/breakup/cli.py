@@ -11,8 +11,15 @@ from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
 import typer
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn
+from rich.progress import (
+    BarColumn,
+    Progress,
+    ProgressColumn,
+    SpinnerColumn,
+    Task,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from rich.text import Text
 
 from . import __version__, serialize, terminal
@@ -23,6 +30,8 @@ from .clock import Clock, parse_since, parse_time, system_clock
 from .errors import BreakupError, InvalidInput, StoreError
 from .ingest import ImportResult, save_batch
 from .left import left_summary, who_left
+from .progress import reporting_rows
+from .safetext import SafeConsole
 from .sources import ReadOptions, get_source, sources
 from .status import account_status
 from .store import Store, default_db_path
@@ -35,8 +44,8 @@ app = typer.Typer(
     rich_markup_mode=None,  # plain help: rewrapped to the terminal, nothing read as markup
     cls=BreakupGroup,  # --db after the subcommand too; placeholders named after options
 )
-console = Console()
-err_console = Console(stderr=True)
+console = SafeConsole()  # no bidi controls reach the terminal (see safetext)
+err_console = SafeConsole(stderr=True)
 
 
 WRITE_WAIT = 30.0  # seconds a writing command waits for another process to let go
@@ -215,21 +224,26 @@ def import_(
     )
     results: list[ImportResult] = []
     with c.store() as store, _progress(as_json) as progress:
-        task = progress.add_task("importing", total=2 * len(paths))
         batches = []
         for path in paths:  # every file is read (and checked) before anything is written
-            progress.update(task, description=f"reading {path.name}")
-            batches.append(source.read(path, options))
-            progress.advance(task)
+            task = progress.add_task(f"reading {path.name}", total=None)
+
+            def rows(name: str, done: int, total: int | None, task: Any = task) -> None:
+                total = max(total or 0, done)
+                progress.update(task, completed=done, total=total, count=f"{done:,}/{total:,} rows")
+
+            with reporting_rows(rows):
+                batches.append(source.read(path, options))
+            progress.remove_task(task)
         with store.transaction():  # all paths or none
             for path, batch in zip(paths, batches, strict=True):
-                progress.update(task, description=f"saving {path.name}")
+                task = progress.add_task(f"saving {path.name}", total=None)
                 results.append(
                     save_batch(
                         store, batch, account=account, path=str(path), keep_emails=keep_emails
                     )
                 )
-                progress.advance(task)
+                progress.remove_task(task)
     if as_json:
         _emit(True, results, None)
         return
@@ -237,13 +251,26 @@ def import_(
         console.print(terminal.import_summary(result))
 
 
+class _Count(ProgressColumn):
+    """'12,000/80,000 rows' where a step says what it counts, else done/total if known."""
+
+    def render(self, task: Task) -> Text:
+        if "count" in task.fields:
+            return Text(str(task.fields["count"]))
+        if task.total is None:
+            return Text("")
+        return Text(f"{int(task.completed):,}/{int(task.total):,}")
+
+
 @contextmanager
 def _progress(quiet: bool) -> Iterator[Progress]:
+    """Bars on stderr for steps that take a while (only on a terminal, never with --json)."""
     progress = Progress(
         SpinnerColumn(),
         TextColumn("{task.description}"),
         BarColumn(),
-        MofNCompleteColumn(),
+        _Count(),
+        TimeElapsedColumn(),
         console=err_console,
         transient=True,
         disable=quiet or not err_console.is_terminal,

@@ -22,6 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 from typing import Any, ClassVar
 
+from .. import progress
 from ..clock import Clock, system_clock
 from ..errors import InvalidExport
 from ..models import Batch
@@ -243,6 +244,7 @@ class ExportFiles:
         """
         text = self.read_text(name)
         line = 0  # the last line of the last row read
+        rows, about = 0, max(0, text.count("\n") - 1)  # for a progress bar (breakup.progress)
         try:
             reader = csv.DictReader(io.StringIO(text, newline=""), strict=True)
             header = set(reader.fieldnames or [])
@@ -271,7 +273,11 @@ class ExportFiles:
                         f"{self.where(name)}lines {start}-{line} are one quoted value holding "
                         "what look like rows (an unbalanced quote?)",
                     )
+                rows += 1
+                if rows % progress.EVERY == 0:
+                    progress.rows_read(name, rows, about)
                 yield {k: (v or "") for k, v in row.items()}
+            progress.rows_read(name, rows, rows)
         except csv.Error as exc:
             problem = str(exc)
             if problem == "unexpected end of data":
