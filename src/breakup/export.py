@@ -1,8 +1,9 @@
 """Exports of analysis results as CSV, JSON or Parquet.
 
 Every name, bio and post text is attacker-controlled: in CSV, a cell that a spreadsheet
-would read as a formula (starting with ``= + - @``, a tab or a carriage return) is
-prefixed with a single quote, so it is shown as text. Numbers stay numbers.
+would read as a formula is prefixed with a single quote, so it is shown as text (see
+:mod:`breakup.safetext`: ``= + - @``, their full-width forms, and leading blanks, line
+breaks or invisible characters). Numbers stay numbers.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from .safetext import FORMULA_START, neutralize  # noqa: F401 - FORMULA_START re-exported
 from .errors import InvalidInput
 from .left import who_left
 from .report.analyses import Unavailable, fans_results, why_result
@@ -26,14 +28,6 @@ from .serialize import to_jsonable
 from .store import Store
 
 FORMATS = ("csv", "json", "parquet")
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-
-
-def neutralize(value: Any) -> Any:
-    """A CSV cell that cannot run as a formula: text starting like one gets a leading '."""
-    if isinstance(value, str) and value.startswith(FORMULA_START):
-        return "'" + value
-    return value
 
 
 def _flat(row: dict[str, Any]) -> dict[str, Any]:

@@ -2,7 +2,8 @@
 
 Names and post texts are attacker-controlled: HTML is autoescaped; Slack text escapes
 ``& < >`` (so no ``<!channel>`` or forged links); Discord gets no mentions at all
-(``allowed_mentions``) and markdown characters escaped.
+(``allowed_mentions``) and markdown characters escaped; every form loses bidi controls
+(:func:`breakup.safetext.strip_bidi`), so a name cannot reverse the text around it.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import Any
 
 import jinja2
 
+from ..safetext import display_text, strip_bidi
 from .compose import MAX_ITEMS, Digest, DigestItem
 
 DISCORD_LIMIT = 2000
@@ -38,11 +40,11 @@ def summary(digest: Digest) -> str:
 
 def item_lines(item: DigestItem) -> tuple[str, str | None]:
     """The departure, and the likely post with its confidence (or None)."""
-    head = f"{item.who} {item.kind} {item.account} ({_when(item)} UTC)"
+    head = strip_bidi(f"{item.who} {item.kind} {item.account} ({_when(item)} UTC)")
     if item.post is None:
         return head, None
     post = f'after "{_flat(item.post.text)}" ({item.post.created_at:%m-%d %H:%M}): '
-    return head, post + item.post.confidence
+    return head, strip_bidi(post + item.post.confidence)
 
 
 def render_text(digest: Digest) -> str:
@@ -60,7 +62,9 @@ def render_text(digest: Digest) -> str:
 @cache
 def _env() -> jinja2.Environment:
     return jinja2.Environment(
-        loader=jinja2.PackageLoader("breakup.digest", "templates"), autoescape=True
+        loader=jinja2.PackageLoader("breakup.digest", "templates"),
+        autoescape=True,
+        finalize=display_text,  # no bidi controls in anything printed
     )
 
 

@@ -29,6 +29,7 @@ from typing import IO, Any
 import pyarrow as pa
 
 from ..clock import Clock, system_clock
+from ..safetext import neutralize
 from ..errors import InvalidInput, StoreError, StoreLocked
 from ..store import Store
 from ._common import db_time, utc
@@ -36,7 +37,6 @@ from ._common import db_time, utc
 ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"  # 31 symbols, no 0/O/1/I/L
 CODE_LENGTH = 10
 PREFIX_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_]{0,23}$")
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 @dataclass(frozen=True)
@@ -169,8 +169,7 @@ def codes(
 
 def safe_cell(value: object) -> str:
     """A CSV cell a spreadsheet will not evaluate as a formula."""
-    text = "" if value is None else str(value)
-    return "'" + text if text.startswith(_FORMULA_START) else text
+    return str(neutralize("" if value is None else str(value)))
 
 
 CSV_COLUMNS = ("code", "prefix", "handle", "platform", "external_id", "email", "issued_at")

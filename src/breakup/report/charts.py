@@ -17,6 +17,7 @@ import plotly.graph_objects as go
 import plotly.io as pio
 from plotly.subplots import make_subplots
 
+from ..safetext import strip_bidi_json
 from .model import PostRow, Report
 from .sections import survival_curves
 
@@ -205,8 +206,9 @@ def survival_cohorts(why: Any) -> list[tuple[str, int, list[tuple[float, float]]
 
 
 def figure_json(fig: go.Figure) -> str:
-    """JSON safe inside a <script type="application/json"> element."""
-    text = str(pio.to_json(fig, validate=False, engine="json"))
+    """JSON safe inside a <script type="application/json"> element, with no bidi
+    controls in its labels (see :mod:`breakup.safetext`)."""
+    text = strip_bidi_json(str(pio.to_json(fig, validate=False, engine="json")))
     return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 

@@ -13,6 +13,7 @@ from urllib.parse import quote, urlsplit
 import jinja2
 from plotly.offline import get_plotlyjs
 
+from ..safetext import display_text
 from .charts import report_figures
 from .html_headline import headline
 from .model import Report
@@ -43,6 +44,7 @@ def environment(*extra: jinja2.BaseLoader) -> jinja2.Environment:
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
+        finalize=display_text,  # every printed string without bidi controls (safetext)
     )
     env.filters["when"] = lambda t: "—" if t is None else t.strftime("%Y-%m-%d %H:%M")
     env.filters["snippet"] = _snippet
