@@ -284,3 +284,17 @@ def test_watch_json_is_one_object_a_line(tmp_path: Path) -> None:
     polled = [e for e in events if e["event"] == "polled"]
     assert polled and "at" in polled[0] and polled[0]["result"]["fetched"]["account"]
     assert events[-1]["event"] == "stopped" and events[-1]["result"]["polls"] == 1
+
+
+def test_left_never_gives_a_false_all_clear(tmp_path: Path) -> None:
+    """An empty store or a single snapshot is not 'nobody left'."""
+    fixtures = Path(__file__).parent / "fixtures" / "generic"
+    db = tmp_path / "one.duckdb"
+    Store(db).close()  # an empty store
+    assert "No accounts yet" in cli("--db", str(db), "left").stdout
+    assert "No accounts yet" in cli("--db", str(db), "status").stdout
+    first = str(fixtures / "followers_2025-01-01.csv")
+    cli("--db", str(db), "import", "csv", first, "-a", "site", "--at", "2025-01-01")
+    out = cli("--db", str(db), "left", columns=200).stdout
+    assert "nobody in this period" in out
+    assert "site: one snapshot only (2025-01-01), so nobody can be seen leaving yet" in out

@@ -499,7 +499,17 @@ def left(
             return
         summary = left_summary(store, **filters)
         now = store.clock()
-    console.print(terminal.departures_view(rows, now=now, summary=summary, verbose=verbose))
+        # Nobody left: say whether anyone could have been seen leaving at all.
+        status = None
+        if not rows:
+            status = [
+                s
+                for s in account_status(store, account=filters["account"])
+                if s.role == "own" and channel in (None, s.platform)
+            ]
+    console.print(
+        terminal.departures_view(rows, now=now, summary=summary, verbose=verbose, status=status)
+    )
 
 
 @app.command()

@@ -248,19 +248,26 @@ def departures_view(
     summary: LeftSummary | None = None,
     verbose: bool = False,
     limit_flag: str = "--limit",
+    status: Sequence[AccountStatus] | None = None,
 ) -> RenderableType:
     """One line per departure (newest first): when, who, how, how long they had followed,
     and what came just before it; then the count by kind and the reasons unsubscribers
     gave, and how many more there are when the list was cut. ``verbose``: each departure
-    on a line of its own, followed by the last posts before it, one a line."""
+    on a line of its own, followed by the last posts before it, one a line. With
+    ``status`` (of the accounts asked about), an empty list says whether anyone could have
+    been seen leaving at all."""
     parts: list[RenderableType] = []
     if rows and verbose:
         parts.append(Text(title, style="bold"))
         parts.extend(_departure_lines(d, now) for d in rows)
     elif rows:
         parts.append(_departures_table(rows, title, now))
+    elif status is not None and not status:
+        parts.append(_NO_ACCOUNTS)
     elif summary is None or summary.total == 0:
         parts.append(Text(f"{title}: nobody in this period.", style="bold"))
+        if status is not None and now is not None:
+            parts.extend(_guidance(status, now))
     if summary is not None:
         parts.extend(_left_summary(summary, len(rows), limit_flag))
     return Group(*parts)
@@ -348,6 +355,12 @@ def departures_table(rows: Sequence[Departure], title: str = "Who left") -> Rend
     return departures_view(rows, title=title)
 
 
+_NO_ACCOUNTS = Text(
+    "No accounts yet. Import an export (`breakup import x-archive ARCHIVE.zip`), "
+    "poll a live account (`breakup track bsky:HANDLE`), or try `breakup demo`."
+)
+
+
 # -- status ----------------------------------------------------------------------------------
 
 
@@ -367,10 +380,7 @@ def status_view(
     """Followers now and the change over 7, 30 and 365 days per account; periods longer
     than the history are marked, and an account with too little data says what to do."""
     if not rows:
-        return Text(
-            "No accounts yet. Import an export (`breakup import x-archive ARCHIVE.zip`), "
-            "poll a live account (`breakup track bsky:HANDLE`), or try `breakup demo`."
-        )
+        return _NO_ACCOUNTS
     periods = [p.name for p in rows[0].periods]
     columns = [Column("account"), Column("followers", justify="right")]
     for name in periods:
