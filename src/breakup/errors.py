@@ -20,6 +20,7 @@ The CLI turns any of these into one line on stderr and a non-zero exit.
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 
 
@@ -95,4 +96,16 @@ class ServiceError(BreakupError, ConnectionError):
 
 
 class RateLimited(ServiceError):
-    """Still rate-limited after waiting as long as the service asked."""
+    """Still rate-limited after waiting as long as the service asked, or asked to wait
+    longer than breakup waits in one go; ``retry_at`` is when the service said to come
+    back, when it said."""
+
+    def __init__(
+        self,
+        service: str,
+        problem: str,
+        status: int | None = None,
+        retry_at: datetime | None = None,
+    ) -> None:
+        super().__init__(service, problem, status)
+        self.retry_at = retry_at

@@ -34,7 +34,7 @@ from typing import Any
 
 from .clock import Clock, system_clock
 from .credentials import token_for_target
-from .errors import BreakupError, InvalidInput
+from .errors import BreakupError, InvalidInput, RateLimited
 from .live import Connection, split_target
 from .store import Store
 from .track import TrackResult, track
@@ -192,6 +192,9 @@ class Watch:
                 n = self.failures.get(job.target, 0) + 1
                 self.failures[job.target] = n
                 wait = min(job.every, MIN_RETRY * 2 ** (n - 1))
+                if isinstance(exc, RateLimited) and exc.retry_at is not None:
+                    # The service named when to come back (a long Retry-After): then.
+                    wait = max(wait, exc.retry_at - now)
                 self.retry_at[job.target] = now + wait
                 result.failures += 1
                 self.report("failed", {"target": job.target, "error": str(exc), "retry_in": wait})

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from email.utils import parsedate_to_datetime
 from typing import Any
 
@@ -16,6 +16,28 @@ from ..errors import RateLimited, ServiceError
 from .base import Connection
 
 MAX_WAIT = 15 * 60.0  # never sleep longer than this on one answer
+
+
+def too_long(service: str, what: str, seconds: float, now: datetime) -> RateLimited:
+    """The error for a service asking us to wait more than MAX_WAIT: we do not sit silent
+    for hours; the caller (``watch``) comes back at the time the service named."""
+    until = now + timedelta(seconds=seconds)
+    return RateLimited(
+        service,
+        f"{what}: rate limited; the service asks to wait {_duration(seconds)} (until "
+        f"{until:%Y-%m-%d %H:%M} UTC), longer than the {MAX_WAIT / 60:.0f} min breakup "
+        "waits: try again then",
+        429,
+        retry_at=until,
+    )
+
+
+def _duration(seconds: float) -> str:
+    if seconds >= 2 * 86400:
+        return f"{seconds / 86400:.0f} days"
+    if seconds >= 2 * 3600:
+        return f"{seconds / 3600:.0f} h"
+    return f"{seconds / 60:.0f} min"
 
 
 class Budget:
@@ -95,7 +117,10 @@ class JsonClient:
                 continue
             if resp.status_code == 429:
                 last = "rate limited (429)"
-                self._sleep(retry_after(resp.headers, self._now()) or _backoff_delay(attempt))
+                asked = retry_after(resp.headers, self._now())
+                if asked is not None and asked > MAX_WAIT:
+                    raise too_long(self.service, path, asked, self.conn.clock())
+                self._sleep(asked or _backoff_delay(attempt))
                 self.retries += 1
                 continue
             if resp.status_code >= 500:

@@ -85,7 +85,7 @@ from ._mastodon_parse import (
     relationships,
 )
 from .base import Connection, Progress, Tracker, no_progress
-from .http import MAX_WAIT, Budget, ServiceAnswer, retry_after
+from .http import MAX_WAIT, Budget, ServiceAnswer, retry_after, too_long
 
 SERVICE = "Mastodon"
 PAGE = 80  # followers, following, notifications: the API's maximum limit
@@ -442,8 +442,10 @@ class _Client:
         if paging:
             waits.append(self.paging_budget.wait_time(now))
         if self.blocked_until is not None:
-            waits.append(self.blocked_until - now)
-            self.blocked_until = None
+            blocked, self.blocked_until = self.blocked_until - now, None
+            if blocked > MAX_WAIT:  # asked to come back in hours: say so, do not sit silent
+                raise too_long(SERVICE, self.host, blocked, self.conn.clock())
+            waits.append(blocked)
         if max(waits) > 0:
             self._sleep(max(waits))
         now = self._now()
