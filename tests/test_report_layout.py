@@ -19,7 +19,7 @@ import pytest
 from breakup.report import Report, build_report, render_html
 from breakup.report.analyses import Unavailable
 from breakup.report.charts import SURVIVAL_SHOWN, survival_figure
-from breakup.report.html import profile_url, window
+from breakup.report.html import breakable, profile_url, window
 from breakup.report.html_headline import headline
 from breakup.store import Store
 from breakup.web import create_app
@@ -74,10 +74,23 @@ def test_profile_links_by_platform() -> None:
 
 def test_windows_are_short() -> None:
     a = datetime(2025, 5, 8, tzinfo=UTC)
-    assert window(a, a) == "2025-05-08 00:00"
-    assert window(a, a.replace(hour=6)) == "2025-05-08 00:00 – 06:00"
-    assert window(a, a.replace(day=15)) == "2025-05-08 00:00 – 05-15 00:00"
-    assert window(a, datetime(2026, 1, 2, tzinfo=UTC)) == "2025-05-08 00:00 – 2026-01-02 00:00"
+
+    def plain(w: str) -> str:  # each end is held together by no-break spaces
+        return w.replace("\u00a0", " ")
+
+    assert plain(window(a, a)) == "2025-05-08 00:00"
+    assert plain(window(a, a.replace(hour=6))) == "2025-05-08 00:00 – 06:00"
+    assert plain(window(a, a.replace(day=15))) == "2025-05-08 00:00 – 05-15 00:00"
+    end = datetime(2026, 1, 2, tzinfo=UTC)
+    assert plain(window(a, end)) == "2025-05-08 00:00 – 2026-01-02 00:00"
+    assert window(a, end).count(" ") == 1  # the line breaks only after the dash
+
+
+def test_long_handles_break_at_their_parts_and_stay_escaped() -> None:
+    assert breakable("@bea@mastodon.example") == "<wbr>@bea<wbr>@mastodon.<wbr>example"
+    assert breakable("bsky:brand.bsky.social") == "bsky:<wbr>brand.<wbr>bsky.<wbr>social"
+    assert breakable("<b>x.y</b>") == "&lt;b&gt;x.y&lt;/b&gt;"  # not a name: only escaped
+    assert breakable(SCRIPT_HANDLE) == "&lt;script&gt;window.__pwned=1&lt;/script&gt;"
 
 
 def test_headline_without_the_why_analysis(golden: Report) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
+from ..left import left_summary
 from ..status import account_status
 from ..store import Store
 from .analyses import fans_results, why_result
@@ -41,6 +42,13 @@ def build_report(
         series=followers_series(store, accounts, filters, (filters.until or now).date()),
         departures=departures,
         departures_total=total,
+        left=left_summary(
+            store,
+            account=filters.account,
+            since=filters.since,
+            until=filters.until,
+            channel=filters.channel,
+        ),
         posts=_scored(posts_with_departures(store, accounts, filters), why),
         why=why,
         fans=fans_results(store, filters) if with_analyses else {},

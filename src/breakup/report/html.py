@@ -11,6 +11,7 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 
 import jinja2
+from markupsafe import Markup, escape
 from plotly.offline import get_plotlyjs
 
 from ..safetext import display_text
@@ -51,6 +52,7 @@ def environment(*extra: jinja2.BaseLoader) -> jinja2.Environment:
     env.filters["web_url"] = web_url
     env.filters["profile_url"] = profile_url
     env.filters["window"] = window
+    env.filters["breakable"] = breakable
     env.globals["favicon"] = FAVICON
     return env
 
@@ -78,18 +80,33 @@ def profile_url(platform: str, external_id: str, handle: str | None = None) -> s
 
 def window(earliest: datetime | None, latest: datetime | None) -> str:
     """A time window in short form: the latest end, preceded by the earliest where they
-    differ — only the parts that differ (``2025-05-08 00:00 – 05-15 00:00``)."""
+    differ — only the parts that differ (``2025-05-08 00:00 – 05-15 00:00``). Each end is
+    held together (no-break spaces), so a narrow column breaks the line only at the dash."""
     if latest is None:
         return "—"
     if earliest is None or earliest == latest:
-        return f"{latest:%Y-%m-%d %H:%M}"
+        return f"{latest:%Y-%m-%d\u00a0%H:%M}"
     if earliest.year != latest.year:
-        end = f"{latest:%Y-%m-%d %H:%M}"
+        end = f"{latest:%Y-%m-%d\u00a0%H:%M}"
     elif earliest.date() != latest.date():
-        end = f"{latest:%m-%d %H:%M}"
+        end = f"{latest:%m-%d\u00a0%H:%M}"
     else:
         end = f"{latest:%H:%M}"
-    return f"{earliest:%Y-%m-%d %H:%M} – {end}"
+    return f"{earliest:%Y-%m-%d\u00a0%H:%M} –\u00a0{end}"
+
+
+_BREAK_AFTER = re.compile(r"([.:])")
+_NAME_LIKE = re.compile(r"[@\w.:+-]+")
+
+
+def breakable(text: str) -> Markup:
+    """*text* escaped; a handle or account name (``@someone@mastodon.example``,
+    ``did:plc:…``) also gets break opportunities after each dot and colon and before each
+    ``@``, so a narrow column wraps it instead of overflowing."""
+    escaped = escape(text)
+    if not _NAME_LIKE.fullmatch(text):
+        return Markup(escaped)
+    return Markup(_BREAK_AFTER.sub(r"\1<wbr>", str(escaped)).replace("@", "<wbr>@"))
 
 
 def web_url(url: str | None) -> str | None:

@@ -131,7 +131,18 @@ def left_card(report: Report) -> Card:
         detail = "Nobody has left yet."
     if count == 0 and latest is not None:
         detail = f"Nobody in this period. {detail}"
-    return Card("left", title, f"{count:,}", detail, "#departures", tone="bad" if count else "")
+    lines = []
+    if since is None and count:
+        kinds: dict[str, int] = {}
+        for s in report.status:
+            for p in s.periods:
+                if p.name == f"{RECENT_DAYS}d":
+                    for kind, n in p.lost_by_kind.items():
+                        kinds[kind] = kinds.get(kind, 0) + n
+        ranked = sorted(kinds.items(), key=lambda kv: (-kv[1], kv[0]))
+        lines = [" · ".join(f"{n:,} {kind}" for kind, n in ranked if n)]
+    tone = "bad" if count else ""
+    return Card("left", title, f"{count:,}", detail, "#departures", lines, tone)
 
 
 def _why_state(report: Report) -> str | None:

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from ..left import Departure
+from ..left import Departure, LeftSummary
 from ..status import AccountStatus
 
 
@@ -122,6 +122,7 @@ class Report:
     departures: list[Departure]
     posts: list[PostRow]
     departures_total: int = 0  # departures in the period; ``departures`` keeps the latest
+    left: LeftSummary | None = None  # the period's departures by kind, and stated reasons
     why: Any = None
     fans: dict[str, Any] = field(default_factory=dict)
 
