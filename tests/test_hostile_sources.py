@@ -119,6 +119,13 @@ def _zone(data: bytes, i: int, _: bytes) -> bytes:
     return data.replace(b"Z", z).replace(b"+00:00", z).replace(b"+0000", z.replace(b":", b""))
 
 
+def _stray_quote(data: bytes, i: int, _: bytes) -> bytes:
+    # A quote opened at the start of some field and never closed (issue 14 item 3).
+    marks = [k for k, b in enumerate(data) if b in b",\n"] or [0]
+    at = marks[i % len(marks)] + 1
+    return data[:at] + b'"' + data[at:]
+
+
 MUTATIONS: dict[str, Callable[[bytes, int, bytes], bytes]] = {
     "truncate": _truncate,
     "flip": _flip,
@@ -129,13 +136,18 @@ MUTATIONS: dict[str, Callable[[bytes, int, bytes], bytes]] = {
     "duplicate": _duplicate_lines,
     "future": _future,
     "zone": _zone,
+    "stray-quote": _stray_quote,
 }
 
 junk_bytes = st.one_of(
     st.binary(min_size=1, max_size=12),
     st.sampled_from(
         [b'"', b",", b"\n", b"\x00", b"\xff\xfe", b"{", b"]", b"null", b"-1", b"1e999",
-         b"\xe2\x80\xae", b"=cmd|", b'","', b"\r\n\r\n", b"9" * 40]
+         b"\xe2\x80\xae", b"=cmd|", b'","', b"\r\n\r\n", b"9" * 40,
+         # issue 14: nesting past the recursion limit, past the int digit limit, past 64
+         # bits, a lone surrogate escape, values of the wrong shape
+         b"[" * 5000, b"9" * 5000, b"100000000000000000000000", b"1e23", b'"\\ud800"',
+         b'{"a": [1]}', b"true"]
     ),
 )  # fmt: skip
 
@@ -403,6 +415,7 @@ COLUMNS = {"COLUMNS": "400"}
         ("cut.zip", b"PK\x03\x04\x14\x00\x00\x00", "zip"),
         ("u16.csv", "id\n1\n".encode("utf-16"), "UTF-8"),
         ("future.csv", b"event,time,id\nfollow,2999-01-01T00:00:00Z,1\n", "future"),
+        ("stray.csv", b'id,handle\n1,a\n2,"b\n3,c\n', "quote"),
     ],
 )
 def test_cli_refuses_in_one_line_with_status_1_and_changes_nothing(
@@ -479,3 +492,62 @@ def test_x_archive_created_at_out_of_range_is_refused(tmp_path: Path, store: Sto
     end = text.index('"', first)
     tweets.write_text(text[:first] + "Mon Jan 01 00:00:00 +1400 0001" + text[end:])
     assert read_and_save("x-archive", dest, store) == "refused on read"
+
+
+# -- the generic JSON document: any value of any type in any place (issue 14 item 6) -------
+
+json_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(10**30), max_value=10**30)
+    | st.floats(allow_nan=False)
+    | st.text(max_size=8)
+    | st.sampled_from(["\ud800", "a\udfff", "9" * 5000]),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=4), inner, max_size=3)
+    ),
+    max_leaves=6,
+)
+
+
+def _places(doc: object, at: tuple[object, ...] = ()) -> list[tuple[object, ...]]:
+    """Every path to a value in *doc*."""
+    found: list[tuple[object, ...]] = [at] if at else []
+    if isinstance(doc, dict):
+        for k, v in doc.items():
+            found += _places(v, (*at, k))
+    elif isinstance(doc, list):
+        for i, v in enumerate(doc):
+            found += _places(v, (*at, i))
+    return found
+
+
+@SETTINGS
+@given(where=st.integers(min_value=0), value=json_values)
+def test_generic_json_takes_any_value_anywhere_or_refuses_it(
+    where: int, value: object, fresh: Callable[[], Path], store: Store
+) -> None:
+    """Replacing any value of the documented example with any JSON value either imports or
+    is refused in one line; and what imports never stores a Python repr as a name, id or
+    text (the old reader did ``str()`` of whatever it found)."""
+    import json
+
+    doc = json.loads((FIXTURES / FIXTURE["json"]).read_text())
+    places = _places(doc)
+    path_to = places[where % len(places)]
+    target = doc
+    for key in path_to[:-1]:
+        target = target[key]  # type: ignore[index]
+    target[path_to[-1]] = value  # type: ignore[index]
+    path = fresh() / "doc.json"
+    path.write_text(json.dumps(doc))
+    if read_and_save("json", path, store) != "imported":
+        return
+    stored = store.con.execute(
+        "SELECT external_id FROM people UNION ALL SELECT handle FROM person_names "
+        "UNION ALL SELECT display_name FROM person_names UNION ALL SELECT text FROM posts "
+        "UNION ALL SELECT external_id FROM posts UNION ALL SELECT identity FROM accounts "
+        "UNION ALL SELECT handle FROM accounts"
+    ).fetchall()
+    reprs = [v for (v,) in stored if isinstance(v, str) and v[:1] in "{[" and v[-1:] in "}]"]
+    assert not reprs, f"{path_to} = {value!r} stored as {reprs}"

@@ -20,7 +20,7 @@ import pyarrow as pa
 
 from . import tracking
 from .clock import to_db, to_utc
-from .errors import InvalidInput
+from .errors import AccountMismatch, InvalidInput
 from .models import Batch, Person, Snapshot
 from .store import Store, first
 
@@ -114,6 +114,9 @@ def save_batch(
     result = ImportResult(account=name, source=batch.source, path=path, notes=list(batch.notes))
     try:
         return _save(store, batch, name, path, keep_emails, role, result)
+    except AccountMismatch as exc:
+        where = path or batch.source
+        raise AccountMismatch(f"{where}: {exc}" if where not in str(exc) else str(exc)) from None
     except _DATA_ERRORS as exc:
         # The transaction was rolled back: the store is as before. What a source let
         # through that no column can hold is still the input's fault, said in one line.
