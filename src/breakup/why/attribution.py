@@ -41,7 +41,7 @@ from ..store import Store
 from .baseline import HourlyModel, fit_hourly, window_sums
 from .campaigns import Campaigns, campaign_counts
 from .data import USER_SIDE, F, PostRows, Series, hours_to_time, time_to_hours
-from .stats import lower_bound, ratio_interval, upper_p
+from .stats import lower_bound, nb_upper_p, ratio_interval, upper_p
 from .timeline import Timeline
 
 ALPHA = 0.05
@@ -314,16 +314,16 @@ def _timeline_rows(
     running: float, alpha: float, peer_models: list[HourlyModel],
 ) -> tuple[list[dict[str, object]], AccountAttribution]:  # fmt: skip
     s, g = t.series, t.grid
-    phi = t.dispersion
     obs, exp = t.observed, t.expected
-    p = upper_p(obs / phi, exp / phi)
+    phi = t.inflation()  # each window's variance inflation at its expectation
+    p = nb_upper_p(obs, exp, t.inv_size)
     for j in t.named:
         p[j] = steps[step_of[(k, j)]][2]
     lo, hi = ratio_interval(obs / phi, exp / phi)
     levels, p_adj = _levels(t.named, k, len(t.units), steps, step_of, adjusted_named, m,
                             running, p, alpha)  # fmt: skip
     adj_lo = lower_bound(obs / phi, exp / phi, levels)
-    # The excess: the Poisson interval of the observed count (scaled by the dispersion)
+    # The excess: the Poisson interval of the observed count (scaled by the inflation)
     # less what is expected, over the share of the kernel's mass inside the window.
     o_lo = np.where(obs > 0, sstats.chi2.ppf(0.025, 2 * np.maximum(obs / phi, 1e-12)) / 2, 0.0)
     o_hi = sstats.chi2.ppf(0.975, 2 * obs / phi + 2) / 2
@@ -348,8 +348,8 @@ def _timeline_rows(
                 ci_low=float(lo[j]), ci_high=float(hi[j]), p_value=float(p[j]),
                 p_adjusted=float(p_adj[j]), adjusted_ci_low=float(adj_lo[j]),
                 break_up=bool(clear and len(u.posts) == 1), exact=g.exact,
-                excess_ci_low=float(max(0.0, (o_lo[j] * phi - exp[j]) / mass[j])),
-                excess_ci_high=float(max(0.0, (o_hi[j] * phi - exp[j]) / mass[j])),
+                excess_ci_low=float(max(0.0, (o_lo[j] * phi[j] - exp[j]) / mass[j])),
+                excess_ci_high=float(max(0.0, (o_hi[j] * phi[j] - exp[j]) / mass[j])),
                 window_start=hours_to_time(start[j]), window_end=hours_to_time(end[j]),
                 significant=named,
                 ambiguous_with=[t.posts.external_id[q] for q in others if q != i] + alike,
@@ -358,7 +358,7 @@ def _timeline_rows(
     acct = AccountAttribution(
         account=s.account.name, platform=s.account.platform, mode="timeline",
         posts_tested=len(t.units), departures=s.departures, exact_share=s.exact_share,
-        resolution_hours=s.resolution_hours, dispersion=phi,
+        resolution_hours=s.resolution_hours, dispersion=t.dispersion,
         baseline_per_1k_per_day=_baseline_rate(s), named=sum(1 for r in rows if r["break_up"]),
         hours=float((s.followers > 0).sum()), posts_seen=len(t.post_hours),
         response_time=t.kernel.label(), response_hours=t.response_hours(),

@@ -20,8 +20,9 @@ Built on :mod:`.pointprocess`. What is decided here, per account:
 
 Under the current model (baseline, bursts and the posts already named), a unit's observed
 departures in its window are compared with the expected ones (everything but itself), the
-counts divided by the account's dispersion (:func:`.stats.cautious_dispersion` over blocks
-of the window's length, or the snapshot intervals).
+counts compared under a negative binomial whose overdispersion is estimated cautiously
+(:func:`.stats.cautious_overdispersion`) over blocks of the window's length, or the
+snapshot intervals.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ from scipy import sparse
 
 from .data import I64, F, PostRows, Series, time_to_hours
 from .pointprocess import Grid, Kernel, Model, State, design, kernel_matrix
-from .stats import cautious_dispersion, upper_p
+from .stats import cautious_overdispersion, nb_upper_p, upper_p
 
 B = npt.NDArray[np.bool_]
 RESPONSE_MASS = 0.95
@@ -110,7 +111,8 @@ class Timeline:
     unit_k: sparse.csr_matrix | None = None
     named: list[int] = field(default_factory=list)
     state: State | None = None
-    dispersion: float = 1.0
+    dispersion: float = 1.0  # variance inflation at a typical window
+    inv_size: float = 0.0  # negative binomial overdispersion of window counts
     observed: F = field(default_factory=lambda: np.zeros(0))  # per unit
     expected: F = field(default_factory=lambda: np.zeros(0))
     _burst_k: sparse.csr_matrix | None = None
@@ -224,7 +226,7 @@ class Timeline:
                 continue
             o = cy[span:] - cy[:-span]
             e = cl[span:] - cl[:-span]
-            p = upper_p(o / phi, e / phi)
+            p = nb_upper_p(o, e, self.inv_size)
             for i in np.argsort(p)[: 4 * MAX_BURSTS]:
                 found.append((float(p[i]), int(i), int(i + span - 1), width))
         limit = 0.05 / max(1, g.n * len(BURST_WIDTHS))
@@ -351,8 +353,8 @@ class Timeline:
             m.exclude(self._hours_of(edges, flags) | named)
             fit = m.fit(fit)
             obs, exp = _block_sums(m.allocate(fit.lam), fit.lam, edges)
-            phi = cautious_dispersion(obs, exp, m.x.shape[1] + len(fit.beta))
-            new = upper_p(obs / phi, exp / phi) < SPIKE_P
+            inv = cautious_overdispersion(obs, exp, m.x.shape[1] + len(fit.beta))
+            new = nb_upper_p(obs, exp, inv) < SPIKE_P
             if np.array_equal(new, flags):
                 break
             flags = new
@@ -399,19 +401,30 @@ class Timeline:
         return obs, np.maximum(exp, 1e-9)
 
     def _dispersion(self, state: State, y: F) -> float:
+        """Sets the negative binomial overdispersion of window-length blocks; returns the
+        variance inflation at a typical window (1: Poisson)."""
         obs, exp = _block_sums(y, state.lam, self._blocks())
-        return cautious_dispersion(obs, exp, self.model.x.shape[1] + len(state.beta))
+        self.inv_size = cautious_overdispersion(obs, exp, self.model.x.shape[1]
+                                                + len(state.beta))  # fmt: skip
+        typical = float(np.median(exp[exp > 0])) if (exp > 0).any() else 0.0
+        return 1.0 + typical * self.inv_size
+
+    def inflation(self) -> F:
+        """Each unit's variance inflation at its own expectation."""
+        out: F = 1.0 + self.expected * self.inv_size
+        return out
 
     def p_values(self) -> F:
-        p = upper_p(self.observed / self.dispersion, self.expected / self.dispersion)
+        p = nb_upper_p(self.observed, self.expected, self.inv_size)
         p[self.named] = 2.0
         return p
 
     def strength(self) -> F:
-        """Poisson likelihood ratio of each unit's window (ties among p-values that
-        underflow to 0 are broken by it)."""
-        o = self.observed / self.dispersion
-        e = np.maximum(self.expected / self.dispersion, 1e-12)
+        """Poisson likelihood ratio of each unit's window at its variance inflation (ties
+        among p-values that underflow to 0 are broken by it)."""
+        phi = self.inflation()
+        o = self.observed / phi
+        e = np.maximum(self.expected / phi, 1e-12)
         with np.errstate(divide="ignore", invalid="ignore"):
             lr = 2 * (np.where(o > 0, o * np.log(o / e), 0.0) - (o - e))
         out: F = np.where(o > e, lr, 0.0)
@@ -436,7 +449,7 @@ class Timeline:
         out = []
         for k in near:
             _, alt = self.model.best_single(base, self.unit_k[k].toarray().ravel())
-            if 2 * (own - alt) / self.dispersion < level:
+            if 2 * (own - alt) / max(self.dispersion, 1.0) < level:
                 out.append(k)
         return out
 
