@@ -122,6 +122,12 @@ def test_a_line_break_typed_into_a_quoted_name_is_still_read(tmp_path: Path, sto
     path.write_text('id,handle,display_name\n1,a,"Ada\nLovelace"\n2,b,Bob\n')
     assert read_and_save("csv", path, store) == "imported"
     assert store.scalar("SELECT count(*) FROM people") == 2
+    # ... and a note over lines with commas in it, in a file of more columns than it has
+    notes = tmp_path / "notes.csv"
+    notes.write_text(
+        'id,handle,display_name,notes\n3,c,Cy,"met at a fair, 2024\nlikes cats, dogs"\n4,d,Di,\n'
+    )
+    assert read_and_save("csv", notes, store) == "imported"
 
 
 def test_cli_refuses_a_stray_quote_and_leaves_the_snapshot_before_it(tmp_path: Path) -> None:

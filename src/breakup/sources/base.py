@@ -110,11 +110,12 @@ def _gib(size: int) -> str:
     return f"{size / 1024**3:.1f} GiB" if size >= 1024**3 else f"{size / 1024**2:.0f} MiB"
 
 
-def _swallows_rows(values: Iterable[str | None]) -> bool:
-    """Whether a value spanning lines holds a later line with a field separator: the rows
-    an unbalanced quote swallowed, not a line break someone typed into a name."""
+def _swallows_rows(values: Iterable[str | None], columns: int) -> bool:
+    """Whether a value spanning lines holds a later line with as many field separators as
+    a row of *columns* has: rows an unbalanced quote swallowed, not a line break someone
+    typed into a name or a note."""
     return any(
-        "," in later
+        later.count(",") >= columns - 1
         for v in values
         if v and ("\n" in v or "\r" in v)
         for later in v.splitlines()[1:]
@@ -267,7 +268,7 @@ class ExportFiles:
                         f"{self.where(name)}line {reader.line_num}: missing fields "
                         "(truncated file?)",
                     )
-                if line > start and _swallows_rows(row.values()):
+                if line > start and _swallows_rows(row.values(), len(header)):
                     raise InvalidExport(
                         self.path,
                         f"{self.where(name)}lines {start}-{line} are one quoted value holding "
