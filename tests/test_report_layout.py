@@ -256,7 +256,7 @@ def test_dashboard_layout(kit: Path, width: int) -> None:
         check_layout(p, "dashboard-bsky", width)
 
         page.goto(url + "/")
-        page.locator("#posts a.post").first.click()
+        page.locator("#headline-post a.card-more").click()  # the headline's post, in detail
         page.wait_for_url("**/posts/**")
         check_layout(p, "dashboard-post", width, headline_cards=0)
         page.locator("#departures a.person").first.click()

@@ -43,6 +43,7 @@ class Card:
     href: str | None = None  # where the page says more
     lines: list[str] = field(default_factory=list)  # small print, one line each
     tone: str = ""  # "bad" (losses), "good", or ""
+    post_id: int | None = None  # the post the card names (the dashboard links to it)
 
 
 def _signed(n: int) -> str:
@@ -179,7 +180,10 @@ def post_card(report: Report) -> Card:
             )
             more = len(named) - 1
             lines = [f"and {more} more break-up post{'s' if more != 1 else ''}"] if more else []
-            return Card("post", title, _first_line(top.text, 90), detail, "#why", lines, "bad")
+            ids = {(p.account, p.external_id): p.post_id for p in report.posts}
+            post_id = ids.get((str(top.account), str(top.post)))
+            value = _first_line(top.text, 90)
+            return Card("post", title, value, detail, "#why", lines, "bad", post_id)
     if report.top_posts:
         top_post = report.top_posts[0]
         detail = (
@@ -187,7 +191,8 @@ def post_card(report: Report) -> Card:
             "left after it, before the next post."
         )
         title = "Post most departures followed"
-        return Card("post", title, _first_line(top_post.text, 90), detail, "#posts", [state])
+        value = _first_line(top_post.text, 90)
+        return Card("post", title, value, detail, "#posts", [state], "", top_post.post_id)
     return Card("post", title, "—", "No departure followed a post. " + state, "#posts")
 
 
