@@ -423,6 +423,7 @@ def test_email_addresses_are_only_stored_hashed_unless_kept(tmp_path: Path, keep
 
 def test_environment_is_not_leaked_into_json_output(tmp_path: Path) -> None:
     """--json renders results, never the process environment or a Connection's token."""
+    Store(tmp_path / "e.duckdb").close()  # read commands never create a store
     proc = subprocess.run(
         [sys.executable, "-m", "breakup", "--db", str(tmp_path / "e.duckdb"), "accounts",
          "--json"],

@@ -3,6 +3,7 @@ Typer app on import. Each parses options, calls one library function and renders
 
 from __future__ import annotations
 
+import json
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -143,6 +144,9 @@ def serve(
             show_default=False,
         ),
     ] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Announce the address as one JSON line.")
+    ] = False,
 ) -> None:
     """The web dashboard: the report's views, filterable by account, channel and dates,
     from a post to who left after it and from a person to their history. Reads a copy of
@@ -153,8 +157,13 @@ def serve(
 
     c = _ctx(ctx)
     check_bind(host, token)
+    c._check_exists()  # a dashboard of a mistyped --db would be empty
     shown = "[::1]" if host == "::1" else host
-    console.print(f"dashboard on http://{shown}:{port}/", highlight=False, markup=False)
+    url = f"http://{shown}:{port}/"
+    if as_json:
+        print(json.dumps({"url": url, "host": host, "port": port, "db": str(c.path)}), flush=True)
+    else:
+        console.print(f"dashboard on {url}", highlight=False, markup=False)
     run(
         c.db or default_db_path(),
         host=host,
