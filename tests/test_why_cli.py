@@ -6,9 +6,10 @@ import json
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
-from benchmarks.bench_why import T0, build
+from benchmarks.why_worlds import T0, Effect, World, save_world
 from breakup.cli import app
 from breakup.clock import fixed_clock
 from breakup.store import Store
@@ -16,17 +17,47 @@ from breakup.store import Store
 
 def test_why_json_and_table(tmp_path: Path) -> None:
     db = tmp_path / "s.duckdb"
-    with Store(db, clock=fixed_clock(T0 + timedelta(days=40))) as store:
-        build(store, followers=2000, days=40, posts=80, planted={30: 6.0}, seed=1)
+    world = World(10 * 24, post_every_hours=4, effects=[Effect(30, 40, 0.5)], seed=1)
+    with Store(db, clock=fixed_clock(T0 + timedelta(hours=world.hours + 1))) as store:
+        save_world(store, world)
     runner = CliRunner()
     out = runner.invoke(app, ["--db", str(db), "why", "--json"])
     assert out.exit_code == 0, out.output
     data = json.loads(out.output)
     assert set(data) >= {"attribution", "diagnosis", "triage", "retention"}
-    assert data["attribution"]["posts"][0]["post"].endswith("/p30")
-    table = runner.invoke(app, ["--db", str(db), "why", "--since", "2025-01-10"])
+    att = data["attribution"]
+    top = att["posts"][0]
+    # The public shape other tools read, and the fields added to it.
+    public = {"post", "break_up", "rate_ratio", "ci_low", "ci_high", "p_adjusted", "exact"}
+    assert public <= set(top)
+    assert {"excess", "excess_ci_low", "excess_ci_high", "q_value", "ambiguous_with"} <= set(top)
+    assert att["posts_tested"] > 50 and att["status"] == "ok"
+    assert top["post"] == "p30" and top["break_up"] and top["exact"]
+    assert att["accounts"][0]["response_time"]
+    table = runner.invoke(app, ["--db", str(db), "why", "--since", "2025-03-05"],
+                          env={"COLUMNS": "80"})  # fmt: skip
     assert table.exit_code == 0, table.output
-    assert "posts" in table.output and "Triage" in table.output and "Retention" in table.output
+    assert "post cost about" in table.output and "not chance" in table.output
+    assert "Triage" in table.output and "Retention" in table.output
+    assert max(len(line) for line in table.output.splitlines()) <= 80
+
+
+@pytest.mark.parametrize("since", ["1d", "2d", "7d", "14d", "30d", "2025-03-12"])
+def test_why_since_never_fails_and_short_history_says_so(tmp_path: Path, since: str) -> None:
+    """Every --since, down to a window with no post, answers in one sentence."""
+    db = tmp_path / "s.duckdb"
+    world = World(3 * 24, post_every_hours=12, seed=2)
+    with Store(db, clock=fixed_clock(T0 + timedelta(hours=world.hours + 1))) as store:
+        save_world(store, world)
+    out = CliRunner().invoke(app, ["--db", str(db), "why", "--since", since, "--json"])
+    assert out.exit_code == 0, out.output
+    att = json.loads(out.output)["attribution"]
+    assert att["status"] == ("insufficient_history" if since == "2025-03-12" else "ok")
+    if att["status"] == "insufficient_history":
+        acct = att["accounts"][0]
+        assert acct["needed"] and acct["hours"] > 0 and "posts_seen" in acct
+        words = CliRunner().invoke(app, ["--db", str(db), "why", "--since", since])
+        assert "not enough history" in words.output.lower(), words.output
 
 
 def test_peers_add_and_list(tmp_path: Path) -> None:
