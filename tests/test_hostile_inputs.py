@@ -384,3 +384,28 @@ def test_a_service_answering_json_nested_too_deep_is_a_service_error(store: Stor
     finally:
         server.shutdown()
         server.server_close()
+
+
+@pytest.mark.parametrize("value", ["9" * 5000, "1" + "0" * 23])
+@pytest.mark.parametrize(
+    ("member", "field"),
+    [
+        ("data/tweets-part1.js", '"favorite_count" : "'),
+        ("data/manifest.js", '"globalName" : "YTD.follower.part0",\n          "count" : "'),
+    ],
+)
+def test_x_archive_counts_past_64_bits_are_refused_naming_the_file(
+    value: str, member: str, field: str, tmp_path: Path, store: Store
+) -> None:
+    """Regression: 5,000 digits raised ValueError (the digit limit) from ``int()``; 10^23
+    reached the store as an OverflowError or a DuckDB conversion error."""
+    src = FIXTURES / FIXTURE["x-archive"]
+    dest = tmp_path / src.name
+    shutil.copytree(src, dest)
+    target = dest / member
+    text = target.read_text()
+    start = text.index(field) + len(field)
+    target.write_text(text[:start] + value + text[text.index('"', start) :])
+    assert read_and_save("x-archive", dest, store) == "refused on read"
+    with pytest.raises(InvalidExport, match="too large to be a count"):
+        get_source("x-archive").read(dest, options())

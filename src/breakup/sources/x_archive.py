@@ -182,7 +182,7 @@ class _Archive:
                 name = _str(part.get("fileName"), self.path, f"{rel} {kind} fileName")
                 if self.root + name not in self.files.names:
                     raise InvalidExport(self.path, f"{rel} lists {name} but it is missing")
-                total += int(_id(part.get("count"), self.path, f"{rel} {kind} count"))
+                total += _count(part.get("count"), self.path, f"{rel} {kind} count")
             if parts:
                 # The archive's own count lets tracking refuse a list that lost records.
                 out.counts[kind] = total
@@ -230,8 +230,8 @@ def _post(tweet: dict[str, Any], path: Path, where: str, owner: str | None) -> P
     if text.startswith("RT @"):
         kind = PostKind.REPOST
     metrics = {
-        "likes": int(_id(tweet.get("favorite_count", "0"), path, f"{where} favorite_count")),
-        "reposts": int(_id(tweet.get("retweet_count", "0"), path, f"{where} retweet_count")),
+        "likes": _count(tweet.get("favorite_count", "0"), path, f"{where} favorite_count"),
+        "reposts": _count(tweet.get("retweet_count", "0"), path, f"{where} retweet_count"),
     }
     author = owner or "i/web"
     return Post(
@@ -299,6 +299,14 @@ def _id(value: Any, path: Path, where: str) -> str:
     if isinstance(value, str) and _DIGITS.fullmatch(value):
         return value
     raise InvalidExport(path, f"{where}: {value!r} is not a number")
+
+
+def _count(value: Any, path: Path, where: str) -> int:
+    """A count: digits (or a number) that fit the store's 64 bits."""
+    digits = _id(value, path, where)
+    if len(digits) > 19 or int(digits) > 2**63 - 1:
+        raise InvalidExport(path, f"{where}: {digits[:24]}... is too large to be a count")
+    return int(digits)
 
 
 def _time(value: Any, path: Path, where: str) -> datetime:
