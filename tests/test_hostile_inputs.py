@@ -409,3 +409,20 @@ def test_x_archive_counts_past_64_bits_are_refused_naming_the_file(
     assert read_and_save("x-archive", dest, store) == "refused on read"
     with pytest.raises(InvalidExport, match="too large to be a count"):
         get_source("x-archive").read(dest, options())
+
+
+@pytest.mark.parametrize("value", ["9" * 5000, "1" + "0" * 23, "²"])
+def test_mailchimp_report_counts_that_are_no_count_are_refused(
+    value: str, tmp_path: Path, store: Store
+) -> None:
+    """Regression: 5,000 digits or "²" (``isdigit`` but not ``int``) raised ValueError."""
+    src = FIXTURES / FIXTURE["mailchimp"]
+    dest = tmp_path / src.name
+    shutil.copytree(src, dest)
+    lines = (FIXTURES / "mailchimp" / "campaign_report.csv").read_text().split("\n")
+    head, _, rest = lines[1].partition(",Friday,")
+    lines[1] = f"{head},Friday,{value}{rest[rest.index(',') :]}"
+    (dest / "campaign_report.csv").write_text("\n".join(lines))
+    assert read_and_save("mailchimp", dest, store) == "refused on read"
+    with pytest.raises(InvalidExport, match=r"Total Recipients.*is not a count"):
+        get_source("mailchimp").read(dest, options())

@@ -213,7 +213,8 @@ def _report_row(
         value = row.get(column, "").strip().replace(",", "")
         if not value:
             continue
-        if not value.isdigit():
+        # ASCII digits only ("²".isdigit() too), and few enough for the store's 64 bits.
+        if not (value.isascii() and value.isdigit()) or len(value) > 18:
             raise InvalidExport(path, f"{where} {column}: {value[:20]!r} is not a count")
         known.metrics[metric] = int(value)
 
