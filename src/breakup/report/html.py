@@ -78,21 +78,26 @@ def profile_url(platform: str, external_id: str, handle: str | None = None) -> s
     return None
 
 
-def window(earliest: datetime | None, latest: datetime | None) -> str:
+def window(earliest: datetime | None, latest: datetime | None) -> Markup:
     """A time window in short form: the latest end, preceded by the earliest where they
     differ — only the parts that differ (``2025-05-08 00:00 – 05-15 00:00``). Each end is
-    held together (no-break spaces), so a narrow column breaks the line only at the dash."""
+    one unbreakable piece (``<span class="nw">``), so a narrow column breaks the line at
+    the dash only, never inside a date."""
     if latest is None:
-        return "—"
+        return Markup("—")
     if earliest is None or earliest == latest:
-        return f"{latest:%Y-%m-%d\u00a0%H:%M}"
+        return _nw(f"{latest:%Y-%m-%d %H:%M}")
     if earliest.year != latest.year:
-        end = f"{latest:%Y-%m-%d\u00a0%H:%M}"
+        end = f"{latest:%Y-%m-%d %H:%M}"
     elif earliest.date() != latest.date():
-        end = f"{latest:%m-%d\u00a0%H:%M}"
+        end = f"{latest:%m-%d %H:%M}"
     else:
         end = f"{latest:%H:%M}"
-    return f"{earliest:%Y-%m-%d\u00a0%H:%M} –\u00a0{end}"
+    return _nw(f"{earliest:%Y-%m-%d %H:%M}") + Markup(" – ") + _nw(end)
+
+
+def _nw(text: str) -> Markup:
+    return Markup('<span class="nw">{}</span>').format(text)
 
 
 _BREAK_AFTER = re.compile(r"([.:])")

@@ -10,6 +10,7 @@ too short to say anything, a card says what is missing instead of an all-clear.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -55,10 +56,15 @@ def _snippet(text: str, width: int) -> str:
     return flat if len(flat) <= width else flat[: width - 1] + "…"
 
 
+_URL = re.compile(r"https?://\S+")
+
+
 def _first_line(text: str, width: int) -> str:
-    """A post's first non-empty line (its headline, without the link lines), shortened."""
+    """A post's first non-empty line — its headline — without links, shortened."""
     lines = [line for line in text.splitlines() if line.strip()]
-    return _snippet(lines[0] if lines else text, width)
+    first = lines[0] if lines else text
+    bare = " ".join(_URL.sub(" ", first).split()).rstrip(" →:-–—")
+    return _snippet(bare or first, width)
 
 
 def _day(t: datetime) -> str:
