@@ -167,7 +167,9 @@ def test_survival_chart_draws_only_the_largest_cohorts() -> None:
     fig = survival_figure(curves)
     drawn = [t for t in fig.data if t.visible is not False and t.visible != "legendonly"]
     assert len(drawn) == SURVIVAL_SHOWN
-    assert [t.name for t in drawn][:2] == ["all (900)", "joined 2025-12 (120)"]
+    listed = sorted(drawn, key=lambda t: t.legendrank)
+    assert [t.name for t in listed][:2] == ["all (900)", "joined 2025-12 (120)"]
+    assert fig.data[len(drawn) - 1].name == "all (900)"  # drawn last: on top of the others
     grouped = [t for t in fig.data if t.visible == "legendonly"]
     assert len(grouped) == 13 - SURVIVAL_SHOWN
     assert sum(1 for t in grouped if t.showlegend) == 1  # one legend entry for the rest

@@ -160,15 +160,22 @@ def survival_figure(curves: list[tuple[str, int, list[tuple[float, float]]]]) ->
     rest = sorted((c for c in curves if c not in first), key=lambda c: -c[1])
     shown = first + rest[: SURVIVAL_SHOWN - len(first)]
     others = rest[SURVIVAL_SHOWN - len(first) :]
-    for i, (cohort, followers, points) in enumerate(shown):
+    # "all" is drawn last (on top of the cohorts), dark and thicker, but listed first.
+    for i, (cohort, followers, points) in sorted(enumerate(shown), key=lambda c: c[0] == 0):
         label = f"{cohort} ({followers:,})" if followers else cohort
+        overall = bool(first) and i == 0
         fig.add_trace(
             go.Scatter(
                 x=[d for d, _ in points],
                 y=[s for _, s in points],
                 name=html.escape(label),
                 mode="lines",
-                line={"shape": "hv", "color": PALETTE[i % len(PALETTE)]},
+                line={
+                    "shape": "hv",
+                    "color": "#222222" if overall else PALETTE[i % len(PALETTE)],
+                    "width": 3 if overall else 1.5,
+                },
+                legendrank=i + 1,
             )
         )
     for j, (cohort, followers, points) in enumerate(others):
@@ -182,6 +189,7 @@ def survival_figure(curves: list[tuple[str, int, list[tuple[float, float]]]]) ->
                 mode="lines",
                 line={"shape": "hv", "color": OTHERS_COLOR, "width": 1},
                 legendgroup="others",
+                legendrank=SURVIVAL_SHOWN + 1,
                 showlegend=j == 0,
                 visible="legendonly",
             )
