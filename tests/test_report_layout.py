@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
+from types import SimpleNamespace as NS
 from typing import Any
 
 import pytest
@@ -109,25 +110,48 @@ def test_headline_without_the_why_analysis(golden: Report) -> None:
     assert cards["cause"].value == "—" and "not run" in cards["cause"].detail
 
 
+def why_result() -> Any:
+    """The stand-in why result of the section tests, with the fields the headline reads
+    in the why analysis' own words (breakup.why.words)."""
+    why = fake_why()
+    why.attribution.status, why.attribution.bursts = "ok", []
+    why.attribution.accounts = [NS(account="news", platform="email")]
+    post = why.attribution.posts[0]
+    post.excess_ci_low, post.excess_ci_high, post.significant = 1.0, 3.0, True
+    post.ambiguous_with = []
+    why.attribution.break_up_posts = [post]
+    return why
+
+
 def test_headline_reads_the_why_result(golden: Report) -> None:
-    cards = {c.key: c for c in headline(replace(golden, why=fake_why()))}
+    from breakup.why import words
+
+    why = why_result()
+    cards = {c.key: c for c in headline(replace(golden, why=why))}
+    post = why.attribution.posts[0]
     assert cards["post"].title == "Top break-up post"
     assert cards["post"].value == "<b>Member sale</b>"  # escaped by the template
-    assert "about 2 more subscribers left than usual (×4.0, 95% CI ×1.5–×9.0)" in (
-        cards["post"].detail
-    )
+    said = f"{words.cost(post, 'email')}; {words.chance(post.p_adjusted)}"
+    assert cards["post"].detail == f"news, 2025-05-13: {said}"  # the why section's words
     assert cards["cause"].value == "posting too often"
     assert cards["cause"].detail == "social: churn rises above 3 posts a day"
-    page = render_html(replace(golden, why=fake_why()), plotlyjs="")
+    page = render_html(replace(golden, why=why), plotlyjs="")
     head = page.split('<section id="headline"', 1)[1].split("</section>", 1)[0]
     assert "&lt;b&gt;Member sale&lt;/b&gt;" in head and "<b>" not in head
 
-    quiet = fake_why()
+    quiet = why_result()
     quiet.attribution.posts[0].break_up = False
+    quiet.attribution.posts[0].significant = False
+    quiet.attribution.break_up_posts = []
     quiet.diagnosis.findings = []
     cards = {c.key: c for c in headline(replace(golden, why=quiet))}
-    assert cards["post"].value == "none stands out" and "11 posts tested" in cards["post"].detail
+    assert cards["post"].value == "none stands out"
+    assert cards["post"].detail == words.bottom_line(quiet.attribution)
     assert cards["cause"].value == "no clear cause"
+
+    odd = {c.key: c for c in headline(replace(golden, why=fake_why()))}  # fields missing
+    assert odd["post"].title == "Post most departures followed"
+    assert odd["post"].lines == ["The why result has an unexpected shape."]
 
     refused = {c.key: c for c in headline(replace(golden, why=Unavailable("too little data")))}
     assert refused["cause"].detail == "No statistics: too little data"

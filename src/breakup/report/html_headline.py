@@ -10,9 +10,11 @@ too short to say anything, a card says what is missing instead of an all-clear.
 
 from __future__ import annotations
 
+import importlib
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from ..left import Departure
 from .analyses import Unavailable
@@ -101,7 +103,9 @@ def followers_card(report: Report) -> Card:
         return Card("followers", title, "—", "No account matches: import one first.", None)
     gained, lost = _period(report, f"{CHANGE_DAYS}d")
     tracked = _tracked_days(report)
-    if tracked is not None and tracked < CHANGE_DAYS:
+    if tracked == 0:
+        when = "on the first day tracked"
+    elif tracked is not None and tracked < CHANGE_DAYS:
         when = f"in the {tracked} day{'s' if tracked != 1 else ''} tracked so far"
     else:
         when = f"in the last {CHANGE_DAYS} days"
@@ -161,35 +165,54 @@ def _why_state(report: Report) -> str | None:
     return None
 
 
+def _words() -> Any:
+    """The why analysis' own phrasing (``breakup.why.words``), so the headline says what
+    the why section says; None without it."""
+    try:
+        return importlib.import_module("breakup.why.words")
+    except ImportError:
+        return None
+
+
+def _break_up_card(report: Report) -> Card:
+    """The top break-up post as the why analysis names it (its largest estimated cost), in
+    the analysis' words; raises AttributeError/TypeError/ValueError on another shape."""
+    title = "Top break-up post"
+    att = report.why.attribution
+    words = _words()
+    named = [p for p in att.posts if p.break_up]
+    if not named:
+        if words is not None:
+            detail = str(words.bottom_line(att))
+        else:
+            detail = (
+                f"None of the {int(att.posts_tested):,} posts tested lost more than normal "
+                "churn explains, with enough certainty."
+            )
+        return Card("post", title, "none stands out", detail, "#why")
+    top = max(named, key=lambda p: float(p.excess))
+    platform = {s.account: s.platform for s in report.status}.get(str(top.account), "bsky")
+    if words is not None:
+        said = f"{words.cost(top, platform)}; {words.chance(float(top.p_adjusted))}"
+    else:
+        who = "subscribers" if platform == "email" else "followers"
+        said = f"about {float(top.excess):,.0f} more {who} left than usual"
+    detail = f"{top.account}, {_day(top.created_at)}: {said}"
+    lines = [f"{len(named)} break-up posts in all"] if len(named) > 1 else []
+    ids = {(p.account, p.external_id): p.post_id for p in report.posts}
+    post_id = ids.get((str(top.account), str(top.post)))
+    value = _first_line(str(top.text), 90)
+    return Card("post", title, value, detail, "#why", lines, "bad", post_id)
+
+
 def post_card(report: Report) -> Card:
     title = "Top break-up post"
     state = _why_state(report)
     if state is None:
         try:
-            named = [p for p in report.why.attribution.posts if p.break_up]
-            tested = int(report.why.attribution.posts_tested)
-        except (AttributeError, TypeError, ValueError):
+            return _break_up_card(report)
+        except (AttributeError, TypeError, ValueError, KeyError):
             state = "The why result has an unexpected shape."
-        else:
-            if not named:
-                detail = (
-                    f"None of the {tested:,} posts tested lost more than normal churn "
-                    "explains, with enough certainty."
-                )
-                return Card("post", title, "none stands out", detail, "#why")
-            top = max(named, key=lambda p: float(p.observed) - float(p.expected))
-            excess = float(top.observed) - float(top.expected)
-            who = "subscribers" if str(top.kind) == "campaign" else "followers"
-            detail = (
-                f"{top.account}, {_day(top.created_at)}: about {excess:,.0f} more {who} left "
-                f"than usual (×{top.rate_ratio:.1f}, 95% CI ×{top.ci_low:.1f}–×{top.ci_high:.1f})"
-            )
-            more = len(named) - 1
-            lines = [f"and {more} more break-up post{'s' if more != 1 else ''}"] if more else []
-            ids = {(p.account, p.external_id): p.post_id for p in report.posts}
-            post_id = ids.get((str(top.account), str(top.post)))
-            value = _first_line(top.text, 90)
-            return Card("post", title, value, detail, "#why", lines, "bad", post_id)
     if report.top_posts:
         top_post = report.top_posts[0]
         detail = (
@@ -208,10 +231,15 @@ def cause_card(report: Report) -> Card:
     if state is not None:
         return Card("cause", title, "—", state, None)
     try:
-        findings = list(report.why.diagnosis.findings)
-        top = max(findings, key=lambda f: float(f.ci_low)) if findings else None
-    except (AttributeError, TypeError, ValueError):
+        return _cause_card(report)
+    except (AttributeError, TypeError, ValueError, KeyError):
         return Card("cause", title, "—", "The why result has an unexpected shape.", "#why")
+
+
+def _cause_card(report: Report) -> Card:
+    title = "Top cause"
+    findings = list(report.why.diagnosis.findings)
+    top = max(findings, key=lambda f: float(f.ci_low)) if findings else None
     if top is None:
         detail = "No cause stands out from normal churn with enough certainty."
         return Card("cause", title, "no clear cause", detail, "#why")
