@@ -3,6 +3,7 @@ bio and post text is shown as text) with plotly.js inlined, so it opens without 
 
 from __future__ import annotations
 
+import importlib
 import re
 from datetime import datetime
 from functools import cache
@@ -53,6 +54,7 @@ def environment(*extra: jinja2.BaseLoader) -> jinja2.Environment:
     env.filters["profile_url"] = profile_url
     env.filters["window"] = window
     env.filters["breakable"] = breakable
+    env.filters["why_cost"] = why_cost
     env.globals["favicon"] = FAVICON
     return env
 
@@ -112,6 +114,16 @@ def breakable(text: str) -> Markup:
     if not _NAME_LIKE.fullmatch(text):
         return Markup(escaped)
     return Markup(_BREAK_AFTER.sub(r"\1<wbr>", str(escaped)).replace("@", "<wbr>@"))
+
+
+def why_cost(score: Any, platform: str) -> str:
+    """The why analysis' verdict on a post in its own words (``breakup.why.words``: what
+    the post cost, how unlikely chance is), or "" when that is not to be had."""
+    try:
+        words = importlib.import_module("breakup.why.words")
+        return f"{words.cost(score, platform)}; {words.chance(float(score.p_adjusted))}"
+    except (ImportError, AttributeError, TypeError, ValueError):
+        return ""
 
 
 def web_url(url: str | None) -> str | None:
