@@ -298,3 +298,13 @@ def test_left_never_gives_a_false_all_clear(tmp_path: Path) -> None:
     out = cli("--db", str(db), "left", columns=200).stdout
     assert "nobody in this period" in out
     assert "site: one snapshot only (2025-01-01), so nobody can be seen leaving yet" in out
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_report_terminal_fits(tmp_path: Path, width: int) -> None:
+    """The report's own tables (status, weekly, departures, posts) at 80 and 120 columns."""
+    from breakup.report import build_report, render_terminal
+
+    with Store(golden_store(tmp_path), clock=CLOCK) as store:
+        report = build_report(store, with_analyses=False)
+    check("report", render(render_terminal(report), width), width)

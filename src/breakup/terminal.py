@@ -304,7 +304,7 @@ def _departures_table(
     several = len(labels) > 1
     columns = [
         Column("left (UTC)"),
-        Column("who", shrink=18, widest=26),
+        Column("who", shrink=18),
         Column("how"),
         Column("followed", drop=2, justify="right"),
     ]

@@ -17,68 +17,65 @@ WEEKS = 8
 DEPARTURES = 15
 
 
-def weekly_table(series: list[Series], weeks: int = WEEKS) -> Table:
+def weekly_table(series: list[Series], weeks: int = WEEKS) -> RenderableType:
     """Followers at the end of each of the last weeks, with gains and losses."""
-    table = Table(title="Followers over time (weekly)")
-    for col in ("account", "week ending", "followers", "gained", "lost"):
-        table.add_column(col, justify="left" if col in ("account", "week ending") else "right")
+    if not series or not any(s.points for s in series):
+        return Text("Followers over time: no follower history yet.")
+    several = len(series) > 1
+    columns = [
+        *([base.Column("account", drop=1)] if several else []),
+        base.Column("week ending"),
+        base.Column("followers", justify="right"),
+        base.Column("gained", justify="right"),
+        base.Column("lost", justify="right"),
+    ]
+    rows: list[list[base.Cell]] = []
     for s in series:
         points = s.points
         ends = list(range(len(points) - 1, -1, -7))[:weeks][::-1]
         for end in ends:
             chunk = points[max(0, end - 6) : end + 1]
-            table.add_row(
-                Text(s.account),
-                points[end].day.isoformat(),
-                f"{points[end].followers:,}",
-                f"+{sum(p.gained for p in chunk):,}",
-                f"−{sum(p.lost for p in chunk):,}",
+            rows.append(
+                [
+                    *([Text(s.account)] if several else []),
+                    points[end].day.isoformat(),
+                    f"{points[end].followers:,}",
+                    f"+{sum(p.gained for p in chunk):,}",
+                    f"−{sum(p.lost for p in chunk):,}",
+                ]
             )
-    if not series or not any(s.points for s in series):
-        table.caption = "no follower history yet"
-    return table
+    title = "Followers over time (weekly)" + ("" if several else f" — {series[0].account}")
+    return base.FitTable(columns, rows, title=title)
 
 
-def posts_table(posts: list[PostRow], title: str = "Posts most departures followed") -> Table:
-    table = Table(title=title)
-    for col in ("account", "posted (UTC)", "kind", "left after", "text"):
-        table.add_column(col, justify="right" if col == "left after" else "left", overflow="fold")
-    for p in posts:
-        table.add_row(
-            Text(p.account),
+def posts_table(
+    posts: list[PostRow], title: str = "Posts most departures followed"
+) -> RenderableType:
+    if not posts:
+        return Text(f"{title}: no departures followed a post in this period.")
+    columns = [
+        base.Column("posted (UTC)"),
+        base.Column("account", drop=2),
+        base.Column("kind", drop=1),
+        base.Column("left after", justify="right"),
+        base.Column("text", shrink=20),
+    ]
+    rows: list[list[base.Cell]] = [
+        [
             f"{p.created_at:%Y-%m-%d %H:%M}",
+            Text(p.account),
             p.kind,
             str(p.left_after),
-            Text(base._snippet(p.text, 60)),
-        )
-    if not posts:
-        table.caption = "no departures followed a post in this period"
-    return table
+            Text(base.one_line(p.text)),
+        ]
+        for p in posts
+    ]
+    return base.FitTable(columns, rows, title=title)
 
 
-def departures_table(rows: list[Departure], title: str = "Recent departures") -> Table:
+def departures_table(rows: list[Departure], title: str = "Recent departures") -> RenderableType:
     """One line per departure: the last post before it (or the campaign named)."""
-    table = Table(title=title)
-    for col in ("account", "who", "kind", "left (UTC)", "followed", "last post before"):
-        table.add_column(col, overflow="fold")
-    for d in rows:
-        last = d.last_posts[0] if d.last_posts else None
-        before = (
-            f"campaign: {base._snippet(d.campaign, 40)}"
-            if d.campaign
-            else (f"{last.created_at:%m-%d %H:%M} {base._snippet(last.text, 40)}" if last else "")
-        )
-        table.add_row(
-            Text(d.account),
-            base._who(d.handle, d.display_name, d.external_id),
-            d.kind,
-            base._window(d),
-            base._tenure(d),
-            Text(before),
-        )
-    if not rows:
-        table.caption = "nobody has left in this period"
-    return table
+    return base.departures_view(rows, title=title, now=None)
 
 
 def block_renderable(block: Block, level: int = 0, titled: bool = True) -> RenderableType:
@@ -107,13 +104,18 @@ def render(report: Report) -> RenderableType:
         f"{report.generated_at:%Y-%m-%d %H:%M} UTC",
         style="bold",
     )
+    now = report.generated_at
+    shown = report.departures[:DEPARTURES]
     parts: list[RenderableType] = [
         head,
-        base.status_tables(report.status),
+        base.status_view(report.status, now=now),
         weekly_table(report.series),
-        departures_table(report.departures[:DEPARTURES]),
-        posts_table(report.top_posts),
+        base.departures_view(shown, title="Recent departures", now=now),
     ]
+    if len(report.departures) > len(shown):
+        more = len(report.departures) - len(shown)
+        parts.append(Text(f"…and {more:,} more; `breakup left` lists them all", style="dim"))
+    parts.append(posts_table(report.top_posts))
     for _, title, blocks in analysis_sections(report):
         parts.append(Rule(title))
         parts += [block_renderable(b, titled=b.title != title) for b in blocks]
