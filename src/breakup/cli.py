@@ -571,13 +571,16 @@ def demo(
     console.print(f"Simulated seed {seed} into {c.db}")
     console.print(terminal.status_view(rows, now=today))
     console.print(
-        terminal.departures_view(recent, title="Recent departures", now=today, summary=summary)
+        terminal.departures_view(
+            recent,
+            title="Recent departures",
+            now=today,
+            summary=summary,
+            all_hint=f"`breakup --db {c.db} left` lists them",
+        )
     )
     console.print(
-        Text(
-            f"Next: breakup --db {c.db} why (why they left), fans, report --html report.html",
-            style="dim",
-        )
+        Text(f"Next, with --db {c.db}: why, fans, report --html report.html", style="dim")
     )
 
 

@@ -117,11 +117,14 @@ class FitTable:
             yield Text(f"({', '.join(dropped)}: wider terminal, or --json)", style="dim")
 
 
-def cut_note(shown: int, total: int, flag: str = "--limit") -> Text | None:
+ALL_HINT = "`--limit 0` for all"
+
+
+def cut_note(shown: int, total: int, hint: str = ALL_HINT) -> Text | None:
     """'…and 179 more; `--limit 0` for all' when a list was cut, else None."""
     if total <= shown:
         return None
-    return Text(f"…and {total - shown:,} more; `{flag} 0` for all", style="dim")
+    return Text(f"…and {total - shown:,} more; {hint}", style="dim")
 
 
 def day(t: datetime, now: datetime | None = None) -> str:
@@ -247,7 +250,7 @@ def departures_view(
     now: datetime | None = None,
     summary: LeftSummary | None = None,
     verbose: bool = False,
-    limit_flag: str = "--limit",
+    all_hint: str = ALL_HINT,
     status: Sequence[AccountStatus] | None = None,
 ) -> RenderableType:
     """One line per departure (newest first): when, who, how, how long they had followed,
@@ -269,7 +272,7 @@ def departures_view(
         if status is not None and now is not None:
             parts.extend(_guidance(status, now))
     if summary is not None:
-        parts.extend(_left_summary(summary, len(rows), limit_flag))
+        parts.extend(_left_summary(summary, len(rows), all_hint))
     return Group(*parts)
 
 
@@ -326,9 +329,9 @@ def _departures_table(
     return FitTable(columns, table_rows, title=title)
 
 
-def _left_summary(s: LeftSummary, shown: int, limit_flag: str) -> list[RenderableType]:
+def _left_summary(s: LeftSummary, shown: int, all_hint: str) -> list[RenderableType]:
     out: list[RenderableType] = []
-    note = cut_note(shown, s.total, limit_flag)
+    note = cut_note(shown, s.total, all_hint)
     if note is not None:
         out.append(note)
     if s.total:
