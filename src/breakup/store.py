@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import duckdb
 import numpy as np
@@ -290,6 +290,20 @@ class Store:
             self._migrate()
         else:
             self._check_version()
+
+    @classmethod
+    def over(
+        cls, con: duckdb.DuckDBPyConnection, path: Path | str, *, clock: Clock = system_clock
+    ) -> Self:
+        """A Store over an already open connection to the store at *path* (e.g. a cursor of
+        a shared read-only connection): no schema check, and closing it closes only *con*."""
+        store = cls.__new__(cls)
+        store.path = Path(path)
+        store.clock = clock
+        store.con = con
+        store._in_tx = False
+        store._write_lock = threading.RLock()
+        return store
 
     # -- lifecycle ---------------------------------------------------------------------
 

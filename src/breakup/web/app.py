@@ -119,31 +119,78 @@ def create_app(
     through the dashboard never runs an analysis twice on the same data. ``analyses=False``
     leaves out the why and fans sections.
     """
-    read = reader or StoreReader(db, clock=clock)
+    read = reader or StoreReader(db, clock=clock, background=True)
     reports: OrderedDict[tuple[Path, Filters], Report] = OrderedDict()
+    latest: dict[Filters, tuple[int, Report]] = {}  # the newest report built, per filters
     reports_lock = threading.Lock()
 
     building: dict[tuple[Path, Filters], threading.Lock] = {}
 
+    def keep(key: tuple[Path, Filters], report: Report) -> None:
+        with reports_lock:
+            reports[key] = report
+            building.pop(key, None)
+            order = _generation(key[0])
+            if key[1] not in latest or latest[key[1]][0] <= order:
+                latest[key[1]] = (order, report)
+            while len(reports) > REPORTS_KEPT:
+                reports.popitem(last=False)
+
+    def build_later(key: tuple[Path, Filters]) -> None:
+        """Build the report of a newer copy in the background (the copy is held)."""
+        try:
+            with read.store(key[0]) as store:
+                keep(key, build_report(store, key[1], with_analyses=analyses))
+        except Exception:  # a failed build is tried again by the next request
+            logging.getLogger(__name__).exception("building the dashboard's report failed")
+            with reports_lock:
+                building.pop(key, None)
+        finally:
+            read.release(key[0])
+
+    # Pages rendered from a report (the index, the JSON report), kept with it: a report is
+    # rendered once per copy of the store, not once per request.
+    pages: OrderedDict[tuple[Any, ...], tuple[Report, bytes]] = OrderedDict()
+
+    def rendered(key: tuple[Any, ...], report: Report) -> bytes | None:
+        with reports_lock:
+            kept = pages.get((*key, id(report)))
+        return kept[1] if kept is not None and kept[0] is report else None
+
+    def remember(key: tuple[Any, ...], report: Report, body: bytes | memoryview) -> bytes:
+        kept = bytes(body)
+        with reports_lock:
+            pages[(*key, id(report))] = (report, kept)
+            while len(pages) > 4 * REPORTS_KEPT:
+                pages.popitem(last=False)
+        return kept
+
     def report_for(store: Store, filters: Filters) -> Report:
         """The cached report, or build it — once: concurrent requests for the same
-        snapshot and filters wait for the first instead of building it in parallel."""
+        snapshot and filters wait for the first instead of building it in parallel. When
+        the store changed and a report for the same filters exists, that one is answered
+        at once while the new copy's is built in the background (stale, never slow)."""
         key = (store.path, filters)
         with reports_lock:
             if key in reports:
                 reports.move_to_end(key)
                 return reports[key]
+            older = latest.get(filters)
+            if older is not None:
+                if key not in building:
+                    building[key] = threading.Lock()
+                    read.hold(store.path)  # released by build_later
+                    threading.Thread(
+                        target=build_later, args=(key,), name="breakup-report", daemon=True
+                    ).start()
+                return older[1]
             single = building.setdefault(key, threading.Lock())
         with single:
             with reports_lock:
                 if key in reports:
                     return reports[key]
             report = build_report(store, filters, with_analyses=analyses)
-            with reports_lock:
-                reports[key] = report
-                building.pop(key, None)
-                while len(reports) > REPORTS_KEPT:
-                    reports.popitem(last=False)
+            keep(key, report)
         return report
 
     @asynccontextmanager
@@ -189,12 +236,18 @@ def create_app(
         until: str | None = None,
     ) -> HTMLResponse:
         filters = _filters(account, channel, since, until)
-        with read.store() as store:
-            report = report_for(store, filters)
-            choices = _choices(store)
         form = {"account": account or "", "channel": channel or ""}
         form |= {"since": since or "", "until": until or ""}
-        return page(request, "index.html.j2", form=form, **choices, **report_context(report))
+        with read.store() as store:
+            report = report_for(store, filters)
+            key = ("index", store.path, request.scope.get("root_path", ""), *form.values())
+            html = rendered(key, report)
+            if html is None:
+                context = {**_choices(store), **report_context(report)}
+                html = remember(
+                    key, report, page(request, "index.html.j2", form=form, **context).body
+                )
+        return HTMLResponse(html)
 
     @app.get("/posts/{post_id}", response_class=HTMLResponse)
     def post(request: Request, post_id: int) -> HTMLResponse:
@@ -217,10 +270,13 @@ def create_app(
         channel: str | None = None,
         since: str | None = None,
         until: str | None = None,
-    ) -> JSONResponse:
+    ) -> Response:
         with read.store() as store:
             report = report_for(store, _filters(account, channel, since, until))
-        return JSONResponse(_finite(to_jsonable(report)))
+        body = rendered(("api",), report)
+        if body is None:
+            body = remember(("api",), report, JSONResponse(_finite(to_jsonable(report))).body)
+        return Response(body, media_type="application/json")
 
     @app.get("/static/plotly.min.js")
     def plotly_js() -> Response:
@@ -229,10 +285,16 @@ def create_app(
         return Response(get_plotlyjs(), media_type="application/javascript")
 
     @app.get("/healthz")
-    def healthz() -> dict[str, str]:
+    async def healthz() -> dict[str, str]:  # on the event loop: never queued behind pages
         return {"status": "ok"}
 
     return app
+
+
+def _generation(path: Path) -> int:
+    """The copy's number (``snapshot-12.duckdb`` → 12): newer copies have larger ones."""
+    tail = path.stem.rpartition("-")[2]
+    return int(tail) if tail.isdigit() else 0
 
 
 def serve(
