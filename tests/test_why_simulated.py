@@ -55,7 +55,7 @@ def _caused(truth: Truth, account: str, post: str) -> int:
 @pytest.mark.parametrize("key", ["internal-3", "internal-5"])
 def test_planted_posts_rank_at_the_top_on_exact_times(runs: Runs, key: str) -> None:
     truth, report = runs[key]
-    checked = 0
+    checked = named = 0
     for planted in truth.break_up_posts:
         platform = truth.accounts[planted.account].platform
         if platform == "mastodon":
@@ -67,13 +67,20 @@ def test_planted_posts_rank_at_the_top_on_exact_times(runs: Runs, key: str) -> N
             assert rank == 0 and post.break_up, (planted, post)
         else:
             assert rank < 0.05 * len(mine), (rank, len(mine), planted)
+            named += post.break_up
         # The excess interval covers what the simulator caused (exact counts in the truth).
         caused = _caused(truth, planted.account, planted.post)
-        lo = post.expected * (post.ci_low - 1)
-        hi = post.expected * (post.ci_high - 1)
-        assert lo <= caused <= hi, (planted, post, caused)
+        assert post.excess_ci_low <= caused <= post.excess_ci_high, (planted, post, caused)
         checked += 1
     assert checked >= 3
+    # Named on the firehose's exact times (seed 5's planted posts caused only 12 and 15
+    # departures: ranked 17th and 19th of 350, not beyond chance after 410 tests), and
+    # nothing named that the simulator did not plant (a neighbour the data cannot tell
+    # from it is not named either).
+    assert named >= (1 if key == "internal-3" else 0)
+    planted_posts = {b.post for b in truth.break_up_posts}
+    wrong = [p.post for p in report.attribution.break_up_posts if p.post not in planted_posts]
+    assert not wrong, wrong
 
 
 def test_weekly_snapshots_report_their_resolution(

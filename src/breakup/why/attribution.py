@@ -131,6 +131,7 @@ class Attribution:
     posts: list[PostAttribution] = field(default_factory=list)  # most extreme first
     status: str = "ok"  # ok, insufficient_history (no account could be analysed)
     bursts: list[OutsideBurst] = field(default_factory=list)
+    tests: int = 0  # tests in the Holm family: posts the data can't separate are one
 
     @property
     def break_up_posts(self) -> list[PostAttribution]:
@@ -290,8 +291,8 @@ def _result(
     out = [PostAttribution(**{**r, "q_value": float(qv)}) for r, qv in zip(raw, q, strict=True)]  # type: ignore[arg-type]
     out.sort(key=lambda r: (not r.break_up, not r.significant, r.p_value, -r.excess))
     status = "ok" if cands or not skipped else "insufficient_history"
-    return Attribution(widest or 48.0, alpha, "holm", m, [*accounts, *skipped], out, status,
-                       bursts)  # fmt: skip
+    return Attribution(widest or 48.0, alpha, "holm", len(out), [*accounts, *skipped], out,
+                       status, bursts, m)  # fmt: skip
 
 
 def _levels(
@@ -357,7 +358,7 @@ def _timeline_rows(
             ))  # fmt: skip
     acct = AccountAttribution(
         account=s.account.name, platform=s.account.platform, mode="timeline",
-        posts_tested=len(t.units), departures=s.departures, exact_share=s.exact_share,
+        posts_tested=len(rows), departures=s.departures, exact_share=s.exact_share,
         resolution_hours=s.resolution_hours, dispersion=t.dispersion,
         baseline_per_1k_per_day=_baseline_rate(s), named=sum(1 for r in rows if r["break_up"]),
         hours=float((s.followers > 0).sum()), posts_seen=len(t.post_hours),
