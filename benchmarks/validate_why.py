@@ -119,8 +119,12 @@ def run_one(drawn: Drawn) -> dict[str, Any]:
             "covered": r.excess_ci_low <= caused <= r.excess_ci_high,
         })  # fmt: skip
     wrong = [p.post for p in att.break_up_posts if p.post not in truth.caused]
-    pinned = False
+    pinned = separable = False
     for start, end in truth.burst_hours:
+        # A burst that begins within the hour after a post is what that post's response
+        # would look like: no method can tell them apart. Separable: none in that hour.
+        before = truth.post_hours[truth.post_hours <= start]
+        separable = not len(before) or start - float(before.max()) >= 1.0
         for p in att.break_up_posts:
             ws = p.window_start and (p.window_start - T0).total_seconds() / 3600
             we = p.window_end and (p.window_end - T0).total_seconds() / 3600
@@ -131,7 +135,8 @@ def run_one(drawn: Drawn) -> dict[str, Any]:
     return {
         "family": drawn.family, "seed": drawn.seed, "world": asdict(w),
         "status": att.status, "posts": len(truth.posts), "planted": planted, "wrong": wrong,
-        "burst_pinned": pinned, "bursts_reported": len(att.bursts),
+        "burst_pinned": pinned, "burst_separable": separable,
+        "bursts_reported": len(att.bursts),
         "response": acct.response_time if acct else "", "dispersion": acct.dispersion if acct
         else None, "save_seconds": saved, "seconds": seconds,
     }  # fmt: skip
@@ -151,6 +156,7 @@ def summarise(results: list[dict[str, Any]]) -> dict[str, Any]:
         eff = [p for r in sel if r["family"] == "effects" for p in r["planted"]]
         big = [p for p in eff if p["caused"] >= 20]
         outs = [r for r in sel if r["family"] == "outside"]
+        apart = [r for r in outs if r["burst_separable"]]
         out[res] = {
             "worlds": len(sel),
             "planted": len(eff),
@@ -169,6 +175,8 @@ def summarise(results: list[dict[str, Any]]) -> dict[str, Any]:
             "effect_worlds": sum(r["family"] == "effects" for r in sel),
             "outside_worlds": len(outs),
             "outside_pinned": sum(r["burst_pinned"] for r in outs),
+            "outside_separable": len(apart),
+            "outside_separable_pinned": sum(r["burst_pinned"] for r in apart),
             "outside_reported": sum(r["bursts_reported"] > 0 for r in outs),
         }
     return out
@@ -181,8 +189,9 @@ def table(summary: dict[str, Any]) -> str:
     lines = [
         "| times | worlds | planted named | found (named or in its group) | named, effects ≥ 20 "
         "| median rank | CI covers the truth | false blame, null | … overdispersed "
-        "| wrong post named, effect worlds | outside burst pinned on a post |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "| wrong post named, effect worlds | outside burst pinned on a post "
+        "| … burst ≥ 1 h after the last post |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for res, s in summary.items():
         lines.append(
@@ -192,7 +201,8 @@ def table(summary: dict[str, Any]) -> str:
             f"| {pct(s['covered'], s['planted'])} | {pct(s['null_blamed'], s['null_worlds'])} "
             f"| {pct(s['null_overdispersed_blamed'], s['null_overdispersed'])} "
             f"| {pct(s['effect_worlds_wrong'], s['effect_worlds'])} "
-            f"| {pct(s['outside_pinned'], s['outside_worlds'])} |"
+            f"| {pct(s['outside_pinned'], s['outside_worlds'])} "
+            f"| {pct(s['outside_separable_pinned'], s['outside_separable'])} |"
         )
     return "\n".join(lines)
 

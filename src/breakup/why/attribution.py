@@ -324,11 +324,14 @@ def _timeline_rows(
     levels, p_adj = _levels(t.named, k, len(t.units), steps, step_of, adjusted_named, m,
                             running, p, alpha)  # fmt: skip
     adj_lo = lower_bound(obs / phi, exp / phi, levels)
-    # The excess: the Poisson interval of the observed count (scaled by the inflation)
-    # less what is expected, over the share of the kernel's mass inside the window.
-    o_lo = np.where(obs > 0, sstats.chi2.ppf(0.025, 2 * np.maximum(obs / phi, 1e-12)) / 2, 0.0)
-    o_hi = sstats.chi2.ppf(0.975, 2 * obs / phi + 2) / 2
-    mass = np.array([u.mass for u in t.units])
+    # The excess: over the longer estimation window, the Poisson interval of the observed
+    # count (scaled by its inflation) less what is expected, over the share of the
+    # kernel's mass inside the window.
+    e_obs, e_exp, mass = t.estimates()
+    e_phi = 1.0 + e_exp * t.inv_size
+    o_lo = np.where(e_obs > 0, sstats.chi2.ppf(0.025, 2 * np.maximum(e_obs / e_phi, 1e-12)) / 2,
+                    0.0) * e_phi  # fmt: skip
+    o_hi = sstats.chi2.ppf(0.975, 2 * e_obs / e_phi + 2) / 2 * e_phi
     rivals = {j: t.rivals(j) for j in t.named}
     start = np.array([u.lo for u in t.units]) * g.dt + g.t0
     end = (np.array([u.hi for u in t.units]) + 1) * g.dt + g.t0
@@ -336,7 +339,7 @@ def _timeline_rows(
     rows: list[dict[str, object]] = []
     for j, u in enumerate(t.units):
         named = j in t.named
-        clear = named and not rivals.get(j)
+        clear = named and not rivals.get(j) and t.resolvable(j)
         others = [q for q in u.posts]
         alike = [t.posts.external_id[q] for r in rivals.get(j, []) for q in t.units[r].posts]
         for i in u.posts:
@@ -344,13 +347,13 @@ def _timeline_rows(
                 account=s.account.name, post=t.posts.external_id[i], kind=t.posts.kind[i],
                 created_at=t.posts.created_at[i], text=t.posts.text[i][:TEXT_CHARS],
                 observed=float(obs[j]), expected=float(exp[j]),
-                excess=float((obs[j] - exp[j]) / mass[j]),
+                excess=float((e_obs[j] - e_exp[j]) / mass[j]),
                 rate_ratio=float(obs[j] / exp[j]) if exp[j] > 0 else float("inf"),
                 ci_low=float(lo[j]), ci_high=float(hi[j]), p_value=float(p[j]),
                 p_adjusted=float(p_adj[j]), adjusted_ci_low=float(adj_lo[j]),
                 break_up=bool(clear and len(u.posts) == 1), exact=g.exact,
-                excess_ci_low=float(max(0.0, (o_lo[j] * phi[j] - exp[j]) / mass[j])),
-                excess_ci_high=float(max(0.0, (o_hi[j] * phi[j] - exp[j]) / mass[j])),
+                excess_ci_low=float(max(0.0, (o_lo[j] - e_exp[j]) / mass[j])),
+                excess_ci_high=float(max(0.0, (o_hi[j] - e_exp[j]) / mass[j])),
                 window_start=hours_to_time(start[j]), window_end=hours_to_time(end[j]),
                 significant=named,
                 ambiguous_with=[t.posts.external_id[q] for q in others if q != i] + alike,

@@ -49,6 +49,7 @@ BIN_MINUTES = (5, 10, 15, 30, 60)
 BURST_WIDTHS = (0.5, 1.0, 2.0)  # hours
 MAX_BURSTS = 8
 PROFILE_ITERATIONS = 60
+ESTIMATE_HOURS = 2.0
 SPIKE_P = 1e-3  # blocks this far above the model are left out of the baseline's fit
 TOP_SHARE, TOP_MIN, TOP_MAX = 0.02, 3, 10  # posts free per kernel in its profile
 
@@ -82,6 +83,8 @@ class Unit:
     lo: int  # window, inclusive bins
     hi: int
     mass: float = 1.0  # share of the unit's kernel mass inside its window
+    est_hi: int = -1  # the longer window its excess is estimated over (ends here)
+    est_mass: float = 1.0
 
 
 @dataclass
@@ -216,7 +219,7 @@ class Timeline:
     def _find_bursts(self, base: State) -> None:
         g = self.grid
         y = self.model.allocate(base.lam)
-        phi = self._dispersion(base, y)
+        self._dispersion(base, y)  # sets the overdispersion the scan compares under
         cy = np.concatenate([[0.0], np.cumsum(y)])
         cl = np.concatenate([[0.0], np.cumsum(base.lam)])
         found: list[tuple[float, int, int, float]] = []
@@ -252,7 +255,8 @@ class Timeline:
             without = self._fit_local(base, posts_k)
             bk = kernel_matrix(g, np.array([burst.onset]), Kernel(max(width / 3, 1 / 12)))
             with_it = self._fit_local(base, sparse.vstack([bk, posts_k]).tocsr())
-            if (with_it - without) / phi > penalty:
+            inflation = 1.0 + float(base.lam[lo : hi + 1].sum()) * self.inv_size
+            if (with_it - without) / inflation > penalty:
                 self.bursts.append(burst)
         self._burst_k = None
 
@@ -277,10 +281,15 @@ class Timeline:
             key = (int(lo[j]), int(lo[j]) if g.exact else int(hi[j]))
             groups.setdefault(key, []).append(j)
         units = []
+        # The excess is estimated over a longer window than the test's, so that responses
+        # slower than the kernel are not cut off: to 99.9% of its mass, at least 2 hours.
+        longer = g.bin_of(hours + max(self.kernel.quantile(0.999), ESTIMATE_HOURS))
         for members in groups.values():
             a = int(lo[members[0]])
             b = int(max(hi[m] for m in members))
-            units.append(Unit([int(idx[m]) for m in members], float(hours[members[0]]), a, b))
+            c = int(max(longer[m] for m in members)) if g.exact else b
+            units.append(Unit([int(idx[m]) for m in members], float(hours[members[0]]), a, b,
+                              est_hi=max(c, b)))  # fmt: skip
         units.sort(key=lambda u: u.onset)
         self.units = units
         # A unit's kernel: the mean of its posts' kernels.
@@ -292,9 +301,11 @@ class Timeline:
             if units else np.zeros(0)  # fmt: skip
         avg = sparse.csr_matrix((vals, (rows, cols)), shape=(len(units), len(idx)))
         self.unit_k = (avg @ k_posts).tocsr()
-        inside = _window_sums(self.unit_k, units)
-        for u, m in zip(units, inside, strict=True):
+        inside = _window_sums(self.unit_k, units, [u.hi for u in units])
+        longer_mass = _window_sums(self.unit_k, units, [u.est_hi for u in units])
+        for u, m, m2 in zip(units, inside, longer_mass, strict=True):
             u.mass = float(max(m, 1e-3))
+            u.est_mass = float(max(m2, 1e-3))
 
     def _expand(self, lo: I64, hi: I64) -> tuple[I64, I64]:
         """Windows widened to whole snapshot intervals (the cells' boundaries)."""
@@ -323,8 +334,8 @@ class Timeline:
         beta[: len(old)] = old[: comp.shape[0]]
         self.state = self._robust(State(self.state.gamma.copy(), beta, comp))
         y = self.model.allocate(self.state.lam)
-        self.dispersion = self._dispersion(self.state, y)
         self.observed, self.expected = self._windows(y)
+        self.dispersion = self._dispersion(self.state, y)
 
     def _robust(self, state: State) -> State:
         """Fit with the hours of blocks far above the model left out of the baseline.
@@ -386,27 +397,37 @@ class Timeline:
         out: F = beta * self.unit_k[unit].toarray().ravel()
         return out
 
-    def _windows(self, y: F) -> tuple[F, F]:
+    def _windows(self, y: F, longer: bool = False) -> tuple[F, F]:
+        """Observed and expected departures in each unit's window (or the longer one its
+        excess is estimated over); a named unit's expectation leaves out its own part."""
         assert self.state is not None
         lam = self.state.lam
         cy = np.concatenate([[0.0], np.cumsum(y)])
         cl = np.concatenate([[0.0], np.cumsum(lam)])
         lo = np.array([u.lo for u in self.units], dtype=np.int64)
-        hi = np.array([u.hi for u in self.units], dtype=np.int64) + 1
+        hi = np.array([u.est_hi if longer else u.hi for u in self.units], dtype=np.int64) + 1
         obs = cy[hi] - cy[lo]
         exp = cl[hi] - cl[lo]
         for j in self.named:
-            u = self.units[j]
-            exp[j] -= float(self.own_part(j)[u.lo : u.hi + 1].sum())
+            exp[j] -= float(self.own_part(j)[lo[j] : hi[j]].sum())
         return obs, np.maximum(exp, 1e-9)
 
+    def estimates(self) -> tuple[F, F, F]:
+        """Observed and expected departures over the longer windows, and the kernel mass
+        inside them: what each unit's excess is estimated from."""
+        assert self.state is not None
+        obs, exp = self._windows(self.model.allocate(self.state.lam), longer=True)
+        return obs, exp, np.array([u.est_mass for u in self.units])
+
     def _dispersion(self, state: State, y: F) -> float:
-        """Sets the negative binomial overdispersion of window-length blocks; returns the
-        variance inflation at a typical window (1: Poisson)."""
-        obs, exp = _block_sums(y, state.lam, self._blocks())
+        """Sets the negative binomial overdispersion, estimated on the finest blocks
+        (hours, or the snapshot intervals): its E²/size term carries a day's level to any
+        window inside the day, and many blocks keep a few real effects from inflating it.
+        Returns the variance inflation at a typical window (1: Poisson)."""
+        obs, exp = _block_sums(y, state.lam, self._blocks(hourly=True))
         self.inv_size = cautious_overdispersion(obs, exp, self.model.x.shape[1]
                                                 + len(state.beta))  # fmt: skip
-        typical = float(np.median(exp[exp > 0])) if (exp > 0).any() else 0.0
+        typical = float(np.median(self.expected)) if len(self.expected) else 0.0
         return 1.0 + typical * self.inv_size
 
     def inflation(self) -> F:
@@ -431,6 +452,14 @@ class Timeline:
         return out
 
     # -- ambiguity ----------------------------------------------------------------------
+
+    def resolvable(self, unit: int) -> bool:
+        """Whether the departures' times can point at this unit's posts rather than at
+        anything else in the same snapshot intervals: exact times, or intervals no longer
+        than twice the response window (and at most 6 h)."""
+        u = self.units[unit]
+        span = (u.hi - u.lo + 1) * self.grid.dt
+        return self.grid.exact or span <= max(2 * self.response_hours(), 6.0)
 
     def rivals(self, unit: int, level: float = 3.84) -> list[int]:
         """Units that explain a named unit's departures about as well as it does (the
@@ -460,12 +489,13 @@ def _block_sums(y: F, lam: F, edges: I64) -> tuple[F, F]:
     return np.diff(cy[edges]), np.diff(cl[edges])
 
 
-def _window_sums(k: sparse.csr_matrix, units: list[Unit]) -> F:
+def _window_sums(k: sparse.csr_matrix, units: list[Unit], ends: list[int]) -> F:
+    """Each unit's kernel mass from its window's start to *ends* (inclusive bins)."""
     dense = k.tocsr()
     out = np.zeros(len(units))
-    for i, u in enumerate(units):
+    for i, (u, end) in enumerate(zip(units, ends, strict=True)):
         row = dense.getrow(i)
-        sel = (row.indices >= u.lo) & (row.indices <= u.hi)
+        sel = (row.indices >= u.lo) & (row.indices <= end)
         out[i] = float(row.data[sel].sum())
     return out
 

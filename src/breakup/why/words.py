@@ -48,7 +48,7 @@ def short_time(t: datetime | None) -> str:
 
 def post_sentence(p: PostAttribution, platform: str = "bsky") -> str:
     """The one line a manager reads about a post."""
-    if p.significant and p.ambiguous_with:
+    if p.significant and not p.break_up:
         n = len(p.ambiguous_with) + 1
         who = audience(platform)
         when = ""
@@ -56,8 +56,10 @@ def post_sentence(p: PostAttribution, platform: str = "bsky") -> str:
             when = f"{short_time(p.window_start)}–{short_time(p.window_end)}: "
         return (f"{when}about {about(p.excess)} more {who} left than usual "
                 f"({about(p.excess_ci_low)}–{about(p.excess_ci_high)}), "
-                f"{chance(p.p_adjusted)}; one of the {n} posts then, or something else, "
-                "caused it — the data can't tell which")
+                f"{chance(p.p_adjusted)}; "
+                + (f"one of the {n} posts then, or something else, caused it"
+                   if n > 1 else "this post or something else at the time caused it")
+                + " — the data can't tell which")
     return f"{cost(p, platform)}; {chance(p.p_adjusted)}"
 
 
@@ -66,7 +68,7 @@ def verdict(p: PostAttribution) -> str:
     if p.break_up:
         return "break-up"
     if p.significant:
-        return "one of a few"
+        return "can't tell"
     return "normal churn" if p.p_adjusted >= 0.05 else "unclear"
 
 
