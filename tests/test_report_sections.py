@@ -20,6 +20,7 @@ from breakup.report.analyses import Unavailable
 from breakup.report.sections import analysis_sections
 from breakup.store import Store
 from breakup.web import create_app
+from breakup.why.attribution import AccountAttribution, Attribution, PostAttribution
 
 from .reportkit import CLOCK, golden_store
 from .webkit import LOCAL
@@ -33,12 +34,17 @@ class Other:
 
 
 def fake_why(post: str = "c2") -> Any:
-    attribution = NS(
+    attribution = Attribution(
         window_hours=48.0, alpha=0.05, correction="holm", posts_tested=11,
-        posts=[NS(account="news", post=post, kind="campaign", created_at=T,
+        accounts=[AccountAttribution(
+            account="news", platform="email", mode="campaign", posts_tested=11, departures=9,
+            exact_share=1.0, resolution_hours=0.0, dispersion=1.0,
+            baseline_per_1k_per_day=0.5, named=1)],
+        posts=[PostAttribution(account="news", post=post, kind="campaign", created_at=T,
                   text="<b>Member sale</b>", observed=2.0, expected=0.5, excess=1.5,
                   rate_ratio=4.0, ci_low=1.5, ci_high=9.0, p_value=0.001, p_adjusted=0.01,
-                  adjusted_ci_low=1.2, break_up=True, exact=True, peers_rate_ratio=None)],
+                  adjusted_ci_low=1.2, break_up=True, exact=True, peers_rate_ratio=None,
+                  excess_ci_low=0.4, excess_ci_high=7.2, significant=True)],
     )  # fmt: skip
     return NS(
         attribution=attribution,

@@ -56,13 +56,19 @@ def _guard(title: str, build: Callable[[Any], list[Block]], result: Any) -> list
 
 
 def _attribution(why: Any) -> Block:
+    """The bottom line first, then every post tested with what it cost in words."""
+    from ..why import words
+
     att = why.attribution
+    platform = {a.account: a.platform for a in att.accounts}
     block = Block("Break-up posts: departures beyond normal churn")
-    block.fields = [
-        ("window after each post", f"{_num(att.window_hours, 0)} h"),
-        ("posts tested", str(att.posts_tested)),
+    block.fields = [("bottom line", words.bottom_line(att))]
+    block.fields += [(a.account, words.account_note(a).split(": ", 1)[-1])
+                     for a in att.accounts]  # fmt: skip
+    block.fields += [(f"outside event, {b.account}", words.burst_sentence(b)) for b in att.bursts]
+    block.fields += [
+        ("posts tested", f"{att.posts_tested} (chance corrected for every one: Holm)"),
         ("named break-up posts", str(sum(1 for p in att.posts if p.break_up))),
-        ("multiplicity", f"{att.correction} at α = {att.alpha}"),
     ]
     rows = [
         [
@@ -70,17 +76,17 @@ def _attribution(why: Any) -> Block:
             _when(p.created_at),
             p.kind,
             _cell(p.text),
-            _num(p.observed, 1),
-            _num(p.expected, 1),
+            words.post_sentence(p, platform.get(p.account, "bsky")),
+            f"{_num(p.observed, 0)} / {_num(p.expected, 1)}",
             f"{_num(p.rate_ratio)} {_ci(p.ci_low, p.ci_high)}",
             _num(p.p_adjusted, 3),
-            "yes" if p.break_up else "no",
+            words.verdict(p),
             "—" if p.peers_rate_ratio is None else _num(p.peers_rate_ratio),
         ]
         for p in att.posts
     ]
-    columns = ["account", "posted", "kind", "text", "left", "expected"]
-    columns += ["rate ratio [95% CI]", "Holm p", "break-up", "peers RR"]
+    columns = ["account", "posted", "kind", "text", "what it cost", "left / usual"]
+    columns += ["rate ratio [95% CI]", "Holm p", "verdict", "peers RR"]
     return _table(block, columns, rows, [None] * len(rows))
 
 
