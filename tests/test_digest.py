@@ -36,6 +36,7 @@ from breakup.digest import (
 from breakup.errors import InvalidInput
 from breakup.store import Store
 from breakup.watch import Watch, WatchConfig
+from breakup.why.attribution import PostAttribution
 
 from .reportkit import CLOCK, IMG_NAME, SCRIPT_HANDLE, golden_store
 
@@ -188,10 +189,12 @@ def test_compose_without_statistics_says_so(db: Store) -> None:
 
 
 def attribution(text: str, at: datetime, rr: float, lo: float, named: bool) -> Any:
-    return SimpleNamespace(
-        account="social", text=text, created_at=at, rate_ratio=rr, ci_low=lo,
-        ci_high=rr * 2, p_adjusted=0.01 if named else 0.9, adjusted_ci_low=lo,
-        break_up=named,
+    return PostAttribution(
+        account="social", post=text, kind="post", created_at=at, text=text, observed=4 * rr,
+        expected=4.0, excess=4 * rr - 4, rate_ratio=rr, ci_low=lo, ci_high=rr * 2,
+        p_value=0.001 if named else 0.5, p_adjusted=0.01 if named else 0.9,
+        adjusted_ci_low=lo, break_up=named, exact=True, excess_ci_low=4 * lo - 4,
+        excess_ci_high=8 * rr - 4, significant=named,
     )  # fmt: skip
 
 
@@ -210,7 +213,9 @@ def test_compose_blames_the_post_the_why_analysis_names(db: Store) -> None:
     )  # fmt: skip
     (item,) = compose(db, date(2025, 5, 26), why=why).items
     assert item.post is not None and item.post.text == "Flash sale" and item.post.named
-    assert item.post.confidence.startswith("break-up post: ×4.00 the usual departures (95% CI")
+    assert item.post.confidence == (
+        "break-up post: cost about 12 followers (3–28); unlikely to be chance"
+    )
 
 
 # -- delivery ----------------------------------------------------------------------------

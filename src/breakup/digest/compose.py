@@ -20,6 +20,7 @@ from typing import Any
 from ..left import Departure, who_left
 from ..report.analyses import Unavailable
 from ..store import Store
+from ..why import words
 
 MAX_ITEMS = 25
 
@@ -72,28 +73,37 @@ def _who(d: Departure) -> str:
 
 
 def _attributions(why: Any) -> tuple[list[Any], float]:
+    """The attributed posts of a why report, or of an ``Attribution`` itself."""
     if why is None or isinstance(why, Unavailable):
         return [], 0.0
+    att = getattr(why, "attribution", why)
     try:
-        return list(why.attribution.posts), float(why.attribution.window_hours)
+        return list(att.posts), float(att.window_hours)
     except AttributeError:
         return [], 0.0
 
 
 def _likely(d: Departure, posts: list[Any], window_h: float) -> LikelyPost | None:
+    """The post whose response window the departure falls in, with the verdict on it in
+    words: a break-up post's cost and how sure we are, or that none stands out."""
     if d.campaign:
         return LikelyPost(d.campaign, d.left_latest, "named by the unsubscribe itself", True)
-    lo = d.left_earliest - timedelta(hours=window_h)
-    candidates = [
-        p for p in posts if p.account == d.account and lo <= p.created_at <= d.left_latest
-    ]
+
+    def covers(p: Any) -> bool:
+        start = getattr(p, "window_start", None) or p.created_at
+        end = getattr(p, "window_end", None) or p.created_at + timedelta(hours=window_h)
+        return bool(p.account == d.account and p.created_at <= d.left_latest
+                    and start <= d.left_latest and d.left_earliest <= end)  # fmt: skip
+
+    candidates = [p for p in posts if covers(p)]
     if candidates:
-        best = max(candidates, key=lambda p: (p.break_up, p.adjusted_ci_low, p.rate_ratio))
-        verdict = "break-up post" if best.break_up else "not beyond normal churn"
-        confidence = (
-            f"{verdict}: ×{best.rate_ratio:.2f} the usual departures "
-            f"(95% CI {best.ci_low:.2f}–{best.ci_high:.2f}, Holm p {best.p_adjusted:.2g})"
-        )
+        best = max(candidates, key=lambda p: (p.break_up, getattr(p, "significant", False),
+                                              p.adjusted_ci_low, p.rate_ratio))  # fmt: skip
+        if best.break_up or getattr(best, "significant", False):
+            confidence = f"{'break-up post' if best.break_up else 'not one post'}: " \
+                + words.post_sentence(best, d.platform)  # fmt: skip
+        else:
+            confidence = "no post before it stands out from normal churn"
         return LikelyPost(best.text, best.created_at, confidence, bool(best.break_up))
     if d.last_posts:
         last = d.last_posts[0]

@@ -22,9 +22,9 @@ import httpx
 
 from ..clock import Clock, system_clock, to_db
 from ..errors import BreakupError
-from ..report.analyses import why_result
-from ..report.model import Filters
+from ..report.analyses import Unavailable
 from ..store import Store
+from ..why.report import attribution_only
 from .compose import Digest, compose, period_bounds
 from .config import DigestTarget, targets_from_raw
 from .smtp import SmtpFactory, send_email
@@ -92,7 +92,11 @@ def _composer(store: Store, period: date) -> Callable[[str | None], Digest]:
 
     def get(account: str | None) -> Digest:
         if account not in made:
-            why = why_result(store, Filters(account=account, since=start - timedelta(days=2)))
+            # Only the break-up posts: the digest shows no other analysis.
+            try:
+                why: Any = attribution_only(store, account, since=start - timedelta(days=2))
+            except BreakupError as exc:
+                why = Unavailable(str(exc))
             made[account] = compose(store, period, account=account, why=why)
         return made[account]
 

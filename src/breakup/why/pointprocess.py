@@ -253,8 +253,8 @@ class Model:
             if k.shape[0]:
                 with np.errstate(invalid="ignore", divide="ignore"):
                     s.beta = np.where(mass > 0, s.beta * (k @ r) / mass, 0.0)
-            s.gamma = self._newton(s.gamma, np.bincount(self.grid.hour, mu * r,
-                                                        minlength=len(self.x)))  # fmt: skip
+            share = np.bincount(self.grid.hour, mu * r, minlength=len(self.x)).astype(np.float64)
+            s.gamma = self._newton(s.gamma, share)
             mu = self.baseline(s.gamma)
             lam = mu + (kt @ s.beta if kt is not None else 0.0)
             new = self.loglik(lam)

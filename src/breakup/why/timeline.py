@@ -235,8 +235,8 @@ class Timeline:
         limit = 0.05 / max(1, g.n * len(BURST_WIDTHS))
         found.sort()
         picked: list[tuple[int, int, float]] = []
-        for p, lo, hi, width in found:
-            if p > limit or len(picked) >= MAX_BURSTS:
+        for p_at, lo, hi, width in found:
+            if p_at > limit or len(picked) >= MAX_BURSTS:
                 break
             if any(lo <= b_hi and hi >= b_lo for b_lo, b_hi, _ in picked):
                 continue
