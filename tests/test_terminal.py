@@ -308,3 +308,38 @@ def test_report_terminal_fits(tmp_path: Path, width: int) -> None:
     with Store(golden_store(tmp_path), clock=CLOCK) as store:
         report = build_report(store, with_analyses=False)
     check("report", render(render_terminal(report), width), width)
+
+
+def test_unanswered_newest_first_with_the_post_they_answered(tmp_path: Path) -> None:
+    from datetime import UTC, datetime
+
+    from breakup.models import (
+        Batch,
+        Direction,
+        Interaction,
+        InteractionKind,
+        Person,
+        Post,
+        Snapshot,
+    )
+
+    def t(day: int) -> datetime:
+        return datetime(2025, 5, day, 12, tzinfo=UTC)
+
+    db = tmp_path / "u.duckdb"
+    people = [Person("p1", "ada.example"), Person("p2", "bob.example")]
+    batch = Batch(source="test", platform="bsky", source_ref="u1", observed_at=t(20))
+    batch.snapshots.append(Snapshot.of(Direction.FOLLOWERS, t(1), people))
+    batch.posts += [Post("mine1", t(2), text="Our first post"), Post("mine2", t(3), text="Second")]
+    batch.interactions += [
+        Interaction(people[0], InteractionKind("reply"), t(4), "mine1", "their-1"),
+        Interaction(people[1], InteractionKind("reply"), t(9), "mine2", "their-2"),
+    ]
+    with Store(db, clock=CLOCK) as store:
+        save_batch(store, batch, account="b")
+    out = cli("--db", str(db), "fans", "--unanswered", columns=120).stdout
+    assert "Never answered, newest first" in out
+    assert out.index("bob.example") < out.index("ada.example")
+    assert "Second" in out and "Our first post" in out
+    heard = json.loads(cli("--db", str(db), "fans", "--unanswered", "--json").stdout)
+    assert [u["post_text"] for u in heard["oldest_unanswered"]] == ["Our first post", "Second"]

@@ -87,7 +87,13 @@ def fans_(
             _emit(as_json, risk, views.risk_view(risk, verbose=verbose, more=more))
         elif unanswered:
             heard = lib.listening(store, name, limit=n or None)
-            _emit(as_json, heard, views.listening_view(heard, now=now, verbose=verbose))
+            if as_json:  # its oldest_unanswered, as ever
+                _emit(True, heard, None)
+                return
+            newest = lib.unanswered(store, name, limit=n or None, newest_first=True)
+            _emit(
+                False, heard, views.listening_view(heard, now=now, verbose=verbose, newest=newest)
+            )
         elif deal_seekers:
             deals = lib.deal_seekers(store, name)
             _emit(as_json, deals, views.deals_view(deals, n, now=now))

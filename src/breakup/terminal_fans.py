@@ -160,14 +160,23 @@ def risk_view(r: lib.AtRisk, *, verbose: bool = False, more: bool = False) -> Re
 
 
 def listening_view(
-    r: lib.Listening, *, now: datetime | None = None, verbose: bool = False
+    r: lib.Listening,
+    *,
+    now: datetime | None = None,
+    verbose: bool = False,
+    newest: Sequence[lib.Unanswered] | None = None,
 ) -> RenderableType:
     """How many replies and mentions were answered, whether that goes with staying, and
-    the replies and mentions never answered."""
+    the replies and mentions never answered (*newest* first when given, else the oldest);
+    the store keeps no text of theirs, so each shows the post of yours they answered."""
+    known = r.rate_ratio == r.rate_ratio  # not NaN
+    if r.asked == 0:
+        unjudged = f" ({r.unjudged:,} without a link to judge by)" if r.unjudged else ""
+        return Text(f"No replies or mentions to judge yet{unjudged}.")
     ratio = (
         f"People never answered leave {r.rate_ratio:.1f}× as often as people answered "
         f"(95% CI {r.rate_ratio_low:.1f}–{r.rate_ratio_high:.1f})"
-        if r.rate_ratio == r.rate_ratio  # not NaN
+        if known
         else "Too few people to compare those answered with those never answered"
     )
     head = Text(
@@ -175,20 +184,23 @@ def listening_view(
         f"({r.answer_rate:.0%}). {ratio}."
     )
     detail = Text(
-        f"rate ratio {r.rate_ratio:.2f}; departures per 1,000 follower-days: never answered "
+        (f"rate ratio {r.rate_ratio:.2f}; " if known else "")
+        + "departures per 1,000 follower-days: never answered "
         f"{r.unanswered_people.per_1000_days:.2f} ({r.unanswered_people.people:,} people), "
         f"answered {r.answered_people.per_1000_days:.2f} ({r.answered_people.people:,})",
         style="dim",
     )
+    listed = list(newest) if newest is not None else r.oldest_unanswered
     columns = [
         Column("when"),
         Column("who", shrink=16, widest=None if verbose else 28),
         Column("kind"),
         Column("follows", drop=2),
         Column("account", drop=3),
+        Column("on your post", shrink=16, drop=1),
     ]
     if verbose:
-        columns.append(Column("their post", shrink=12, drop=1))
+        columns.append(Column("their post", shrink=12, drop=4))
     table_rows: list[list[Cell]] = [
         [
             moment(u.at, now),
@@ -196,14 +208,16 @@ def listening_view(
             u.kind,
             "yes" if u.still_follows else "no",
             Text(_platform(u.account)),
+            Text(one_line(u.post_text or "—"), style="" if u.post_text else "dim"),
             *([Text(u.ref)] if verbose else []),
         ]
-        for u in r.oldest_unanswered
+        for u in listed
     ]
     parts: list[RenderableType] = [head, detail]
     if table_rows:
-        parts.append(FitTable(columns, table_rows, title="Never answered, oldest first"))
-    note = cut_note(len(r.oldest_unanswered), r.asked - r.answered)
+        order = "newest" if newest is not None else "oldest"
+        parts.append(FitTable(columns, table_rows, title=f"Never answered, {order} first"))
+    note = cut_note(len(listed), r.asked - r.answered)
     if note is not None:
         parts.append(note)
     return Group(*parts)

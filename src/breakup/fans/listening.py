@@ -45,6 +45,7 @@ class Unanswered:
     ref: str  # their post
     post: str | None  # the account's post they replied to
     still_follows: bool
+    post_text: str | None = None  # its text, when the store has the post
 
 
 @dataclass(frozen=True)
@@ -90,9 +91,11 @@ def unanswered(
     *,
     at: datetime | None = None,
     limit: int | None = 50,
+    newest_first: bool = False,
 ) -> list[Unanswered]:
-    """Replies and mentions nobody answered, oldest first."""
+    """Replies and mentions nobody answered, oldest first (or newest first)."""
     accts = own_accounts(store, account)
+    order = "DESC" if newest_first else ""
     lim = "" if limit is None else f"LIMIT {int(limit)}"
     rows = store.con.execute(
         f"""
@@ -103,11 +106,13 @@ def unanswered(
                EXISTS (SELECT 1 FROM spans s WHERE s.account_id = q.account_id
                        AND s.person_id = q.person_id AND s.direction = 'followers'
                        AND s.start_latest <= $as_of
-                       AND (s.end_latest IS NULL OR s.end_earliest > $as_of))
+                       AND (s.end_latest IS NULL OR s.end_earliest > $as_of)),
+               (SELECT any_value(o.text) FROM posts o WHERE o.account_id = q.account_id
+                       AND o.external_id = q.post_external_id)
         FROM q JOIN accounts a USING (account_id) JOIN people p USING (person_id)
         LEFT JOIN names n USING (person_id)
         WHERE NOT q.answered
-        ORDER BY q.occurred_at, q.person_id {lim}
+        ORDER BY q.occurred_at {order}, q.person_id {lim}
         """,
         {"as_of": db_time(as_of(store, at))},
     ).fetchall()
@@ -117,7 +122,7 @@ def unanswered(
 def _unanswered(r: tuple[Any, ...]) -> Unanswered:
     at = utc(r[5])
     assert at is not None
-    return Unanswered(r[0], int(r[1]), r[2], r[3], r[4], at, r[6], r[7], bool(r[8]))
+    return Unanswered(r[0], int(r[1]), r[2], r[3], r[4], at, r[6], r[7], bool(r[8]), r[9])
 
 
 def listening(
