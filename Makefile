@@ -3,7 +3,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench scaling clean
+.PHONY: demo test lint bench scaling validate-why clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -23,6 +23,9 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py --out docs/bench.json
+
+validate-why: $(STAMP)
+	$(BIN)/python benchmarks/validate_why.py --out docs/why-validation.json
 
 scaling: $(STAMP)
 	$(BIN)/pip install -q -e '.[test,bench]'

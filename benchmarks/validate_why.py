@@ -212,6 +212,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--worlds", type=int, default=100, help="worlds per family")
     parser.add_argument("--jobs", type=int, default=max(1, (os.cpu_count() or 1)))
     parser.add_argument("--out", type=Path, default=Path("docs/why-validation.json"))
+    parser.add_argument("--doc", type=Path, default=Path("docs/why-validation.md"),
+                        help="markdown whose measured table is replaced (between markers)")
     args = parser.parse_args(argv)
     drawn = [draw(f, s) for s in range(args.worlds) for f in FAMILIES]
     from rich.progress import Progress
@@ -227,6 +229,17 @@ def main(argv: list[str] | None = None) -> None:
     args.out.write_text(json.dumps({"summary": summary, "worlds": results}, indent=1,
                                    default=str))  # fmt: skip
     print(table(summary))
+    if args.doc.exists():
+        text = args.doc.read_text()
+        head, rest = text.split(BEGIN, 1)
+        _, tail = rest.split(END, 1)
+        seconds = [r["seconds"] for r in results]
+        measured = (f"{len(results)} worlds ({args.worlds} per family), analysis "
+                    f"{np.median(seconds):.1f} s median, {max(seconds):.1f} s at most.\n\n")
+        args.doc.write_text(f"{head}{BEGIN}\n{measured}{table(summary)}\n{END}{tail}")
+
+
+BEGIN, END = "<!-- measured -->", "<!-- /measured -->"
 
 
 if __name__ == "__main__":

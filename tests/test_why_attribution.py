@@ -65,12 +65,17 @@ def test_the_planted_post_not_its_earlier_neighbour_on_90_days(tmp_path: Path) -
 
 def test_an_outside_burst_is_reported_and_pinned_on_no_post(tmp_path: Path) -> None:
     world = World(96, post_every_hours=3, bursts=[(50.3, 40, 0.5)], seed=4)
-    truth, att = _attribute(tmp_path, world)
+    with Store(tmp_path / "o.duckdb", clock=fixed_clock(T0 + timedelta(hours=97))) as store:
+        save_world(store, world)
+        report = analyze(store, cox_sample=0)
+    att = report.attribution
     assert att.break_up_posts == []
     assert len(att.bursts) == 1
     burst = att.bursts[0]
     start = T0 + timedelta(hours=50.3)
     assert abs(burst.start - start) < timedelta(minutes=15) and burst.excess > 30
+    # No peers to say whether everyone lost people then: not "internal" either.
+    assert report.triage.verdict == "outside", report.triage.summary
 
 
 @pytest.mark.parametrize("snapshot_hours", [None, 6.0])

@@ -7,11 +7,15 @@ are stable for renderers (terminal, HTML report, dashboard):
 ``WhyReport`` (:mod:`.report`)
     generated_at, accounts, peers, since, attribution, diagnosis, triage, retention,
     seconds, notes.
-``Attribution`` / ``PostAttribution`` / ``AccountAttribution`` (:mod:`.attribution`)
-    Per post: observed and expected departures in the window after it, excess, rate ratio
-    with 95% interval, one-sided p, Holm-adjusted p, ``break_up`` (named only when its
-    interval at the Holm level excludes 1), peers' rate ratio in the same window.
-    ``Attribution.posts`` is most extreme first; ``break_up_posts`` the named ones.
+``Attribution`` / ``PostAttribution`` / ``AccountAttribution`` / ``OutsideBurst``
+    (:mod:`.attribution`, on the point process of :mod:`.pointprocess` and :mod:`.timeline`)
+    Per post: observed and expected departures in its response window, the excess it
+    caused with a 95% interval, rate ratio with its exact interval, one-sided p, Holm p,
+    BH q, ``break_up`` (named only when the Holm step passes and nothing else explains it
+    as well: ``ambiguous_with``), peers' rate ratio in the same window. Per account its
+    status (``insufficient_history`` says what is needed) and response time; outside
+    bursts no post explains. ``Attribution.posts`` is most extreme first.
+    :mod:`.words` says it all in a manager's words.
 ``Diagnosis`` with ``Finding``, ``Frequency``/``DoseLevel``, ``FeatureEffect``,
     ``Dialogue``, ``OfferJoiners`` (:mod:`.diagnosis`)
     Too frequent (dose-response, cadence threshold), boring/needy/repetitive content,
@@ -23,14 +27,16 @@ are stable for renderers (terminal, HTML report, dashboard):
     Kaplan-Meier curves by cohort (left-truncated), median lifetime, churn per channel
     against benchmarks, a sampled time-varying Cox model of posting rate.
 
-Modules: ``data`` (hourly series from SQL), ``baseline`` (the churn model), ``stats``,
+Modules: ``data`` (hourly series from SQL), ``baseline`` (the hourly churn model the
+triage and peers use), ``pointprocess`` / ``timeline`` / ``campaigns`` (attribution's
+models), ``stats``,
 ``features`` (content features in SQL), ``promotions``, ``peers`` (marking peer accounts),
 ``render`` (rich tables).
 """
 
 from __future__ import annotations
 
-from .attribution import AccountAttribution, Attribution, PostAttribution
+from .attribution import AccountAttribution, Attribution, OutsideBurst, PostAttribution
 from .diagnosis import (
     Diagnosis,
     Dialogue,
@@ -41,7 +47,7 @@ from .diagnosis import (
     OfferJoiners,
 )
 from .peers import add_peer, list_peers
-from .report import WhyReport, analyze
+from .report import WhyReport, analyze, attribution_only
 from .retention import ChannelChurn, CoxResult, Curve, Retention
 from .triage import Triage, TriageAccount
 
@@ -58,6 +64,7 @@ __all__ = [
     "Finding",
     "Frequency",
     "OfferJoiners",
+    "OutsideBurst",
     "PostAttribution",
     "Retention",
     "Triage",
@@ -65,5 +72,6 @@ __all__ = [
     "WhyReport",
     "add_peer",
     "analyze",
+    "attribution_only",
     "list_peers",
 ]

@@ -97,14 +97,15 @@ def triage_table(report: WhyReport) -> RenderableType:
     t = report.triage
     table = Table(title=f"Triage: {t.verdict}")
     for col in ("account", "departures", "inactive/bot/gone", "internal", "marketplace",
-                "users"):  # fmt: skip
+                "users", "outside"):  # fmt: skip
         table.add_column(col, justify="left" if col == "account" else "right")
     for a in t.accounts:
         table.add_row(
             Text(a.account),
             f"{a.departures:,}",
             f"{a.user_share:.0%} ({_ci(a.user_share_ci[0] * 100, a.user_share_ci[1] * 100, 0)}%)",
-            *[f"{a.excess[s]:.0f}" for s in ("internal", "marketplace", "users")],
+            *[f"{a.excess.get(s, 0.0):.0f}" for s in ("internal", "marketplace", "users",
+                                                       "outside")],
         )
     table.caption = t.summary + ("" if t.peers else " (no peer accounts: `breakup peers add`)")
     return table

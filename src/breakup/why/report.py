@@ -107,7 +107,12 @@ def _analyze(
         sides = campaign_sides(store, departures, s, ids, when) if ids else None
         if sides is not None:
             campaigns[s.account.name] = sides
-    verdict = triage(series, peers, campaigns)
+    bursts: dict[str, list[tuple[float, float, float]]] = {}
+    for b in attribution.bursts:  # shared with the peers: the marketplace's already
+        if not b.market_wide:
+            bursts.setdefault(b.account, []).append(
+                (time_to_hours(b.start), time_to_hours(b.end), b.excess))
+    verdict = triage(series, peers, campaigns, bursts)
     diagnosis = diagnose(store, series, posts, departures, attribution, since=since)
     kept = retention(store, series, departures, posts, sample=cox_sample, seed=seed)
     return WhyReport(

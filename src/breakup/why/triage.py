@@ -16,6 +16,8 @@ counted as:
 * ``marketplace`` — a people day on which the peer accounts (role ``peer``), together,
   also lost more than their own normal churn in it or a neighbouring period (one-sided
   p < 0.05/3: one focused question per significant day, so no correction over all days);
+* ``outside`` — a people day holding a burst of departures that no post explains (an
+  outside event, found by :mod:`.attribution`) and that the peers, if any, did not share;
 * ``internal`` — any other people day;
 * ``users`` — a users day.
 
@@ -42,7 +44,7 @@ from .stats import poisson_glm, ratio_interval, robust_dispersion, upper_p, wils
 
 FDR = 0.05
 PERIOD_HOURS = 72  # triage periods: three days, as long as a marketplace dip or a purge
-SIDES = ("internal", "marketplace", "users")
+SIDES = ("internal", "marketplace", "users", "outside")
 WARMUP_HOURS = 21 * 24  # users departures in the first three weeks are not judged
 MATERIAL = 0.02  # a side must explain at least 2% of all departures to be the verdict
 
@@ -111,10 +113,14 @@ def _significant(obs: F, exp: F, phi: float) -> np.ndarray:
 
 
 def triage(
-    series: list[Series], peers: list[Series], campaigns: dict[str, tuple[F, F, F, F]]
+    series: list[Series], peers: list[Series], campaigns: dict[str, tuple[F, F, F, F]],
+    outside: dict[str, list[tuple[float, float, float]]] | None = None,
 ) -> Triage:
     """*campaigns*: for email-like accounts (by name) per send: observed and expected
-    people departures, observed and expected users departures."""
+    people departures, observed and expected users departures. *outside*: per account,
+    the outside bursts no post explains (start, end in epoch hours, excess); one that no
+    significant period holds still counts its own excess as outside."""
+    outside = outside or {}
     # Peers' observed and expected departures per period (absolute period numbers).
     peer_obs: dict[int, float] = {}
     peer_exp: dict[int, float] = {}
@@ -147,6 +153,7 @@ def triage(
         excess = dict.fromkeys(SIDES, 0.0)
         days = dict.fromkeys(SIDES, 0)
         name = s.account.name
+        counted: set[int] = set()
         people = s.attributable
         users = s.classes["gone"] + s.classes["bot"]
         unit = "day"
@@ -174,10 +181,19 @@ def triage(
                     elif market(d0 + int(d)):
                         side = "marketplace"
                         used_market.add(d0 + int(d))
+                    elif held := [i for i, (a, b, _) in enumerate(outside.get(name, []))
+                                  if a < (d0 + d + 1) * PERIOD_HOURS
+                                  and b > (d0 + d) * PERIOD_HOURS]:  # fmt: skip
+                        side = "outside"
+                        counted.update(held)
                     else:
                         side = "internal"
                     excess[side] += float(obs[d] - exp[d])
                     days[side] += 1
+        for i, (_, _, extra) in enumerate(outside.get(name, [])):
+            if i not in counted and extra > 0:
+                excess["outside"] += extra
+                days["outside"] += 1
         total = float(s.total.sum())
         user = float(s.user_side.sum())
         accounts.append(
@@ -228,6 +244,10 @@ def _verdict(
             if days[side]
         ]
         summary = f"mostly {verdict} — " + "; ".join(parts)
+        if verdict == "outside":
+            summary += (" (departures bunched at a time no post explains: an outside event"
+                        + ("" if peers else "; peers would tell if everyone lost people")
+                        + ")")  # fmt: skip
         if verdict == "marketplace" and ratio is not None and ci is not None:
             summary += f" (peers lost {ratio:.1f}× their normal in those periods, "
             summary += f"95% CI {ci[0]:.1f}–{ci[1]:.1f})"
