@@ -110,23 +110,10 @@ def test_headline_without_the_why_analysis(golden: Report) -> None:
     assert cards["cause"].value == "—" and "not run" in cards["cause"].detail
 
 
-def why_result() -> Any:
-    """The stand-in why result of the section tests, with the fields the headline reads
-    in the why analysis' own words (breakup.why.words)."""
-    why = fake_why()
-    why.attribution.status, why.attribution.bursts = "ok", []
-    why.attribution.accounts = [NS(account="news", platform="email")]
-    post = why.attribution.posts[0]
-    post.excess_ci_low, post.excess_ci_high, post.significant = 1.0, 3.0, True
-    post.ambiguous_with = []
-    why.attribution.break_up_posts = [post]
-    return why
-
-
 def test_headline_reads_the_why_result(golden: Report) -> None:
     from breakup.why import words
 
-    why = why_result()
+    why = fake_why()  # the section tests' stand-in: the why analysis' own result types
     cards = {c.key: c for c in headline(replace(golden, why=why))}
     post = why.attribution.posts[0]
     assert cards["post"].title == "Top break-up post"
@@ -139,19 +126,19 @@ def test_headline_reads_the_why_result(golden: Report) -> None:
     head = page.split('<section id="headline"', 1)[1].split("</section>", 1)[0]
     assert "&lt;b&gt;Member sale&lt;/b&gt;" in head and "<b>" not in head
 
-    quiet = why_result()
-    quiet.attribution.posts[0].break_up = False
-    quiet.attribution.posts[0].significant = False
-    quiet.attribution.break_up_posts = []
-    quiet.diagnosis.findings = []
+    calm = replace(post, break_up=False, significant=False)
+    quiet = NS(**{**why.__dict__, "attribution": replace(why.attribution, posts=[calm])})
+    quiet.diagnosis = NS(findings=[])
     cards = {c.key: c for c in headline(replace(golden, why=quiet))}
     assert cards["post"].value == "none stands out"
     assert cards["post"].detail == words.bottom_line(quiet.attribution)
     assert cards["cause"].value == "no clear cause"
 
-    odd = {c.key: c for c in headline(replace(golden, why=fake_why()))}  # fields missing
+    other = NS(attribution=NS(posts=[NS(break_up=True)]), diagnosis=NS(findings=[NS()]))
+    odd = {c.key: c for c in headline(replace(golden, why=other))}  # another shape
     assert odd["post"].title == "Post most departures followed"
     assert odd["post"].lines == ["The why result has an unexpected shape."]
+    assert odd["cause"].detail == "The why result has an unexpected shape."
 
     refused = {c.key: c for c in headline(replace(golden, why=Unavailable("too little data")))}
     assert refused["cause"].detail == "No statistics: too little data"
