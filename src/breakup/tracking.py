@@ -420,8 +420,9 @@ def _apply_still_following(
     """A re-check found *person* following: evidence, stronger than an absence, that they
     never left. If the latest diffable snapshot closed their span only by their absence,
     that close is withdrawn and the span stays open; otherwise (they were seen leaving for
-    sure, or a later complete snapshot also lacked them) they came back: a span opens,
-    starting after the last complete snapshot."""
+    sure, or a later complete snapshot also lacked them) they came back: a span opens
+    whose start is not known (the snapshots that lacked them may have lost them too), so
+    only the end of their previous span bounds it (see _write_spans)."""
     if person in state.open:
         return
     if person in ops.absent:
@@ -430,7 +431,7 @@ def _apply_still_following(
         ops.reopened.append(person)
         ops.touched.add(person)
     else:
-        ops.one(person, True, state.last_complete_at, at, False)
+        ops.one(person, True, None, at, False)
     state.open.add(person)
 
 
