@@ -213,6 +213,42 @@ def survival_cohorts(why: Any) -> list[tuple[str, int, list[tuple[float, float]]
     return [(name, n, points) for (name, points), n in zip(curves, sizes, strict=True)]
 
 
+BREAKUPS_SHOWN = 10
+
+
+def break_up_figure(why: Any) -> go.Figure | None:
+    """What each break-up post cost (and posts the data can't tell apart), as bars of the
+    excess departures with their 95% intervals; None when nothing stands out."""
+    try:
+        posts = [p for p in why.attribution.posts if p.break_up or p.significant]
+    except AttributeError:
+        return None
+    seen: set[str] = set()
+    shown = []
+    for p in posts:
+        if p.post not in seen:
+            seen.update([p.post, *getattr(p, "ambiguous_with", [])])
+            shown.append(p)
+    shown = shown[:BREAKUPS_SHOWN][::-1]  # largest on top
+    if not shown:
+        return None
+    labels = [f"{p.created_at:%d %b %H:%M}<br>{_label(p.text, 22)}" for p in shown]
+    fig = go.Figure(go.Bar(
+        x=[p.excess for p in shown], y=labels, orientation="h",
+        marker={"color": [PALETTE[1] if p.break_up else OTHERS_COLOR for p in shown]},
+        error_x={"type": "data", "symmetric": False,
+                 "array": [max(0.0, p.excess_ci_high - p.excess) for p in shown],
+                 "arrayminus": [max(0.0, p.excess - p.excess_ci_low) for p in shown]},
+        hovertext=[_label(p.text) + ("" if p.break_up else " (one of a few; can't tell which)")
+                   for p in shown],
+    ))  # fmt: skip
+    fig.update_layout(**{**_LAYOUT, "height": 100 + 46 * len(shown), "showlegend": False,
+                         "margin": {"l": 10, "r": 20, "t": 10, "b": 40}})  # fmt: skip
+    fig.update_xaxes(title_text="extra departures it caused (95% CI)", rangemode="tozero")
+    fig.update_yaxes(automargin=True)
+    return fig
+
+
 def figure_json(fig: go.Figure) -> str:
     """JSON safe inside a <script type="application/json"> element, with no bidi
     controls in its labels (see :mod:`breakup.safetext`)."""
@@ -229,4 +265,7 @@ def report_figures(report: Report) -> dict[str, str]:
     curves = survival_cohorts(report.why) if report.why is not None else []
     if curves:
         figures["survival"] = survival_figure(curves)
+    costs = break_up_figure(report.why) if report.why is not None else None
+    if costs is not None:
+        figures["breakups"] = costs
     return {name: figure_json(fig) for name, fig in figures.items()}
