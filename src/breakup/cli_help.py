@@ -30,6 +30,10 @@ def _placeholder(param: Any) -> None:
         param._usage_display_name = lambda: usage
         return
     bare = param.bare_type() if hasattr(param, "bare_type") else ""
+    if name.endswith("URL"):
+        name = "URL"
+    elif name.endswith("HOST"):
+        name = "HOST"
     param.metavar = {"int": "N", "float": "X", "Path": "PATH"}.get(bare, name)
 
 
