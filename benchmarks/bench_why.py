@@ -62,7 +62,8 @@ def build(
 ) -> list[Planted]:
     """Write a synthetic account into *store*: *followers* there from the start (start
     unknown), joiners at 0.1% a day, departures at *churn_per_day* per follower, times
-    *multiplier* in the *window_hours* after each planted post (index -> multiplier).
+    *multiplier* on average in the *window_hours* after each planted post (index ->
+    multiplier), most of it in the first hours.
     Departures are exact events, or windows between snapshots every *snapshot_hours*."""
     rng = np.random.default_rng(seed)
     hours = days * 24
@@ -74,9 +75,15 @@ def build(
     step = 1.0 / 12.0
     bins = int(hours / step)
     rate = np.full(bins, churn_per_day / 24.0 * step)
+    # A planted post's excess decays (mean delay 4 h) over the window, with as many
+    # departures as a flat ×mult would give: most people who leave over a post leave soon.
+    span = int(window_hours / step)
+    decay = np.exp(-np.arange(span) * step / 4.0)
+    decay *= span / decay.sum()
     for i, mult in (planted or {}).items():
         b = int(np.ceil(post_at[i] / step))
-        rate[b : b + int(window_hours / step)] *= mult
+        part = rate[b : b + span]
+        part *= 1.0 + (mult - 1.0) * decay[: len(part)]
     cum = np.concatenate([[0.0], np.cumsum(rate)])
     joiners = rng.poisson(followers * 0.001 * days)
     start = np.concatenate([np.zeros(followers), rng.uniform(0, hours, joiners)])
