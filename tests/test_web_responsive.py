@@ -54,7 +54,11 @@ def test_a_new_copys_report_is_built_while_the_previous_one_is_served(
             began = time.monotonic()
             stale = c.get("/api/report")  # the new copy's report is still being built
             assert time.monotonic() - began < 10 and stale.status_code == 200
-            assert "late-account" not in stale.text and len(builds) == 2
+            assert "late-account" not in stale.text
+            deadline = time.monotonic() + 60
+            while len(builds) < 2:  # the background build has begun (and waits at the gate)
+                assert time.monotonic() < deadline, "no background build"
+                time.sleep(0.01)
             gate.set()
             deadline = time.monotonic() + 60
             while "late-account" not in c.get("/api/report").text:
@@ -130,5 +134,36 @@ def test_requests_share_one_connection_per_copy(tmp_path: Path) -> None:
         with reader.store() as a, reader.store() as b:
             assert a.con is not b.con and a.accounts() == b.accounts()
         assert len(reader._conns) == 1
+    finally:
+        reader.close()
+
+
+def test_a_report_is_rebuilt_at_most_every_interval_while_the_store_keeps_changing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    db = kit_store(tmp_path)
+    real = web_app.build_report
+    builds: list[Path] = []
+
+    def counted(store: Store, *args: Any, **kwargs: Any) -> Any:
+        builds.append(store.path)
+        return real(store, *args, **kwargs)
+
+    monkeypatch.setattr(web_app, "build_report", counted)
+    reader = StoreReader(db, clock=CLOCK, max_age=0.0)
+    app = create_app(db, clock=CLOCK, reader=reader, analyses=False, rebuild_every=3600)
+    try:
+        with TestClient(app, base_url=LOCAL) as c:
+            c.get("/api/report")  # the first report: built while the request waits
+            _add_account(db, "second")
+            c.get("/api/report")  # starts one background build for the changed store
+            deadline = time.monotonic() + 60
+            while "second" not in c.get("/api/report").text:
+                assert time.monotonic() < deadline, "the rebuilt report never arrived"
+                time.sleep(0.05)
+            _add_account(db, "third")
+            for _ in range(5):  # changed again, within the hour: the last report answers
+                assert "third" not in c.get("/api/report").text
+        assert len(builds) == 2
     finally:
         reader.close()

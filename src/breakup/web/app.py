@@ -12,6 +12,7 @@ import logging
 import math
 import re
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -36,6 +37,8 @@ from .auth import allowed_hosts, token_middleware
 from .reader import StoreReader
 
 REPORTS_KEPT = 8
+REBUILD_EVERY = 10.0  # seconds between background rebuilds of a report while the store changes
+PAGES_KEPT = 256  # rendered pages (index, JSON report, people, posts), least recent out
 PLOTLY_JS = Path(str(files("plotly") / "package_data" / "plotly.min.js"))
 
 
@@ -110,14 +113,17 @@ def create_app(
     reader: StoreReader | None = None,
     analyses: bool = True,
     hosts: Sequence[str] | None = None,
+    rebuild_every: float = REBUILD_EVERY,
 ) -> FastAPI:
     """The dashboard over the store at *db*; with *token*, every request must carry it.
     Only requests whose ``Host`` is one of *hosts* (default: loopback's names, see
     :func:`.auth.allowed_hosts`) are answered; any other gets 400.
 
     Reports are kept per snapshot of the store and filters (the last few), so paging
-    through the dashboard never runs an analysis twice on the same data. ``analyses=False``
-    leaves out the why and fans sections.
+    through the dashboard never runs an analysis twice on the same data. While the store
+    keeps changing (a running import or ``watch``), the report shown is rebuilt in the
+    background at most every *rebuild_every* seconds and the previous one answered
+    meanwhile. ``analyses=False`` leaves out the why and fans sections.
     """
     read = reader or StoreReader(db, clock=clock, background=True)
     reports: OrderedDict[tuple[Path, Filters], Report] = OrderedDict()
@@ -125,6 +131,7 @@ def create_app(
     reports_lock = threading.Lock()
 
     building: dict[tuple[Path, Filters], threading.Lock] = {}
+    started: dict[Filters, float] = {}  # when the last background build began, per filters
 
     def keep(key: tuple[Path, Filters], report: Report) -> None:
         with reports_lock:
@@ -148,20 +155,22 @@ def create_app(
         finally:
             read.release(key[0])
 
-    # Pages rendered from a report (the index, the JSON report), kept with it: a report is
-    # rendered once per copy of the store, not once per request.
-    pages: OrderedDict[tuple[Any, ...], tuple[Report, bytes]] = OrderedDict()
+    # Rendered pages, kept with the report they show (if any): a copy of the store never
+    # changes, so a page is rendered once per copy (and report), not once per request.
+    pages: OrderedDict[tuple[Any, ...], tuple[Report | None, bytes]] = OrderedDict()
 
-    def rendered(key: tuple[Any, ...], report: Report) -> bytes | None:
+    def rendered(key: tuple[Any, ...], report: Report | None) -> bytes | None:
         with reports_lock:
             kept = pages.get((*key, id(report)))
+            if kept is not None:
+                pages.move_to_end((*key, id(report)))
         return kept[1] if kept is not None and kept[0] is report else None
 
-    def remember(key: tuple[Any, ...], report: Report, body: bytes | memoryview) -> bytes:
+    def remember(key: tuple[Any, ...], report: Report | None, body: bytes | memoryview) -> bytes:
         kept = bytes(body)
         with reports_lock:
             pages[(*key, id(report))] = (report, kept)
-            while len(pages) > 4 * REPORTS_KEPT:
+            while len(pages) > PAGES_KEPT:
                 pages.popitem(last=False)
         return kept
 
@@ -177,7 +186,10 @@ def create_app(
                 return reports[key]
             older = latest.get(filters)
             if older is not None:
-                if key not in building:
+                now = time.monotonic()
+                due = now - started.get(filters, float("-inf")) >= rebuild_every
+                if due and not any(k[1] == filters for k in building):
+                    started[filters] = now
                     building[key] = threading.Lock()
                     read.hold(store.path)  # released by build_later
                     threading.Thread(
@@ -252,17 +264,27 @@ def create_app(
     @app.get("/posts/{post_id}", response_class=HTMLResponse)
     def post(request: Request, post_id: int) -> HTMLResponse:
         with read.store() as store:
-            detail = post_detail(store, post_id)
             # The why analysis' verdict on the post, from the (cached) whole-store report.
-            posts = report_for(store, Filters()).posts if analyses else []
-        score = next((p.score for p in posts if p.post_id == post_id), None)
-        return page(request, "post.html.j2", detail=detail, score=score)
+            report = report_for(store, Filters()) if analyses else None
+            key = ("post", store.path, request.scope.get("root_path", ""), post_id)
+            html = rendered(key, report)
+            if html is None:
+                detail = post_detail(store, post_id)
+                posts = report.posts if report is not None else []
+                score = next((p.score for p in posts if p.post_id == post_id), None)
+                context = {"detail": detail, "score": score}
+                html = remember(key, report, page(request, "post.html.j2", **context).body)
+        return HTMLResponse(html)
 
     @app.get("/people/{person_id}", response_class=HTMLResponse)
     def person(request: Request, person_id: int) -> HTMLResponse:
-        with read.store() as store:
-            history = person_history(store, person_id)
-        return page(request, "person.html.j2", person=history)
+        with read.store() as store:  # a copy never changes: its pages can be kept
+            key = ("person", store.path, request.scope.get("root_path", ""), person_id)
+            html = rendered(key, None)
+            if html is None:
+                history = person_history(store, person_id)
+                html = remember(key, None, page(request, "person.html.j2", person=history).body)
+        return HTMLResponse(html)
 
     @app.get("/api/report")
     def api_report(

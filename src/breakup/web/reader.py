@@ -25,7 +25,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 import duckdb
@@ -253,9 +253,19 @@ class StoreReader:
         finally:
             self.release(held)
 
-    def close(self) -> None:
-        with self._lock:
-            for con in self._conns.values():
+    def close(self, wait: float = 30.0) -> None:
+        """Close the shared connections and remove the copies, once the requests and
+        background jobs reading them are done (waiting up to *wait* seconds)."""
+        deadline = time.monotonic() + wait
+        while True:
+            with self._lock:
+                if not self._in_use or time.monotonic() >= deadline:
+                    conns = list(self._conns.values())
+                    self._conns.clear()
+                    break
+            time.sleep(0.05)
+        for con in conns:
+            # A job that outlived the wait may still use it: the process is ending anyway.
+            with suppress(duckdb.Error):
                 con.close()
-            self._conns.clear()
         shutil.rmtree(self.folder, ignore_errors=True)
