@@ -381,7 +381,8 @@ def status_view(
     rows: Sequence[AccountStatus], *, now: datetime, verbose: bool = False
 ) -> RenderableType:
     """Followers now and the change over 7, 30 and 365 days per account; periods longer
-    than the history are marked, and an account with too little data says what to do."""
+    than the history are marked, and an account with too little data says what to do.
+    ``verbose`` adds when the history starts and how many snapshots and events it holds."""
     if not rows:
         return _NO_ACCOUNTS
     periods = [p.name for p in rows[0].periods]
@@ -392,6 +393,12 @@ def status_view(
         Column("following", justify="right", drop=3),
         Column("last data", drop=1),
     ]
+    if verbose:
+        columns += [
+            Column("history from", drop=4),
+            Column("snapshots", justify="right", drop=5),
+            Column("events", justify="right", drop=6),
+        ]
     short = False
     table_rows: list[list[Cell]] = []
     for s in rows:
@@ -409,6 +416,13 @@ def status_view(
             f"{s.following:,}",
             "—" if s.last_observation is None else moment(s.last_observation, now),
         ]
+        if verbose:
+            first = s.first_observation
+            cells += [
+                "—" if first is None else day(first, now),
+                f"{s.snapshots:,}",
+                f"{s.events:,}",
+            ]
         table_rows.append(cells)
     parts: list[RenderableType] = [FitTable(columns, table_rows, title="Followers")]
     if short:
