@@ -152,6 +152,9 @@ def left_card(report: Report) -> Card:
                         kinds[kind] = kinds.get(kind, 0) + n
         ranked = sorted(kinds.items(), key=lambda kv: (-kv[1], kv[0]))
         lines = [" · ".join(f"{n:,} {kind}" for kind, n in ranked if n)]
+    seen = [s.last_observation for s in report.status if s.last_observation is not None]
+    if seen:  # how fresh "lately" is: the newest data any account has
+        lines.append(f"last checked {max(seen):%Y-%m-%d %H:%M} UTC")
     tone = "bad" if count else ""
     return Card("left", title, f"{count:,}", detail, "#departures", lines, tone)
 
