@@ -20,7 +20,8 @@ NAME = "bsky:brand.example"
 
 
 def _attribute(tmp: Path, world: World, **kw: object) -> tuple[Truth, Attribution]:
-    with Store(tmp / f"w{world.seed}.duckdb", clock=fixed_clock(T0 + timedelta(hours=world.hours + 1))) as store:  # fmt: skip
+    clock = fixed_clock(T0 + timedelta(hours=world.hours + 1))
+    with Store(tmp / f"w{world.seed}.duckdb", clock=clock) as store:
         truth = save_world(store, world)
         return truth, attribution_only(store, **kw)  # type: ignore[arg-type]
 
@@ -58,7 +59,7 @@ def test_the_planted_post_not_its_earlier_neighbour_on_90_days(tmp_path: Path) -
     itself is named, not the one before it."""
     world = World(90 * 24, followers=8000, rate_per_hour=1.0, post_every_hours=6,
                   effects=[Effect(200, 30, 1.5, "deadtime")], seed=3)  # fmt: skip
-    truth, att = _attribute(tmp_path, world)
+    _, att = _attribute(tmp_path, world)
     named = [p.post for p in att.break_up_posts]
     assert named == ["p200"], [(p.post, p.excess, p.ambiguous_with) for p in att.posts[:3]]
 
@@ -94,7 +95,8 @@ def test_overdispersed_churn_alone_names_no_post(tmp_path: Path,
 
 def test_weekly_snapshots_blame_the_week_not_a_post(tmp_path: Path) -> None:
     world = World(120 * 24, followers=6000, rate_per_hour=0.5, post_every_hours=24,
-                  effects=[Effect(60, 80, 2.0, "lognormal")], snapshot_hours=168.0, seed=5)  # fmt: skip
+                  effects=[Effect(60, 80, 2.0, "lognormal")], snapshot_hours=168.0,
+                  seed=5)  # fmt: skip
     truth, att = _attribute(tmp_path, world)
     assert att.break_up_posts == []
     row = att.posts[_posts(att)["p60"]]

@@ -4,9 +4,9 @@ Departures are competing risks, each person's first one wins:
 
 * the account's churn hazard — a baseline, plus the excess planted in the 48 h after
   break-up posts (decaying: most come in the first hours), on and after days with more
-  posts than the cadence threshold, and in marketplace windows — scaled per person (bots and inactive accounts rarely unfollow,
-  followed-back followers 2.5× less, Kwak et al. 2011) and cut once the brand replied to
-  them (Kwak et al. 2012);
+  posts than the cadence threshold, and in marketplace windows — scaled per person (bots
+  and inactive accounts rarely unfollow, followed-back followers 2.5× less, Kwak et al.
+  2011) and cut once the brand replied to them (Kwak et al. 2012);
 * the fragility of new ties; one-time-offer joiners leaving after the promotion;
 * account deletion and suspension (bot purges, inactive clean-ups in "users");
 * a planted date for at-risk fans.

@@ -266,12 +266,15 @@ class Timeline:
         """Log-likelihood (up to a constant) of bins [a, b) with *comp*'s sizes fitted by EM
         on top of the baseline held fixed: a burst only changes the likelihood where it
         and the posts around it reach, so nothing else needs refitting."""
+        return self._fit_local_lam(base.lam, comp, a, b)
+
+    def _fit_local_lam(self, base: F, comp: sparse.csr_matrix, a: int, b: int) -> float:
         m = self.model
         inside = (m.lo >= a) & (m.hi < b) & (m.lo == m.hi)
         y = np.bincount(m.lo[inside] - a, m.count[inside], minlength=b - a).astype(np.float64)
         shape = comp[:, a:b].toarray()
         mass = np.maximum(shape.sum(axis=1), 1e-12)
-        lam0 = np.maximum(base.lam[a:b], 1e-300)
+        lam0 = np.maximum(base[a:b], 1e-300)
         beta = np.ones(comp.shape[0])
         for _ in range(6 * PROFILE_ITERATIONS):
             new = beta * (shape @ (y / (lam0 + beta @ shape))) / mass
@@ -492,11 +495,38 @@ class Timeline:
                 and v.lo <= u.hi and v.hi >= u.lo - reach]  # fmt: skip
         if not near:
             return []
-        _, own = self.model.best_single(base, self.unit_k[unit].toarray().ravel())
         out = []
-        for k in near:
-            _, alt = self.model.best_single(base, self.unit_k[k].toarray().ravel())
-            if 2 * (own - alt) / max(self.dispersion, 1.0) < level:
+        if near:
+            _, own = self.model.best_single(base, self.unit_k[unit].toarray().ravel())
+            for k in near:
+                _, alt = self.model.best_single(base, self.unit_k[k].toarray().ravel())
+                if 2 * (own - alt) / max(self.dispersion, 1.0) < level:
+                    out.append(k)
+        return out + self._tail_of(unit, level)
+
+    def _tail_of(self, unit: int, level: float) -> list[int]:
+        """Named units before this one whose response, let run longer (a kernel of 1.25 to
+        3 times the mean), explains this one's departures about as well as the two posts
+        together: the departures may be that post's tail, not this post's doing."""
+        assert self.state is not None and self.unit_k is not None
+        if not self.grid.exact:
+            return []
+        u = self.units[unit]
+        out = []
+        for k in self.named:
+            v = self.units[k]
+            if k == unit or not v.lo < u.lo <= v.est_hi:
+                continue
+            base = self.state.lam - self.own_part(unit) - self.own_part(k)
+            both = sparse.vstack([self.unit_k[k], self.unit_k[unit]]).tocsr()
+            slow = [kernel_matrix(self.grid, np.array([v.onset]),
+                                  Kernel(self.kernel.mean_hours * f, self.kernel.shape))
+                    for f in (1.25, 1.5, 2.0, 3.0)]  # fmt: skip
+            a = int(min(both.indices.min(), *(x.indices.min() for x in slow)))
+            b = int(max(both.indices.max(), *(x.indices.max() for x in slow))) + 1
+            two = self._fit_local_lam(base, both, a, b)
+            one = max(self._fit_local_lam(base, x, a, b) for x in slow)
+            if 2 * (two - one) / max(self.dispersion, 1.0) < level:
                 out.append(k)
         return out
 
