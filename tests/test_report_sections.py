@@ -87,13 +87,16 @@ def test_why_sections_in_terminal_and_html(db: Path, with_fake_why: None) -> Non
     console = Console(width=200, file=io.StringIO(), color_system=None, record=True)
     console.print(render_terminal(report))
     text = console.export_text()
-    for expected in ("Break-up posts: departures beyond normal churn", "4.00 [1.50, 9.00]",
+    for expected in ("Break-up posts: departures beyond normal churn",
+                     "cost about 2 subscribers (0.4–7); unlikely to be chance",
                      "churn rises above 3 posts a day", "verdict: internal",
                      "1 (12.5% [2.0%, 47.0%])", "median follower lifetime: 120 days",
                      "warning", "a stand-in result"):  # fmt: skip
         assert expected in text, expected
     page = render_html(report, plotlyjs="")
     assert 'id="chart-survival"' in page and "break-up posts (named by the why analysis)" in page
+    # What the break-up post cost, as a chart beside the words.
+    assert 'id="chart-breakups"' in page
     assert "<b>Member sale</b>" not in page and "&lt;b&gt;Member sale&lt;/b&gt;" in page
 
 

@@ -70,23 +70,19 @@ def _attribution(why: Any) -> Block:
         ("posts tested", f"{att.posts_tested} (chance corrected for every one: Holm)"),
         ("named break-up posts", str(sum(1 for p in att.posts if p.break_up))),
     ]
+    # The manager's view: when, what, what it cost in words; the statistics behind each
+    # figure are in `breakup why --json`.
     rows = [
         [
             p.account,
-            _when(p.created_at),
-            p.kind,
+            words.short_time(p.created_at),
             _cell(p.text),
             words.post_sentence(p, platform.get(p.account, "bsky")),
-            f"{_num(p.observed, 0)} / {_num(p.expected, 1)}",
-            f"{_num(p.rate_ratio)} {_ci(p.ci_low, p.ci_high)}",
-            _num(p.p_adjusted, 3),
             words.verdict(p),
-            "—" if p.peers_rate_ratio is None else _num(p.peers_rate_ratio),
         ]
         for p in att.posts
     ]
-    columns = ["account", "posted", "kind", "text", "what it cost", "left / usual"]
-    columns += ["rate ratio [95% CI]", "Holm p", "verdict", "peers RR"]
+    columns = ["account", "posted", "post", "what it cost", "verdict"]
     return _table(block, columns, rows, [None] * len(rows))
 
 
