@@ -1,9 +1,10 @@
-"""An account's normal churn: a Poisson rate model on the hourly grid.
+"""An account's normal churn on the hourly grid, as the peers' comparison and the triage
+read it (break-up posts have their own model: :mod:`.pointprocess`).
 
 Departures per hour ~ Poisson(followers × 1 h × exp(β·x)), where x holds the day of the
 week, the hour of the day (six four-hour blocks, UTC), a piecewise-linear trend with a knot
-every 30 days, and optionally one indicator per post window already explained. Fitted with
-statsmodels' GLM (IRLS); hours without followers are left out.
+every 30 days, and the account's posting bursts. Fitted with statsmodels' GLM (IRLS);
+hours without followers are left out.
 
 ``window_sums`` gives, for many windows at once, the observed and expected departures in
 [t, t + W) from cumulative sums — no loop over posts.
@@ -66,18 +67,6 @@ def load_columns(series: Series) -> F:
     with np.errstate(divide="ignore", invalid="ignore"):
         share = np.where(seen, series.recent / series.followers, 0.0)
     return np.stack([np.maximum(0.0, last_day - q), np.maximum(0.0, day_before - q), share], axis=1)
-
-
-def window_weights(pos: float, width: float, n: int) -> tuple[I64, F]:
-    """Bins and weights covering [pos, pos + width) on an hourly grid of *n* bins."""
-    lo = int(np.floor(pos))
-    hi = int(np.floor(pos + width))
-    bins = np.arange(lo, hi + 1, dtype=np.int64)
-    w = np.ones(len(bins))
-    w[0] -= pos - lo
-    w[-1] -= hi + 1 - (pos + width)
-    keep = (bins >= 0) & (bins < n) & (w > 0)
-    return bins[keep], w[keep]
 
 
 def window_sums(values: F, pos: F, width: float) -> F:

@@ -153,31 +153,6 @@ def robust_dispersion(observed: F, expected: F, params: int, trim: float = 0.01)
     return phi
 
 
-def cautious_dispersion(observed: F, expected: F, params: int, trim: float = 0.001) -> float:
-    """Dispersion of counts against their expectation, from the upper side of its
-    uncertainty: the trimmed Pearson statistic (as :func:`robust_dispersion`) divided by
-    the lower quartile of χ² on its degrees of freedom rather than by them, at least 1.
-
-    With a day of history there are a dozen blocks to estimate it from: the plain ratio
-    would often come out below the truth and let overdispersed churn name posts. With
-    hundreds of blocks the two agree within a few percent.
-    """
-    ok = expected > 0
-    o, e = observed[ok], expected[ok]
-    phi = 1.0
-    for _ in range(10):
-        keep = upper_p(o / phi, e / phi) >= trim
-        df = int(keep.sum()) - min(params, int(keep.sum()) // 2)
-        if df <= 0:
-            return phi
-        pearson = float(np.sum((o[keep] - e[keep]) ** 2 / e[keep]))
-        new = max(1.0, pearson / float(stats.chi2.ppf(0.25, df)))
-        if abs(new - phi) < 1e-3:
-            return new
-        phi = new
-    return phi
-
-
 def nb_upper_p(observed: F | float, expected: F | float, inv_size: float) -> F:
     """P(X >= observed) for X negative binomial with mean *expected* and variance
     expected·(1 + expected·inv_size) (Poisson when *inv_size* is 0); continuous in
@@ -200,8 +175,9 @@ def cautious_overdispersion(
     Pearson statistic of the blocks equal the lower quartile of χ² on their degrees of
     freedom (0: Poisson is enough). Overdispersion from days of higher churn grows with
     the expectation, as in the negative binomial, and its tail is heavier than a scaled
-    Poisson's: a busy window on a bad day is not blamed on the post in it. Cautious for
-    the same reason as :func:`cautious_dispersion`."""
+    Poisson's: a busy window on a bad day is not blamed on the post in it. Cautious (a
+    lower quartile rather than the degrees of freedom): with a day of history there are a
+    dozen blocks, and the plain estimate would often come out below the truth."""
     ok = expected > 0
     o, e = observed[ok], expected[ok]
     inv = 0.0
