@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from breakup import cli
@@ -25,7 +27,7 @@ from breakup.ingest import save_batch
 from breakup.models import Batch, Direction, Person, Post, Snapshot
 from breakup.report import build_report
 from breakup.report.html import render_html as report_html
-from breakup.safetext import BIDI_CONTROLS, strip_bidi_json
+from breakup.safetext import BIDI_CONTROLS, formula_like, strip_bidi, strip_bidi_json
 from breakup.store import Store
 from breakup.web import create_app
 
@@ -159,3 +161,29 @@ def test_digests_have_no_bidi_controls(bidi: Path) -> None:
 def test_escaped_controls_are_removed_from_json_but_spelled_ones_kept() -> None:
     raw = json.dumps(["a\u202eb", "c\u2066d", "a name that spells \\u202e"])
     assert json.loads(strip_bidi_json(raw)) == ["ab", "cd", "a name that spells \\u202e"]
+
+
+# -- properties (hypothesis): any text at all -----------------------------------------------
+
+TEXT = st.text(
+    st.characters(codec="utf-8")
+    | st.sampled_from([*BIDI_CONTROLS, "=", "+", "-", "@", "＝", "\\", "u", "2", "0", "e"])
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(TEXT)
+def test_no_text_survives_neutralizing_as_a_formula(text: str) -> None:
+    cell = neutralize(text)
+    assert not formula_like(cell)
+    assert cell == text or cell == "'" + text
+
+
+@settings(max_examples=300, deadline=None)
+@given(TEXT, st.booleans())
+def test_bidi_controls_never_survive_display_or_chart_json(text: str, ascii_only: bool) -> None:
+    shown = strip_bidi(text)
+    assert not set(shown) & set(BIDI_CONTROLS)
+    assert shown == "".join(c for c in text if c not in BIDI_CONTROLS)
+    raw = json.dumps({"label": text}, ensure_ascii=ascii_only)
+    assert json.loads(strip_bidi_json(raw)) == {"label": shown}
