@@ -8,7 +8,7 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from .cli import AccountOpt, JsonOpt, _ctx, _emit, app
+from .cli import AccountOpt, JsonOpt, _ctx, _emit, _progress, app
 from .clock import parse_since
 
 peers_app = typer.Typer(help="Peer accounts: other brands tracked to compare churn with.")
@@ -29,12 +29,17 @@ def why(
     (internal, marketplace or users) and retention."""
     from .why import analyze
     from .why.render import why_report
+    from .why.report import STEPS
 
     c = _ctx(ctx)
-    with c.reading() as store:  # a copy while `watch` writes the store
-        report = analyze(
-            store, account=account, since=parse_since(since, c.clock) if since else None
-        )
+    with c.reading() as store, _progress(as_json) as bar:  # a copy while `watch` writes
+        task = bar.add_task("why", total=len(STEPS))
+
+        def step(name: str) -> None:
+            bar.update(task, description=name, completed=STEPS.index(name))
+
+        when = parse_since(since, c.clock) if since else None
+        report = analyze(store, account=account, since=when, step=step)
     _emit(as_json, report, why_report(report))
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -32,6 +33,9 @@ class WhyReport:
     notes: list[str] = field(default_factory=list)
 
 
+STEPS = ("loading", "break-up posts", "diagnosis and triage", "retention")
+
+
 def analyze(
     store: Store,
     account: str | None = None,
@@ -39,8 +43,10 @@ def analyze(
     *,
     cox_sample: int = 2000,
     seed: int = 0,
+    step: Callable[[str], None] | None = None,
 ) -> WhyReport:
-    """Why followers of the own accounts (or the one named) left.
+    """Why followers of the own accounts (or the one named) left. *step* hears the name of
+    each of the STEPS as it starts (a progress bar).
 
     ``since`` limits which posts are tested (break-up posts, content and campaign-cadence
     effects); the baseline models, the other diagnoses, the triage and retention use the
@@ -52,7 +58,7 @@ def analyze(
     # The model matrices are small (hours x a few dozen columns): multithreaded BLAS only
     # adds contention, by an order of magnitude on a shared machine.
     with threadpool_limits(limits=1, user_api="blas"):
-        return _analyze(store, account, since, cox_sample, seed)
+        return _analyze(store, account, since, cox_sample, seed, step or (lambda _: None))
 
 
 def attribution_only(
@@ -78,8 +84,10 @@ def _analyze(
     since: datetime | None,
     cox_sample: int,
     seed: int,
+    step: Callable[[str], None],
 ) -> WhyReport:
     started = time.perf_counter()
+    step(STEPS[0])
     own: list[Account] = (
         [store.account(account)] if account is not None else store.accounts(role="own")
     )
@@ -96,6 +104,7 @@ def _analyze(
     peers = [p for p in (load_series(store, a, departures) for a in peer_accounts) if p]
     posts: dict[int, PostRows] = {s.account.account_id: load_posts(store, s.account.account_id)
                                   for s in series}  # fmt: skip
+    step(STEPS[1])
     attribution = attribute(store, series, posts, departures, peers, since=since)
     campaigns = {}
     for s in series:
@@ -112,8 +121,10 @@ def _analyze(
         if not b.market_wide:
             bursts.setdefault(b.account, []).append(
                 (time_to_hours(b.start), time_to_hours(b.end), b.excess))
+    step(STEPS[2])
     verdict = triage(series, peers, campaigns, bursts)
     diagnosis = diagnose(store, series, posts, departures, attribution, since=since)
+    step(STEPS[3])
     kept = retention(store, series, departures, posts, sample=cox_sample, seed=seed)
     return WhyReport(
         generated_at=store.clock(),
