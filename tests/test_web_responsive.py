@@ -167,3 +167,37 @@ def test_a_report_is_rebuilt_at_most_every_interval_while_the_store_keeps_changi
         assert len(builds) == 2
     finally:
         reader.close()
+
+
+def test_rebuilds_can_run_in_a_worker_process(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What ``breakup serve`` does: the background rebuild runs in a spawned worker, so
+    the analyses never hold the server's GIL against its requests."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    db = kit_store(tmp_path)
+    here: list[Path] = []
+    real = web_app.build_report
+
+    def counted(store: Store, *args: Any, **kwargs: Any) -> Any:
+        here.append(store.path)
+        return real(store, *args, **kwargs)
+
+    monkeypatch.setattr(web_app, "build_report", counted)
+    workers = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
+    reader = StoreReader(db, clock=CLOCK, max_age=0.0)
+    app = create_app(db, clock=CLOCK, reader=reader, analyses=False, workers=workers)
+    try:
+        with TestClient(app, base_url=LOCAL) as c:
+            c.get("/api/report")  # the first one: in this process, while the request waits
+            _add_account(db, "from-the-worker")
+            deadline = time.monotonic() + 120
+            while "from-the-worker" not in c.get("/api/report").text:
+                assert time.monotonic() < deadline, "the worker's report never arrived"
+                time.sleep(0.1)
+        assert len(here) == 1  # the rebuild did not run here
+    finally:
+        reader.close()
+        workers.shutdown(cancel_futures=True)

@@ -10,11 +10,13 @@ from __future__ import annotations
 import copy
 import logging
 import math
+import multiprocessing
 import re
 import threading
 import time
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Sequence
+from concurrent.futures import Executor, ProcessPoolExecutor
 from contextlib import asynccontextmanager
 from datetime import datetime
 from importlib.resources import files
@@ -27,7 +29,7 @@ from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from plotly.offline import get_plotlyjs
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 
-from ..clock import Clock, parse_time, system_clock
+from ..clock import Clock, fixed_clock, parse_time, system_clock
 from ..errors import AccountError, BreakupError, InvalidInput
 from ..report import Filters, Report, build_report, person_history, post_detail
 from ..report.html import environment, report_context
@@ -114,6 +116,7 @@ def create_app(
     analyses: bool = True,
     hosts: Sequence[str] | None = None,
     rebuild_every: float = REBUILD_EVERY,
+    workers: Executor | None = None,
 ) -> FastAPI:
     """The dashboard over the store at *db*; with *token*, every request must carry it.
     Only requests whose ``Host`` is one of *hosts* (default: loopback's names, see
@@ -123,7 +126,8 @@ def create_app(
     through the dashboard never runs an analysis twice on the same data. While the store
     keeps changing (a running import or ``watch``), the report shown is rebuilt in the
     background at most every *rebuild_every* seconds and the previous one answered
-    meanwhile. ``analyses=False`` leaves out the why and fans sections.
+    meanwhile; with *workers* (a process pool) those rebuilds run there, off this process'
+    GIL. ``analyses=False`` leaves out the why and fans sections.
     """
     read = reader or StoreReader(db, clock=clock, background=True)
     reports: OrderedDict[tuple[Path, Filters], Report] = OrderedDict()
@@ -146,8 +150,14 @@ def create_app(
     def build_later(key: tuple[Path, Filters]) -> None:
         """Build the report of a newer copy in the background (the copy is held)."""
         try:
-            with read.store(key[0]) as store:
-                keep(key, build_report(store, key[1], with_analyses=analyses))
+            if workers is not None:
+                # In a worker process: the analyses do not hold this process' GIL
+                # against the requests meanwhile. It opens the (held) copy read-only.
+                job = workers.submit(build_in_worker, key[0], key[1], analyses, clock())
+                keep(key, job.result())
+            else:
+                with read.store(key[0]) as store:
+                    keep(key, build_report(store, key[1], with_analyses=analyses))
         except Exception:  # a failed build is tried again by the next request
             logging.getLogger(__name__).exception("building the dashboard's report failed")
             with reports_lock:
@@ -319,6 +329,12 @@ def _generation(path: Path) -> int:
     return int(tail) if tail.isdigit() else 0
 
 
+def build_in_worker(path: Path, filters: Filters, analyses: bool, now: datetime) -> Report:
+    """A report of the copy at *path* as of *now*, built in a worker process."""
+    with Store(path, clock=fixed_clock(now), read_only=True) as store:
+        return build_report(store, filters, with_analyses=analyses)
+
+
 def serve(
     db: Path,
     *,
@@ -336,5 +352,11 @@ def serve(
 
     check_bind(host, token)
     hosts = allowed_hosts(host, allow_hosts)
-    app = create_app(db, token=token, clock=clock, hosts=hosts)
-    uvicorn.run(app, host=host, port=port, log_level="info", log_config=_log_config())
+    # One worker process rebuilds reports while the store changes (spawned: no fork of a
+    # threaded server).
+    workers = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
+    try:
+        app = create_app(db, token=token, clock=clock, hosts=hosts, workers=workers)
+        uvicorn.run(app, host=host, port=port, log_level="info", log_config=_log_config())
+    finally:
+        workers.shutdown(wait=False, cancel_futures=True)
