@@ -18,12 +18,12 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from .safetext import FORMULA_START, neutralize  # noqa: F401 - FORMULA_START re-exported
 from .errors import InvalidInput
 from .left import who_left
 from .report.analyses import Unavailable, fans_results, why_result
 from .report.model import Filters
 from .report.queries import posts_with_departures, select_accounts
+from .safetext import FORMULA_START, neutralize  # noqa: F401 - FORMULA_START re-exported
 from .serialize import to_jsonable
 from .store import Store
 

@@ -29,8 +29,8 @@ from typing import IO, Any
 import pyarrow as pa
 
 from ..clock import Clock, system_clock
-from ..safetext import neutralize
 from ..errors import InvalidInput, StoreError, StoreLocked
+from ..safetext import neutralize
 from ..store import Store
 from ._common import db_time, utc
 
