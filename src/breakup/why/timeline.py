@@ -4,10 +4,10 @@ Built on :mod:`.pointprocess`. What is decided here, per account:
 
 * **the grid** — bins of 5 minutes to an hour when departure times are exact (as fine as
   keeps a year under 60,000 bins), an hour when they are known only to snapshot windows;
-* **the response kernel** — chosen by profile likelihood over mean delays from 10 minutes
-  to 6 hours (exponential, and a delayed peak from 1.5 h), with every post free to have an
-  effect; reported as the account's response time. With snapshot windows it is barely
-  identifiable, which the profile's flatness says;
+* **the response kernel** — chosen by likelihood over mean delays from 10 minutes to a day
+  (exponential, and a delayed peak from 1.5 h), each kernel with the same few posts free
+  (the ones that stand out most under it); reported as the account's response time. With
+  snapshot windows it is barely identifiable, which the profile's flatness says;
 * **outside bursts** — with exact times, windows of 30 min to 2 h holding far more
   departures than the model expects (Bonferroni over every start and width) are candidate
   outside events; one is kept, as a component of its own, when a burst starting there
@@ -21,8 +21,10 @@ Built on :mod:`.pointprocess`. What is decided here, per account:
 Under the current model (baseline, bursts and the posts already named), a unit's observed
 departures in its window are compared with the expected ones (everything but itself), the
 counts compared under a negative binomial whose overdispersion is estimated cautiously
-(:func:`.stats.cautious_overdispersion`) over blocks of the window's length, or the
-snapshot intervals.
+(:func:`.stats.cautious_overdispersion`) over hourly blocks, or the snapshot intervals.
+Its excess is estimated over a longer window (99.9% of the kernel, at least 2 h). A named
+unit is reported with the units that explain its departures about as well (:meth:`rivals`:
+another post's kernel in its place, or an earlier named post's longer tail).
 """
 
 from __future__ import annotations
