@@ -4,10 +4,12 @@ saves them, or snapshots), each with a known answer; the shapes are not the mode
 
 from __future__ import annotations
 
+import io
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from rich.console import Console
 
 from benchmarks.why_worlds import T0, Effect, Truth, World, save_world
 from breakup.clock import fixed_clock
@@ -143,3 +145,37 @@ def test_an_empty_store_gives_an_empty_report(tmp_path: Path) -> None:
         report = analyze(store)
     assert report.accounts == [] and report.notes == ["bsky:nobody.example: nothing observed yet"]
     assert report.attribution.posts == [] and report.triage.verdict == "none"
+
+
+def test_a_list_with_one_campaign_says_what_is_needed(tmp_path: Path) -> None:
+    """Too few campaigns to fit the list's unsubscribe rate: a sentence, not a crash."""
+    from breakup.ingest import save_batch
+    from breakup.models import (
+        Batch,
+        Direction,
+        Event,
+        EventKind,
+        Person,
+        Post,
+        PostKind,
+        Snapshot,  # fmt: skip
+        members_table,
+    )
+    from breakup.why.render import why_report
+
+    ids = [f"a{i}@x.example" for i in range(50)]
+    sent = T0 + timedelta(days=1)
+    leave = [Event(Person(ids[i]), EventKind.UNSUBSCRIBE, sent + timedelta(hours=i + 1),
+                   campaign="c1") for i in range(3)]  # fmt: skip
+    batch = Batch(source="validate", platform="email", source_ref="c1", observed_at=T0,
+                  snapshots=[Snapshot(Direction.FOLLOWERS, T0, members_table(ids))],
+                  posts=[Post("c1", sent, PostKind.CAMPAIGN, "Issue 1")], events=leave)  # fmt: skip
+    with Store(tmp_path / "c.duckdb", clock=fixed_clock(T0 + timedelta(days=10))) as store:
+        save_batch(store, batch, account="email:news")
+        report = analyze(store, cox_sample=0)
+    (acct,) = report.attribution.accounts
+    assert report.attribution.status == "insufficient_history" and acct.mode == "campaign"
+    assert "at least 3 campaigns" in acct.needed
+    console = Console(width=80, file=io.StringIO(), record=True)
+    console.print(why_report(report))
+    assert "not enough history" in console.export_text()

@@ -219,7 +219,9 @@ def _candidates(
         camp.refit()
         if camp.ok and len(idx):
             return camp, None
-        return None, _insufficient(s, "campaign", hours, int(inside.sum()), int(tested.sum()))
+        sent = int((tested & is_campaign).sum())
+        return None, _insufficient(s, "campaign", hours, int(inside.sum()), sent,
+                                   campaigns=not camp.ok)  # fmt: skip
     need = _insufficient(s, "timeline", hours, int(inside.sum()), int(tested.sum()))
     if need is not None:
         return None, need
@@ -229,9 +231,11 @@ def _candidates(
 
 
 def _insufficient(
-    s: Series, mode: str, hours: float, seen: int, tested: int
+    s: Series, mode: str, hours: float, seen: int, tested: int, *, campaigns: bool = False
 ) -> AccountAttribution | None:
     lacking = []
+    if campaigns:
+        lacking.append("at least 3 campaigns sent to subscribers, one with an unsubscribe")
     if hours < MIN_HOURS:
         lacking.append(f"at least {MIN_HOURS:g} hours of tracking (have {hours:.0f})")
     if s.departures < MIN_DEPARTURES:

@@ -148,7 +148,7 @@ def why_report(report: WhyReport) -> RenderableType:
     notes = [Text(f"note: {n}", style="yellow") for n in report.notes]
     return Group(
         break_ups(report),
-        posts_table(report),
+        *([posts_table(report)] if report.attribution.posts else []),
         diagnosis_table(report),
         triage_table(report),
         retention_table(report),
