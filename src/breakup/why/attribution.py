@@ -333,9 +333,7 @@ def _timeline_rows(
     # kernel's mass inside the window.
     e_obs, e_exp, mass = t.estimates()
     e_phi = 1.0 + e_exp * t.inv_size
-    o_lo = np.where(e_obs > 0, sstats.chi2.ppf(0.025, 2 * np.maximum(e_obs / e_phi, 1e-12)) / 2,
-                    0.0) * e_phi  # fmt: skip
-    o_hi = sstats.chi2.ppf(0.975, 2 * e_obs / e_phi + 2) / 2 * e_phi
+    o_lo, o_hi = _count_interval(e_obs, e_phi)
     rivals = {j: t.rivals(j) for j in t.named}
     start = np.array([u.lo for u in t.units]) * g.dt + g.t0
     end = (np.array([u.hi for u in t.units]) + 1) * g.dt + g.t0
@@ -393,8 +391,7 @@ def _campaign_rows(
     levels, p_adj = _levels(c.named, k, len(obs), steps, step_of, adjusted_named, m, running,
                             p, alpha)  # fmt: skip
     adj_lo = lower_bound(obs / phi, exp / phi, levels)
-    o_lo = np.where(obs > 0, sstats.chi2.ppf(0.025, 2 * np.maximum(obs / phi, 1e-12)) / 2, 0.0)
-    o_hi = sstats.chi2.ppf(0.975, 2 * obs / phi + 2) / 2
+    o_lo, o_hi = _count_interval(obs, np.full(len(obs), phi))
     idx, posts = c.index, c.rows
     rows: list[dict[str, object]] = []
     for j, i in enumerate(idx):
@@ -408,8 +405,8 @@ def _campaign_rows(
             ci_low=float(lo[j]), ci_high=float(hi[j]), p_value=float(p[j]),
             p_adjusted=float(p_adj[j]), adjusted_ci_low=float(adj_lo[j]),
             break_up=j in c.named, exact=True,
-            excess_ci_low=float(max(0.0, o_lo[j] * phi - exp[j])),
-            excess_ci_high=float(max(0.0, o_hi[j] * phi - exp[j])),
+            excess_ci_low=float(max(0.0, o_lo[j] - exp[j])),
+            excess_ci_high=float(max(0.0, o_hi[j] - exp[j])),
             window_start=sent, window_end=None, significant=j in c.named,
         ))  # fmt: skip
     acct = AccountAttribution(
@@ -420,6 +417,15 @@ def _campaign_rows(
         hours=float((s.followers > 0).sum()), posts_seen=len(idx),
     )  # fmt: skip
     return rows, acct
+
+
+def _count_interval(observed: F, inflation: F) -> tuple[F, F]:
+    """95% interval of the mean of an observed count whose variance is *inflation* times
+    its mean: the exact Poisson (Garwood) interval of the scaled count, scaled back."""
+    o = observed / inflation
+    lo = np.where(o > 0, sstats.chi2.ppf(0.025, 2 * np.maximum(o, 1e-12)) / 2, 0.0)
+    hi = sstats.chi2.ppf(0.975, 2 * o + 2) / 2
+    return lo * inflation, hi * inflation
 
 
 def _bursts(t: Timeline, peer_models: list[HourlyModel]) -> list[OutsideBurst]:
