@@ -40,6 +40,13 @@ def test_why_json_and_table(tmp_path: Path) -> None:
     assert "post cost about" in table.output and "not chance" in table.output
     assert "Triage" in table.output and "Retention" in table.output
     assert max(len(line) for line in table.output.splitlines()) <= 80
+    # --account takes a shorthand; --channel keeps one platform's accounts.
+    short = json.loads(runner.invoke(app, ["--db", str(db), "why", "-a", "brand",
+                                           "--json"]).output)  # fmt: skip
+    assert short["accounts"] == ["bsky:brand.example"]
+    other = json.loads(runner.invoke(app, ["--db", str(db), "why", "--channel", "email",
+                                           "--json"]).output)  # fmt: skip
+    assert other["accounts"] == [] and other["attribution"]["posts"] == []
 
 
 @pytest.mark.parametrize(

@@ -8,7 +8,7 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from .cli import AccountOpt, JsonOpt, _ctx, _emit, _progress, app
+from .cli import AccountOpt, ChannelOpt, JsonOpt, _account, _ctx, _emit, _progress, app
 from .clock import parse_since
 
 peers_app = typer.Typer(help="Peer accounts: other brands tracked to compare churn with.")
@@ -19,6 +19,7 @@ app.add_typer(peers_app, name="peers")
 def why(
     ctx: typer.Context,
     account: AccountOpt = None,
+    channel: ChannelOpt = None,
     since: Annotated[
         str | None, typer.Option(help="Test posts from this date, or e.g. 30d, 12w.")
     ] = None,
@@ -39,7 +40,8 @@ def why(
             bar.update(task, description=name, completed=STEPS.index(name))
 
         when = parse_since(since, c.clock) if since else None
-        report = analyze(store, account=account, since=when, step=step)
+        report = analyze(store, account=_account(store, account), since=when, step=step,
+                         channel=channel.strip().lower() if channel else None)  # fmt: skip
     _emit(as_json, report, why_report(report))
 
 

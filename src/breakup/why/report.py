@@ -44,21 +44,24 @@ def analyze(
     cox_sample: int = 2000,
     seed: int = 0,
     step: Callable[[str], None] | None = None,
+    channel: str | None = None,
 ) -> WhyReport:
     """Why followers of the own accounts (or the one named) left. *step* hears the name of
     each of the STEPS as it starts (a progress bar).
 
     ``since`` limits which posts are tested (break-up posts, content and campaign-cadence
     effects); the baseline models, the other diagnoses, the triage and retention use the
-    account's whole tracked history. Peers are every account with
-    role ``peer``. ``cox_sample`` bounds the Cox model's cost (spans sampled with *seed*).
+    account's whole tracked history. Peers are every account with role ``peer``; *channel*
+    keeps the own accounts of one platform. ``cox_sample`` bounds the Cox model's cost
+    (spans sampled with *seed*).
     """
     from threadpoolctl import threadpool_limits
 
     # The model matrices are small (hours x a few dozen columns): multithreaded BLAS only
     # adds contention, by an order of magnitude on a shared machine.
     with threadpool_limits(limits=1, user_api="blas"):
-        return _analyze(store, account, since, cox_sample, seed, step or (lambda _: None))
+        return _analyze(store, account, since, cox_sample, seed, step or (lambda _: None),
+                        channel)  # fmt: skip
 
 
 def attribution_only(
@@ -85,12 +88,14 @@ def _analyze(
     cox_sample: int,
     seed: int,
     step: Callable[[str], None],
+    channel: str | None = None,
 ) -> WhyReport:
     started = time.perf_counter()
     step(STEPS[0])
     own: list[Account] = (
         [store.account(account)] if account is not None else store.accounts(role="own")
     )
+    own = [a for a in own if channel in (None, a.platform)]
     peer_accounts = [a for a in store.accounts(role="peer") if a.name != account]
     departures = departures_sql(store)
     notes: list[str] = []
