@@ -102,7 +102,6 @@ def run_one(drawn: Drawn) -> dict[str, Any]:
             started = time.perf_counter()
             att = attribution_only(store)
             seconds = time.perf_counter() - started
-    post_id = {p: p for p in truth.posts}
     name = "bsky:brand.example"
     rank = {p.post: i for i, p in enumerate(att.posts)}
     rows = {p.post: p for p in att.posts}
@@ -131,7 +130,6 @@ def run_one(drawn: Drawn) -> dict[str, Any]:
             if ws is not None and we is not None and ws < end and we > start:
                 pinned = True
     acct = next((a for a in att.accounts if a.account == name), None)
-    del post_id
     return {
         "family": drawn.family, "seed": drawn.seed, "world": asdict(w),
         "status": att.status, "posts": len(truth.posts), "planted": planted, "wrong": wrong,
