@@ -41,7 +41,7 @@ from ..store import Store
 from .baseline import HourlyModel, fit_hourly, window_sums
 from .campaigns import Campaigns, campaign_counts
 from .data import USER_SIDE, F, PostRows, Series, hours_to_time, time_to_hours
-from .stats import lower_bound, nb_upper_p, ratio_interval, upper_p
+from .stats import excess_ratio, lower_bound, nb_upper_p, ratio_interval, upper_p
 from .timeline import Timeline
 
 ALPHA = 0.05
@@ -150,11 +150,7 @@ def _p(c: Candidates) -> F:
 def _strength(c: Candidates) -> F:
     if isinstance(c, Timeline):
         return c.strength()
-    o, e = c.observed / c.dispersion, np.maximum(c.expected / c.dispersion, 1e-12)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        lr = 2 * (np.where(o > 0, o * np.log(o / e), 0.0) - (o - e))
-    out: F = np.where(o > e, lr, 0.0)
-    return out
+    return excess_ratio(c.observed / c.dispersion, c.expected / c.dispersion)
 
 
 def _size(c: Candidates) -> int:
@@ -342,7 +338,6 @@ def _timeline_rows(
     for j, u in enumerate(t.units):
         named = j in t.named
         clear = named and not rivals.get(j) and t.resolvable(j)
-        others = [q for q in u.posts]
         alike = [t.posts.external_id[q] for r in rivals.get(j, []) for q in t.units[r].posts]
         for i in u.posts:
             rows.append(dict(
@@ -358,7 +353,7 @@ def _timeline_rows(
                 excess_ci_high=float(max(0.0, (o_hi[j] - e_exp[j]) / mass[j])),
                 window_start=hours_to_time(start[j]), window_end=hours_to_time(end[j]),
                 significant=named,
-                ambiguous_with=[t.posts.external_id[q] for q in others if q != i] + alike,
+                ambiguous_with=[t.posts.external_id[q] for q in u.posts if q != i] + alike,
                 **peer[j],
             ))  # fmt: skip
     acct = AccountAttribution(

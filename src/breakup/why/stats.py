@@ -206,3 +206,14 @@ def cautious_overdispersion(
             return new
         inv = new
     return inv
+
+
+def excess_ratio(observed: F, expected: F) -> F:
+    """Poisson likelihood ratio of counts above their expectation (0 at or below it): the
+    strength of an excess, which breaks ties among p-values that underflow to 0."""
+    o = observed
+    e = np.maximum(expected, 1e-12)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        lr = 2 * (np.where(o > 0, o * np.log(o / e), 0.0) - (o - e))
+    out: F = np.where(o > e, lr, 0.0)
+    return out

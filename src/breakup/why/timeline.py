@@ -37,7 +37,7 @@ from scipy import sparse
 
 from .data import I64, F, PostRows, Series, time_to_hours
 from .pointprocess import Grid, Kernel, Model, State, design, kernel_matrix
-from .stats import cautious_overdispersion, nb_upper_p, upper_p
+from .stats import cautious_overdispersion, excess_ratio, nb_upper_p, upper_p
 
 B = npt.NDArray[np.bool_]
 RESPONSE_MASS = 0.95
@@ -257,20 +257,17 @@ class Timeline:
             bk = kernel_matrix(g, np.array([burst.onset]), Kernel(max(width / 3, 1 / 12)))
             both = sparse.vstack([bk, posts_k]).tocsr()
             a, b = int(both.indices.min()), int(both.indices.max()) + 1
-            without = self._fit_local(base, posts_k, a, b)
-            with_it = self._fit_local(base, both, a, b)
+            without = self._fit_local(base.lam, posts_k, a, b)
+            with_it = self._fit_local(base.lam, both, a, b)
             inflation = 1.0 + float(base.lam[lo : hi + 1].sum()) * self.inv_size
             if (with_it - without) / inflation > penalty:
                 self.bursts.append(burst)
         self._burst_k = None
 
-    def _fit_local(self, base: State, comp: sparse.csr_matrix, a: int, b: int) -> float:
+    def _fit_local(self, base: F, comp: sparse.csr_matrix, a: int, b: int) -> float:
         """Log-likelihood (up to a constant) of bins [a, b) with *comp*'s sizes fitted by EM
-        on top of the baseline held fixed: a burst only changes the likelihood where it
-        and the posts around it reach, so nothing else needs refitting."""
-        return self._fit_local_lam(base.lam, comp, a, b)
-
-    def _fit_local_lam(self, base: F, comp: sparse.csr_matrix, a: int, b: int) -> float:
+        on top of the intensity *base* held fixed: a burst or a post's tail only changes
+        the likelihood where the components reach, so nothing else needs refitting."""
         m = self.model
         inside = (m.lo >= a) & (m.hi < b) & (m.lo == m.hi)
         y = np.bincount(m.lo[inside] - a, m.count[inside], minlength=b - a).astype(np.float64)
@@ -467,12 +464,7 @@ class Timeline:
         """Poisson likelihood ratio of each unit's window at its variance inflation (ties
         among p-values that underflow to 0 are broken by it)."""
         phi = self.inflation()
-        o = self.observed / phi
-        e = np.maximum(self.expected / phi, 1e-12)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            lr = 2 * (np.where(o > 0, o * np.log(o / e), 0.0) - (o - e))
-        out: F = np.where(o > e, lr, 0.0)
-        return out
+        return excess_ratio(self.observed / phi, self.expected / phi)
 
     # -- ambiguity ----------------------------------------------------------------------
 
@@ -526,8 +518,8 @@ class Timeline:
                     for f in (1.25, 1.5, 2.0, 3.0)]  # fmt: skip
             a = int(min(both.indices.min(), *(x.indices.min() for x in slow)))
             b = int(max(both.indices.max(), *(x.indices.max() for x in slow))) + 1
-            two = self._fit_local_lam(base, both, a, b)
-            one = max(self._fit_local_lam(base, x, a, b) for x in slow)
+            two = self._fit_local(base, both, a, b)
+            one = max(self._fit_local(base, x, a, b) for x in slow)
             if 2 * (two - one) / max(self.dispersion, 1.0) < level:
                 out.append(k)
         return out
