@@ -17,7 +17,15 @@ from breakup.errors import ServiceError
 from breakup.ingest import save_batch
 from breakup.jetstream import REWIND_US, Consumer, StreamResult, stream
 from breakup.jetstream.frames import from_us
-from breakup.models import Batch, Direction, FollowRecord, Person, Snapshot
+from breakup.models import (
+    AccountState,
+    Batch,
+    Check,
+    Direction,
+    FollowRecord,
+    Person,
+    Snapshot,
+)
 from breakup.store import Store
 
 from .servers.jetstream import (
@@ -314,8 +322,39 @@ def test_account_deactivation_is_a_check_and_the_departure_kind_deleted(db: Path
 
     # The next poll no longer sees c and d: their departures take the kind of the check.
     poll(datetime(2025, 3, 2, tzinfo=UTC), [Person(e)])
-    kinds = {r[1]: r[9] for r in contents(db)["spans"]}
-    assert kinds == {c: "deleted", d: "suspended", e: None}
+    spans = {r[1]: r for r in contents(db)["spans"]}
+    assert {p: r[9] for p, r in spans.items()} == {c: "deleted", d: "suspended", e: None}
+    # The account event's own time_us is when they went: exact, not the polls' window.
+    assert spans[c][6:9] == (at(T0), at(T0), True)
+    assert spans[d][6:9] == (at(T0 + SEC), at(T0 + SEC), True)
+
+
+def test_a_profile_lookup_after_the_window_leaves_the_window(db: Path) -> None:
+    """A state seen by a later profile lookup says how they went, not when: the window
+    between the polls stays."""
+    c, e = fan(7), fan(8)
+    first, second = datetime(2025, 2, 1, tzinfo=UTC), datetime(2025, 3, 2, tzinfo=UTC)
+    lookup = Check(Person(c), second, AccountState.DEACTIVATED, None, "getProfile")
+    with Store(db) as store:
+        for when, people, checks in (
+            (first, [Person(c), Person(e)], []),
+            (second, [Person(e)], [lookup]),
+        ):
+            save_batch(
+                store,
+                Batch(
+                    source="bsky",
+                    platform="bsky",
+                    source_ref=f"poll-{when.isoformat()}",
+                    account_identity=BRAND,
+                    observed_at=when,
+                    snapshots=[Snapshot.of(Direction.FOLLOWERS, when, people)],
+                    checks=checks,
+                ),
+                account="bsky:brand.test",
+            )
+    span = {r[1]: r for r in contents(db)["spans"]}[c]
+    assert span[6:10] == (first.replace(tzinfo=None), second.replace(tzinfo=None), False, "deleted")
 
 
 def test_untracked_subjects_produce_nothing(db: Path) -> None:

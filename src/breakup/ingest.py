@@ -539,6 +539,7 @@ class _Writer:
                 "state": [c.state.value for c in rows],
                 "follows": pa.array([c.follows for c in rows], pa.bool_()),
                 "detail": pa.array([c.detail for c in rows], pa.string()),
+                "exact": pa.array([c.exact for c in rows], pa.bool_()),
             }
         )
         result.checks += self._insert_new(
@@ -546,7 +547,8 @@ class _Writer:
             table,
             """
             INSERT INTO checks
-            SELECT DISTINCT ?, ?, n.person_id, n.checked_at, n.state, n.follows, n.detail
+            SELECT DISTINCT ?, ?, n.person_id, n.checked_at, n.state, n.follows, n.detail,
+                   n.exact
             FROM _checks n
             ANTI JOIN (SELECT * FROM checks WHERE account_id = ?) c
               ON c.person_id = n.person_id AND c.checked_at = n.checked_at

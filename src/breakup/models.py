@@ -197,6 +197,8 @@ class Check:
     state: AccountState
     follows: bool | None = None
     detail: str | None = None
+    # checked_at is when the state changed (a stream event), not only when it was seen.
+    exact: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -236,6 +236,17 @@ MIGRATIONS.append(
     )
 )
 
+MIGRATIONS.append(
+    (
+        "exact account states",
+        """
+        -- The state changed at checked_at (a stream's account event), rather than was seen
+        -- then (a profile lookup): a departure it explains ended at that very time.
+        ALTER TABLE checks ADD COLUMN exact BOOLEAN NOT NULL DEFAULT false;
+        """,
+    )
+)
+
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

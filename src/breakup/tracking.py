@@ -651,3 +651,22 @@ def classify(store: Store, account_id: int | None) -> None:
         """,
         [account_id] * 4,
     )
+    # A stream's account event inside the absence's window says when they went, too: the
+    # earliest such event becomes the exact end (a profile lookup only says how).
+    store.con.execute(
+        f"""
+        UPDATE spans SET end_earliest = k.at, end_latest = k.at, end_exact = true,
+            end_kind = k.kind
+        FROM (
+            SELECT s.span_id, min(c.checked_at) AS at, arg_min({_CHECK_KIND}, c.checked_at) AS kind
+            FROM spans s
+            JOIN accounts a ON a.account_id = s.account_id
+            JOIN checks c ON c.person_id = s.person_id AND c.exact AND c.state <> 'active'
+             AND c.checked_at > s.end_earliest AND c.checked_at <= s.end_latest
+            WHERE (? IS NULL OR s.account_id = ?) AND NOT s.end_exact
+            GROUP BY s.span_id
+        ) k
+        WHERE spans.span_id = k.span_id
+        """,
+        [account_id] * 2,
+    )

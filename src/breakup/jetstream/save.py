@@ -109,6 +109,7 @@ def _by_account(
                         at,
                         STATES[item.kind],
                         detail=f"jetstream account event: {item.key}",
+                        exact=True,
                     )
                 )
     return out

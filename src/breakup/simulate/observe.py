@@ -154,6 +154,7 @@ def observe_social(
                     st,
                     None,
                     f"jetstream account event: active=false status={_status(st)}",
+                    exact=True,
                 )
                 for p, w, st in zip(spans.person[gone], datetimes(world, t), states, strict=True)
             ],
