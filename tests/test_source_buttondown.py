@@ -18,8 +18,9 @@ from breakup.sources import ReadOptions, get_source
 from breakup.store import Store
 
 FIXTURES = Path(__file__).parent / "fixtures" / "buttondown"
-PAGE = FIXTURES / "subscribers.csv"  # the Subscribers page export: may be filtered
-FULL = FIXTURES / "export"  # the full data export: subscribers, unsubscribers, emails
+PAGE = FIXTURES / "subscribers.csv"  # the Subscribers page export of every type
+FULL = FIXTURES / "export"  # the full data export today: subscribers (every type), emails
+OLD = FIXTURES / "export-2023"  # before 2025: subscribers, unsubscribers, emails
 NEWEST = datetime(2024, 5, 1, 6, 45)  # pete's re-subscription: the newest time in both
 
 
@@ -106,29 +107,133 @@ def test_unconfirmed_subscriber_never_joined(store: Store) -> None:
     assert spans_of(store, "tracy@example.com") == []
 
 
-def test_page_export_gives_a_partial_snapshot(store: Store) -> None:
+def write_rows(tmp: Path, keep: Callable[[dict[str, str]], bool]) -> Path:
+    """The page export narrowed as a filter on the Subscribers page narrows it."""
+    with PAGE.open(encoding="utf-8", newline="") as f:
+        reader = csv.DictReader(f)
+        rows = [r for r in reader if keep(r)]
+        header = list(reader.fieldnames or [])
+    path = tmp / "subscribers.csv"
+    with path.open("w", encoding="utf-8", newline="") as f:
+        writer = csv.DictWriter(f, header, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+    return path
+
+
+def test_page_export_of_every_type_is_the_full_list(store: Store) -> None:
     result = import_(store, PAGE)
-    assert snapshot(store) == (NEWEST, False, 3)  # liz, jenna, pete
-    assert any("may be filtered" in n for n in result.notes)
+    assert snapshot(store) == (NEWEST, True, 3)  # liz, jenna, pete
+    assert not any("may be filtered" in n for n in result.notes)
+    assert any("taken as the full list" in n for n in result.notes)
     assert any("newest time" in n for n in result.notes)
-    # Nothing says when kenneth's address stopped working, and a filtered list cannot
-    # tell: his span stays open rather than being closed on a guess.
+    # Undeliverable with no date: gone by the export, how is named by the type.
+    (kenneth,) = spans_of(store, "kenneth@example.com")
+    assert kenneth["end_latest"] == NEWEST and not kenneth["end_exact"]
+    assert kenneth["end_kind"] == "deleted"
+
+
+def test_page_export_filtered_by_type_is_partial(store: Store, tmp_path: Path) -> None:
+    path = write_rows(tmp_path, lambda r: r["subscriber_type"] in ("regular", "premium"))
+    result = save_batch(store, read(path), account="news", path=str(path))
+    assert snapshot(store) == (NEWEST, False, 3)
+    assert any("may be filtered" in n for n in result.notes)
+
+
+def test_undeliverable_in_a_filtered_export_stays_open_with_a_note(
+    store: Store, tmp_path: Path
+) -> None:
+    path = write_rows(tmp_path, lambda r: r["subscriber_type"] == "undeliverable")
+    result = save_batch(store, read(path), account="news", path=str(path))
+    # A filtered list cannot say when kenneth's address stopped working: his span stays
+    # open rather than being closed at a guessed time, and the note says why.
     (kenneth,) = spans_of(store, "kenneth@example.com")
     assert kenneth["end_latest"] is None
+    assert any("1 subscriber(s) of a departed type" in n for n in result.notes)
 
 
-def test_full_export_is_complete_and_ends_the_undeliverable(store: Store) -> None:
+def test_full_export_without_unsubscribers_is_complete(store: Store) -> None:
+    """Buttondown's export has no unsubscribers collection any more: its subscribers.csv
+    holds every type, and blocked / upcoming are types, not unknowns."""
     at = datetime(2024, 6, 1, tzinfo=UTC)
     result = save_batch(store, read(FULL, at), account="news")
+    assert snapshot(store) == (datetime(2024, 6, 1), True, 4)  # liz, jenna, pete, gabe
+    assert not any("may be filtered" in n or "unknown" in n for n in result.notes)
+    (liz,) = spans_of(store, "liz@example.com")
+    assert liz["end_latest"] is None
+
+
+def test_departed_types_end_with_the_right_kind(store: Store) -> None:
+    at = datetime(2024, 6, 1, tzinfo=UTC)
+    save_batch(store, read(FULL, at), account="news")
+    (jack,) = spans_of(store, "jack@example.com")  # unsubscribed, with the date
+    assert jack["end_latest"] == datetime(2024, 4, 8, 17, 9, 32, 596959) and jack["end_exact"]
+    assert jack["end_kind"] == "unsubscribed"
+    ends = {}
+    for who in ("kenneth", "dan", "rosa"):
+        (span,) = spans_of(store, f"{who}@example.com")
+        assert span["end_latest"] == datetime(2024, 6, 1) and not span["end_exact"]
+        ends[who] = span["end_kind"]
+    # undeliverable and removed by the newsletter: involuntary; a spam complaint: their own
+    assert ends == {"kenneth": "deleted", "dan": "deleted", "rosa": "unsubscribed"}
+    # Stopped at sign-up by the firewall, not yet started, never confirmed: never joined.
+    for who in ("x9k2q@example.net", "uma@example.com", "tracy@example.com"):
+        assert spans_of(store, who) == []
+
+
+def test_blocked_after_being_on_the_list_ends_as_blocked(store: Store, tmp_path: Path) -> None:
+    first = datetime(2024, 5, 15, tzinfo=UTC)
+    save_batch(store, read(FULL, first), account="news")
+    dest = Path(shutil.copytree(FULL, tmp_path / "later"))
+    edit(dest / "subscribers.csv", "Met in NYC.,regular", ",blocked")
+    save_batch(store, read(dest, datetime(2024, 6, 1, tzinfo=UTC)), account="news")
+    (liz,) = spans_of(store, "liz@example.com")
+    assert (liz["end_earliest"], liz["end_latest"]) == (datetime(2024, 5, 15), datetime(2024, 6, 1))
+    assert liz["end_kind"] == "blocked"
+
+
+def test_dated_endings_are_exact(store: Store, tmp_path: Path) -> None:
+    """An undeliverability_date (a column the Subscribers page offers) and a complaint's
+    unsubscription date end the span at that time."""
+    dest = Path(shutil.copytree(FULL, tmp_path / "dated"))
+    sub = dest / "subscribers.csv"
+    edit(
+        sub,
+        "198.51.100.27,2024-01-09 11:20:00+00:00,,,{}",
+        "198.51.100.27,2024-01-09 11:20:00+00:00,2024-03-03 08:00:00+00:00,,{}",
+    )
+    lines = sub.read_text(encoding="utf-8").splitlines()
+    lines = [lines[0] + ",undeliverability_date"] + [
+        line + (",2024-04-02 10:00:00+00:00" if "kenneth@" in line else ",") for line in lines[1:]
+    ]
+    sub.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    save_batch(store, read(dest, datetime(2024, 6, 1, tzinfo=UTC)), account="news")
+    (kenneth,) = spans_of(store, "kenneth@example.com")
+    assert kenneth["end_latest"] == datetime(2024, 4, 2, 10) and kenneth["end_exact"]
+    assert kenneth["end_kind"] == "deleted"
+    (rosa,) = spans_of(store, "rosa@example.com")
+    assert rosa["end_latest"] == datetime(2024, 3, 3, 8) and rosa["end_exact"]
+    assert rosa["end_kind"] == "unsubscribed"
+
+
+def test_old_export_with_unsubscribers_is_still_complete(store: Store) -> None:
+    at = datetime(2024, 6, 1, tzinfo=UTC)
+    result = save_batch(store, read(OLD, at), account="news")
     assert snapshot(store) == (datetime(2024, 6, 1), True, 3)
     assert not any("may be filtered" in n for n in result.notes)
     (kenneth,) = spans_of(store, "kenneth@example.com")
     assert kenneth["end_latest"] == datetime(2024, 6, 1) and not kenneth["end_exact"]
-    assert kenneth["end_kind"] == "unknown"  # gone, not yet re-checked
+    assert kenneth["end_kind"] == "deleted"  # named by his type, not left unknown
     (jack,) = spans_of(store, "jack@example.com")  # from unsubscribers.csv
     assert jack["end_latest"] == datetime(2024, 4, 8, 17, 9, 32, 596959) and jack["end_exact"]
-    (liz,) = spans_of(store, "liz@example.com")
-    assert liz["end_latest"] is None
+
+
+def test_an_unknown_type_still_makes_the_list_partial(store: Store, tmp_path: Path) -> None:
+    dest = Path(shutil.copytree(FULL, tmp_path / "odd"))
+    edit(dest / "subscribers.csv", ",gifted,", ",frozen,")
+    result = save_batch(store, read(dest, datetime(2024, 6, 1, tzinfo=UTC)), account="news")
+    assert snapshot(store)[1] is False
+    assert any("unknown subscriber_type frozen" in n for n in result.notes)
 
 
 def test_emails_become_campaign_posts(store: Store, tmp_path: Path) -> None:
@@ -163,7 +268,8 @@ def test_at_before_the_newest_event_is_refused() -> None:
 def fixture_emails() -> set[str]:
     rows = list(csv.DictReader(PAGE.open(encoding="utf-8")))
     assert len(rows) == 6
-    return {r["email"] for r in rows}
+    full = list(csv.DictReader((FULL / "subscribers.csv").open(encoding="utf-8")))
+    return {r["email"] for r in rows + full}
 
 
 def test_no_plain_address_reaches_the_store(store: Store) -> None:
