@@ -270,6 +270,79 @@ def test_a_list_shorter_than_the_manifest_count_is_not_diffed(store: Store, tmp_
     assert left[4] is None  # not closed: the list may have lost records
 
 
+# -- archives as they come (issue 16) ---------------------------------------------------
+
+
+def test_tweets_listed_in_the_manifest_but_missing_are_noted(tmp_path: Path) -> None:
+    # MAY's manifest lists data/tweets.js and data/tweets-part1.js.
+    archive = copy(MAY, tmp_path)
+    (archive / "data" / "tweets-part1.js").unlink()
+    batch = read(zip_dir(archive, tmp_path / "twitter-2023-05-20-9c2d4b.zip"))
+    assert len(batch.posts) == 2  # tweets.js alone
+    notes = [n for n in batch.notes if "tweets-part1.js" in n]
+    assert notes == [
+        "data/tweets-part1.js is not in the archive: 2 posts were read (4 listed); no "
+        "departure can be tied to the missing ones"
+    ]
+    (archive / "data" / "tweets.js").unlink()
+    batch = read(archive)
+    assert batch.posts == []
+    assert [n for n in batch.notes if "tweets" in n] == [
+        "data/tweets.js, data/tweets-part1.js are not in the archive: none of its posts were "
+        "read (4 listed), so no departure can be tied to a post"
+    ]
+
+
+def test_a_gap_in_the_tweets_parts_is_noted(tmp_path: Path) -> None:
+    archive = copy(MAY, tmp_path)
+    (archive / "data" / "tweets.js").unlink()
+    (archive / "data" / "manifest.js").unlink()
+    batch = read(archive, MAY_AT.replace(tzinfo=UTC))
+    assert len(batch.posts) == 2  # tweets-part1.js
+    assert batch.notes == [
+        "data/tweets.js is not in the archive: 2 posts were read; no departure can be tied "
+        "to the missing ones"
+    ]
+
+
+def test_an_archive_without_following_js_is_imported_with_a_note(
+    store: Store, tmp_path: Path
+) -> None:
+    for keep_manifest, part1 in ((True, False), (False, False), (False, True)):
+        archive = copy(FEB, tmp_path, f"twitter-2023-02-20-5f1e0a-{keep_manifest}-{part1}")
+        following = archive / "data" / "following.js"
+        if part1:  # a following list cut short: part 0 is gone
+            following.rename(archive / "data" / "following-part1.js")
+        else:
+            following.unlink()
+        if not keep_manifest:
+            (archive / "data" / "manifest.js").unlink()
+        batch = read(archive, FEB_AT.replace(tzinfo=UTC))
+        assert [s.direction.value for s in batch.snapshots] == ["followers"]
+        assert len(batch.snapshots[0].members) == 4
+        assert batch.notes == [
+            "data/following.js is not in the archive"
+            + (" (data/manifest.js lists it)" if keep_manifest else "")
+            + ": no following snapshot was taken from it (the followers are all there)"
+        ]
+    result = import_(store, archive, FEB_AT.replace(tzinfo=UTC))
+    assert (result.snapshots, result.members) == (1, 4)
+    assert any("data/following.js is not in the archive" in n for n in result.notes)
+
+
+def test_an_archive_without_follower_js_is_still_refused(tmp_path: Path) -> None:
+    archive = copy(FEB, tmp_path)
+    (archive / "data" / "follower.js").unlink()
+    with pytest.raises(InvalidExport, match=r"data/follower\.js is missing"):
+        read(archive)
+
+
+def test_people_counts_each_person_once(store: Store) -> None:
+    # FEB: 4 followers, 2 followed accounts, 100000001 in both lists.
+    result = import_(store, FEB)
+    assert (result.members, result.people) == (6, 5)
+
+
 # -- broken input ----------------------------------------------------------------------
 
 
@@ -305,6 +378,15 @@ def _remove(*rels: str, source: Path = FEB) -> Callable[[Path], Path]:
         archive = copy(source, tmp)
         for rel in rels:
             (archive / rel).unlink()
+        return archive
+
+    return make
+
+
+def _rename(rel: str, to: str) -> Callable[[Path], Path]:
+    def make(tmp: Path) -> Path:
+        archive = copy(FEB, tmp)
+        (archive / rel).rename(archive / to)
         return archive
 
     return make
@@ -350,15 +432,10 @@ BROKEN: dict[str, tuple[Callable[[Path], Path], str]] = {
         _write("data/follower.js", b'window.YTD.follower.part0 = [ "caf\xe9" ]'),
         "data/follower.js is not UTF-8",
     ),
-    "missing following.js": (
-        _remove("data/following.js"),
-        "data/manifest.js lists data/following.js but it is missing",
+    "missing follower part 0": (
+        _rename("data/follower.js", "data/follower-part1.js"),  # a list cut short
+        "data/follower.js is missing",
     ),
-    "missing following.js, no manifest": (
-        _remove("data/following.js", "data/manifest.js"),
-        "no data/following.js",
-    ),
-    "missing tweets part 0": (_remove("data/tweets.js", source=MAY), "data/tweets.js is missing"),
     "no owner": (_remove("data/account.js", "data/manifest.js"), "whose"),
     "non-numeric accountId": (
         _member("data/follower.js", '"accountId" : "100000002"', '"accountId" : "@bob"'),

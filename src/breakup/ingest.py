@@ -17,6 +17,7 @@ from typing import Any
 import duckdb
 import numpy as np
 import pyarrow as pa
+from pyroaring import BitMap
 
 from . import tracking
 from .clock import to_db, to_utc
@@ -59,7 +60,8 @@ class ImportResult:
     skipped: bool = False  # the same input was imported before: nothing changed
     import_id: int | None = None
     snapshots: int = 0
-    members: int = 0
+    members: int = 0  # snapshot members, summed over the snapshots
+    people: int = 0  # distinct people in the snapshots (one following and followed counts once)
     events: int = 0
     posts: int = 0
     interactions: int = 0
@@ -322,6 +324,7 @@ class _Writer:
     def write(self, result: ImportResult) -> None:
         for snap in self.batch.snapshots:
             self._snapshot(snap, result)
+        result.people = self._snapshot_people(result)
         self._events(result)
         self._posts(result)
         self._interactions(result)
@@ -376,6 +379,17 @@ class _Writer:
         self.con.execute("INSERT INTO snapshot_members VALUES (?, ?)", [obs_id, bitmap.serialize()])
         result.snapshots += 1
         result.members += size
+
+    def _snapshot_people(self, result: ImportResult) -> int:
+        """Distinct people over the snapshots just written (their bitmaps' union)."""
+        if result.snapshots <= 1:
+            return result.members
+        blobs = self.con.execute(
+            "SELECT m.bitmap FROM snapshot_members m JOIN observations o USING (observation_id) "
+            "WHERE o.import_id = ?",
+            [self.import_id],
+        ).fetchall()
+        return len(BitMap.union(*(BitMap.deserialize(b) for (b,) in blobs)))
 
     def _shrink_check(self, snap: Snapshot, at: Any, size: int) -> tuple[bool, str | None]:
         """A complete snapshot with no platform count to check it against, compared with the

@@ -34,7 +34,10 @@ from ..models import Batch, Direction, Post, PostKind, Snapshot, members_table
 from . import register
 from .base import ExportFiles, FileSource, ReadOptions, parse_json
 
-_ANCHOR = re.compile(r"^(?P<root>(?:.*/)?)data/follower\.js$")
+# Files only an X archive has: where one is, there is an archive (``data/`` under ``root``).
+_ANCHOR = re.compile(
+    r"^(?P<root>(?:.*/)?)data/(?:follower|following|manifest|account)(?:-part\d+)?\.js$"
+)
 _JS_ASSIGNMENT = re.compile(r"\A\s*window\.(?:YTD\.\w+\.part\d+|__THAR_CONFIG)\s*=\s*")
 _CREATED_AT = re.compile(
     r"^[A-Z][a-z]{2} (?P<mon>[A-Z][a-z]{2}) (?P<day>\d{2}) (?P<hms>\d{2}:\d{2}:\d{2}) "
@@ -52,6 +55,7 @@ class _Manifest:
     handle: str | None = None
     generated: datetime | None = None
     counts: dict[str, int] = field(default_factory=dict)  # records per data type
+    missing: dict[str, list[str]] = field(default_factory=dict)  # files listed, not there
 
 
 @register
@@ -66,9 +70,11 @@ class XArchiveSource(FileSource):
             manifest = archive.manifest()
             identity, handle = archive.owner(manifest)
             followers = archive.accounts("follower")
-            following = archive.accounts("following")
+            following, following_note = archive.following(manifest)
             posts = [_post(t, path, where, handle) for t, where in archive.tweets()]
-            at, note = _export_time(options, manifest, files)
+            missing = archive.missing_tweets(manifest)
+            notes = [following_note, _tweets_note(missing, manifest, len(posts))]
+            at, time_note = _export_time(options, manifest, files)
             source_ref = archive.digest(at)
         batch = Batch(
             source=self.name,
@@ -83,13 +89,14 @@ class XArchiveSource(FileSource):
             (Direction.FOLLOWERS, followers, "follower"),
             (Direction.FOLLOWING, following, "following"),
         ):
+            if ids is None:
+                continue
             batch.snapshots.append(
                 Snapshot(
                     direction, at, members_table(ids), reported_count=manifest.counts.get(kind)
                 )
             )
-        if note:
-            batch.notes.append(note)
+        batch.notes += [n for n in (*notes, time_note) if n]
         return batch
 
 
@@ -99,7 +106,7 @@ class _Archive:
     def __init__(self, files: ExportFiles) -> None:
         self.files = files
         self.path = files.path
-        roots = [m["root"] for n in files.names if (m := _ANCHOR.match(n))]
+        roots = sorted({m["root"] for n in files.names if (m := _ANCHOR.match(n))})
         if not roots:
             raise InvalidExport(
                 self.path, "no data/follower.js: not an X archive (give the zip or its folder)"
@@ -107,19 +114,34 @@ class _Archive:
         if len(roots) > 1:
             raise InvalidExport(self.path, f"holds {len(roots)} X archives; import them one by one")
         self.root = roots[0]
+        if not self.parts("follower"):
+            # Without its followers an archive has nothing to track.
+            raise InvalidExport(self.path, "data/follower.js is missing: no followers to import")
         self.seen: dict[str, str] = {}  # relative name -> sha256 of what was read
 
-    def parts(self, kind: str) -> list[str]:
-        """Relative names of ``data/KIND.js``, ``data/KIND-part1.js`` … in part order."""
+    def parts(self, kind: str, strict: bool = True) -> list[str]:
+        """Relative names of ``data/KIND.js``, ``data/KIND-part1.js`` … in part order; a
+        gap in the numbering is refused, unless not *strict* (then the parts there)."""
+        found = self._numbered(kind)
+        gaps = self.gaps(kind)
+        if gaps and strict:
+            # A lost part of a follower list would read as mass unfollows.
+            raise InvalidExport(self.path, f"{gaps[0]} is missing (other parts are there)")
+        return [found[k] for k in sorted(found)]
+
+    def gaps(self, kind: str) -> list[str]:
+        """The parts missing from the numbering of ``data/KIND….js``."""
+        found = self._numbered(kind)
+        return [
+            f"data/{kind}-part{number}.js" if number else f"data/{kind}.js"
+            for number in range(max(found, default=-1) + 1)
+            if number not in found
+        ]
+
+    def _numbered(self, kind: str) -> dict[int, str]:
         rx = re.compile(rf"^{re.escape(self.root)}data/{kind}(?:-part(\d+))?\.js$")
         names = self.files.names
-        found = {int(m[1] or 0): n[len(self.root) :] for n in names if (m := rx.match(n))}
-        for number in range(max(found, default=-1) + 1):
-            if number not in found:
-                # A lost part of a follower list would read as mass unfollows.
-                name = f"data/{kind}-part{number}.js" if number else f"data/{kind}.js"
-                raise InvalidExport(self.path, f"{name} is missing (other parts are there)")
-        return [found[k] for k in sorted(found)]
+        return {int(m[1] or 0): n[len(self.root) :] for n in names if (m := rx.match(n))}
 
     def load(self, rel: str) -> Any:
         """Parse one ``window.… = <JSON>`` file, remembering its hash for the digest."""
@@ -135,10 +157,10 @@ class _Archive:
         body = text[prefix.end() :].rstrip().removesuffix(";")
         return parse_json(body, self.path, rel)
 
-    def records(self, kind: str, key: str) -> list[tuple[dict[str, Any], str]]:
+    def records(self, kind: str, key: str, strict: bool = True) -> list[tuple[dict[str, Any], str]]:
         """Every record of a (possibly split) file, unwrapped from ``{key: {...}}``."""
         out: list[tuple[dict[str, Any], str]] = []
-        for rel in self.parts(kind):
+        for rel in self.parts(kind, strict):
             doc = self.load(rel)
             if not isinstance(doc, list):
                 raise InvalidExport(self.path, f"{rel} does not hold a list")
@@ -154,8 +176,29 @@ class _Archive:
         ids = [_id(r.get("accountId"), self.path, w) for r, w in self.records(kind, kind)]
         return list(dict.fromkeys(ids))
 
+    def following(self, manifest: _Manifest) -> tuple[list[str] | None, str | None]:
+        """The following list, or None and why: an archive without (all of) it still has
+        its followers, and a part of a following list would read as mass unfollowing."""
+        listed = manifest.missing.get("following", [])
+        missing = _union(listed, self.gaps("following"))
+        if not missing and self.parts("following"):
+            return self.accounts("following"), None
+        names = ", ".join(missing or ["data/following.js"])
+        verb = "are" if len(missing) > 1 else "is"
+        return None, (
+            f"{names} {verb} not in the archive"
+            + (" (data/manifest.js lists it)" if listed else "")
+            + ": no following snapshot was taken from it (the followers are all there)"
+        )
+
+    def missing_tweets(self, manifest: _Manifest) -> list[str]:
+        listed = manifest.missing.get("tweets", []) + manifest.missing.get("tweet", [])
+        return _union(listed, self.gaps("tweets") + self.gaps("tweet"))
+
     def tweets(self) -> list[tuple[dict[str, Any], str]]:
-        return self.records("tweets", "tweet") + self.records("tweet", "tweet")
+        # A missing part of the posts is noted (_tweets_note), not refused: the followers
+        # are what is tracked, and they are all there.
+        return self.records("tweets", "tweet", False) + self.records("tweet", "tweet", False)
 
     def manifest(self) -> _Manifest:
         rel = "data/manifest.js"
@@ -171,19 +214,25 @@ class _Archive:
             out.handle = _str(user.get("userName"), self.path, f"{rel} userInfo.userName")
         if info.get("generationDate") is not None:
             out.generated = _time(info["generationDate"], self.path, f"{rel} generationDate")
-        for kind in ("follower", "following"):
+        for kind in ("follower", "following", "tweets", "tweet"):
             listed = _obj(types.get(kind) or {}, self.path, f"{rel} dataTypes.{kind}")
             parts = listed.get("files") or []
             if not isinstance(parts, list):
                 raise InvalidExport(self.path, f"{rel} dataTypes.{kind}.files is not a list")
-            total = 0
+            total: int | None = 0
             for part in parts:
                 part = _obj(part, self.path, f"{rel} dataTypes.{kind}")
                 name = _str(part.get("fileName"), self.path, f"{rel} {kind} fileName")
                 if self.root + name not in self.files.names:
-                    raise InvalidExport(self.path, f"{rel} lists {name} but it is missing")
-                total += _count(part.get("count"), self.path, f"{rel} {kind} count")
-            if parts:
+                    if kind == "follower":  # a lost part would read as mass unfollows
+                        raise InvalidExport(self.path, f"{rel} lists {name} but it is missing")
+                    out.missing.setdefault(kind, []).append(name)
+                count = part.get("count")
+                if count is None and kind.startswith("tweet"):
+                    total = None  # only used to say how many posts are missing
+                elif total is not None:
+                    total += _count(count, self.path, f"{rel} {kind} count")
+            if parts and total is not None:
                 # The archive's own count lets tracking refuse a list that lost records.
                 out.counts[kind] = total
         return out
@@ -215,6 +264,26 @@ class _Archive:
         for rel in sorted(self.seen):
             h.update(f"{rel}\0{self.seen[rel]}\0".encode())
         return h.hexdigest()
+
+
+def _union(*lists: list[str]) -> list[str]:
+    return list(dict.fromkeys(n for names in lists for n in names))
+
+
+def _tweets_note(missing: list[str], manifest: _Manifest, read: int) -> str | None:
+    """What the posts lack when parts of them (listed in data/manifest.js, or numbered
+    around a gap) are not in the archive."""
+    if not missing:
+        return None
+    listed = sum(manifest.counts.get(k, 0) for k in ("tweets", "tweet"))
+    of = f" ({listed:,} listed)" if listed else ""
+    what = (
+        f"none of its posts were read{of}, so no departure can be tied to a post"
+        if read == 0
+        else f"{read:,} posts were read{of}; no departure can be tied to the missing ones"
+    )
+    verb = "are" if len(missing) > 1 else "is"
+    return f"{', '.join(missing)} {verb} not in the archive: {what}"
 
 
 def _post(tweet: dict[str, Any], path: Path, where: str, owner: str | None) -> Post:
