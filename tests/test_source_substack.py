@@ -153,6 +153,66 @@ def test_emailed_posts_become_campaigns(store: Store, tmp_path: Path) -> None:
     ]  # the page and the draft were never emailed
 
 
+def _add_posts(folder: Path, *rows: str) -> None:
+    with (folder / "posts.csv").open("a", encoding="utf-8") as f:
+        f.write("".join(r + "\n" for r in rows))
+
+
+def test_pages_and_threads_are_not_campaigns(store: Store, tmp_path: Path) -> None:
+    """type says what a post is: a page or a thread with an email_sent_at was not an
+    emailed issue; a podcast episode was."""
+    folder = copy(tmp_path)
+    _add_posts(
+        folder,
+        "123406.talk-to-us,2024-02-22T10:00:00.000Z,true,2024-02-22T10:00:01.000Z,,thread,"
+        "everyone,Talk to us,,",
+        "123407.about-us,2024-02-23T10:00:00.000Z,true,2024-02-23T10:00:01.000Z,,page,"
+        "everyone,About us,Learn about us,",
+        "123408.shore-sounds,2024-02-24T10:00:00.000Z,true,2024-02-24T10:00:02.000Z,,podcast,"
+        "everyone,Shore sounds,,https://example.com/shore.mp3",
+    )
+    import_(store, folder, MARCH_AT)
+    rows = store.con.execute("SELECT external_id FROM posts ORDER BY created_at").fetchall()
+    ids = [r[0] for r in rows]
+    assert ids == ["123401.first-light", "123404.tide-tables", "123408.shore-sounds"]
+
+
+def test_html_entities_in_titles_are_unescaped(store: Store, tmp_path: Path) -> None:
+    folder = copy(tmp_path)
+    _add_posts(
+        folder,
+        "123409.tom-and-jerry,2024-02-25T10:00:00.000Z,true,2024-02-25T10:00:02.000Z,,newsletter,"
+        'everyone,Tom &amp; Jerry&#8217;s tide,"&lt;b&gt;not bold&lt;/b&gt; &quot;quoted&quot;",',
+    )
+    import_(store, folder, MARCH_AT)
+    text = store.scalar("SELECT text FROM posts WHERE external_id = '123409.tom-and-jerry'")
+    assert text == 'Tom & Jerry\u2019s tide\n<b>not bold</b> "quoted"'
+
+
+PAID = FIXTURES / "paid_subscribers.csv"  # email_list columns, no created_at
+
+
+def test_paid_subscribers_csv_is_accepted_with_a_window(store: Store) -> None:
+    import_(store, MARCH, MARCH_AT)
+    result = import_(store, PAID, APRIL_AT)
+    # fay is new: with no created_at her start is the window since the March export.
+    (fay,) = spans_of(store, "fay@example.com")
+    assert fay["start_earliest"] == datetime(2024, 3, 1, 12)
+    assert fay["start_latest"] == datetime(2024, 4, 1, 12) and not fay["start_exact"]
+    # Only the paying readers: the free ones are not gone for missing from it.
+    for stayed in ("ana@example.com", "cara@example.com", "dan@example.com"):
+        (span,) = spans_of(store, stayed)
+        assert span["end_latest"] is None, stayed
+    complete = store.con.execute("SELECT complete FROM observations ORDER BY observed_at")
+    assert [r[0] for r in complete.fetchall()] == [True, False]
+    assert any("without created_at" in n for n in result.notes)
+
+
+def test_paid_subscribers_csv_alone_needs_at() -> None:
+    with pytest.raises(InvalidExport, match="pass --at"):
+        read(PAID)
+
+
 def test_publication_names_the_account(store: Store) -> None:
     import_(store, MARCH, MARCH_AT)
     assert store.con.execute("SELECT identity, handle FROM accounts").fetchall() == [
@@ -239,7 +299,7 @@ def _two_lists(tmp: Path) -> Path:
 
 def _missing_column(tmp: Path) -> Path:
     folder = copy(tmp)
-    edit(folder / LIST, ",created_at,", ",joined,")
+    edit(folder / LIST, "email,active_subscription,", "address,active_subscription,")
     return folder
 
 
@@ -266,7 +326,7 @@ BROKEN: dict[str, tuple[Callable[[Path], Path], str]] = {
     "truncated zip": (_truncated, "zip"),
     "wrong kind of export": (_wrong_kind, "not a Substack export"),
     "two publications": (_two_lists, "one publication at a time"),
-    "missing column": (_missing_column, f"{LIST} lacks column.*created_at"),
+    "missing column": (_missing_column, f"{LIST} lacks column.*email"),
     "bad date": (_bad_date, f"{LIST} line 4 created_at"),
     "bad flag": (_bad_flag, "posts.csv line 4 is_published"),
     "not UTF-8": (_not_utf8, "posts.csv is not UTF-8"),
