@@ -19,7 +19,7 @@ import pytest
 
 from breakup.report import Report, build_report, render_html
 from breakup.report.analyses import Unavailable
-from breakup.report.charts import SURVIVAL_SHOWN, survival_figure
+from breakup.report.charts import SURVIVAL_MAX_DAYS, SURVIVAL_SHOWN, survival_figure
 from breakup.report.html import breakable, profile_url, window
 from breakup.report.html_headline import headline
 from breakup.store import Store
@@ -185,6 +185,31 @@ def test_survival_chart_draws_only_the_largest_cohorts() -> None:
     assert len(grouped) == 13 - SURVIVAL_SHOWN
     assert sum(1 for t in grouped if t.showlegend) == 1  # one legend entry for the rest
     assert grouped[0].name == f"{len(grouped)} smaller cohorts"
+
+
+def test_survival_chart_is_cut_where_the_cohorts_end() -> None:
+    """An email list's opt-in dates stretch its cohort (and "all") over years; the x-axis
+    stops where the other cohorts end, and says what it cut."""
+    curves = [
+        ("all", 900, [(0.0, 1.0), (100.0, 0.9), (365.0, 0.8), (1200.0, 0.5), (3540.0, 0.07)]),
+        ("email", 500, [(0.0, 1.0), (300.0, 0.85), (500.0, 0.7), (3540.0, 0.07)]),
+        ("bsky", 300, [(0.0, 1.0), (365.0, 0.6)]),
+        ("mastodon", 100, [(0.0, 1.0), (300.0, 0.6)]),
+    ]
+    fig = survival_figure(curves)
+    ends = {t.name: max(t.x) for t in fig.data}
+    assert max(ends.values()) == 365
+    assert fig.layout.xaxis.range[0] == 0 and 365 <= fig.layout.xaxis.range[1] < 400
+    email = next(t for t in fig.data if t.name.startswith("email"))
+    assert list(email.x)[-1] == 365 and list(email.y)[-1] == 0.85  # the step held to the cut
+    note = fig.layout.annotations[0].text
+    assert "cut at 365 days" in note and "email" in note and "3,540" in note
+    # nothing cut: no note, the axis as the data go
+    short = survival_figure([("all", 9, [(0.0, 1.0), (30.0, 0.8)]), ("bsky", 9, [(0.0, 1.0)])])
+    assert not short.layout.annotations and short.layout.xaxis.range is None
+    # one long cohort alone is capped at two years
+    alone = survival_figure([("all", 9, [(0.0, 1.0), (3000.0, 0.2)])])
+    assert max(alone.data[0].x) == SURVIVAL_MAX_DAYS == 730
 
 
 # -- in the browser ----------------------------------------------------------------------

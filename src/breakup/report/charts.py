@@ -23,6 +23,7 @@ from .sections import survival_curves
 
 PALETTE = ("#3b6ea8", "#c2573a", "#4f9a5b", "#8a5aa8", "#b08a2e", "#4a9aa8")
 SURVIVAL_SHOWN = 6  # cohort curves drawn; the others are one legend entry, hidden at first
+SURVIVAL_MAX_DAYS = 730  # the survival chart's x-axis never runs further than this
 OTHERS_COLOR = "#b5b5b5"
 _LAYOUT: dict[str, Any] = {
     "template": None,
@@ -148,26 +149,58 @@ def post_timeline_figure(report: Report) -> go.Figure:
     return fig
 
 
-def survival_figure(curves: list[tuple[str, int, list[tuple[float, float]]]]) -> go.Figure:
+Curve = tuple[str, int, list[tuple[float, float]]]
+
+
+def _survival_horizon(curves: list[Curve]) -> float:
+    """Where the survival chart's x-axis stops: where the second-longest cohort (not "all")
+    ends — a cohort alone in its years (an email list's opt-in dates) does not stretch the
+    axis for everyone — and never past :data:`SURVIVAL_MAX_DAYS`."""
+    ends = sorted(
+        (max((d for d, _ in points), default=0.0) for cohort, _, points in curves
+         if cohort != "all"),
+        reverse=True,
+    )  # fmt: skip
+    if len(ends) < 2:
+        ends = [max((d for _, _, points in curves for d, _ in points), default=0.0)]
+    return min(ends[min(1, len(ends) - 1)], float(SURVIVAL_MAX_DAYS))
+
+
+def _cut(points: list[tuple[float, float]], horizon: float) -> list[tuple[float, float]]:
+    """A step curve up to *horizon*, held at its value there."""
+    kept = [(d, s) for d, s in points if d <= horizon]
+    if len(kept) < len(points) and kept and kept[-1][0] < horizon:
+        kept.append((horizon, kept[-1][1]))
+    return kept
+
+
+def survival_figure(curves: list[Curve]) -> go.Figure:
     """Kaplan-Meier follower survival by cohort (from the why analysis).
 
     *curves* are (cohort, followers, points). Only a readable number of curves is drawn:
     "all" and the largest cohorts, :data:`SURVIVAL_SHOWN` in all; the others share one
-    legend entry ("N smaller cohorts") and stay hidden until it is clicked.
+    legend entry ("N smaller cohorts") and stay hidden until it is clicked. The x-axis
+    stops where the drawn cohorts end (see :func:`_survival_horizon`); a note on the plot
+    says which cohorts went further (``breakup why --json`` has their whole curves).
     """
     fig = go.Figure()
     first = [c for c in curves if c[0] == "all"][:1]
     rest = sorted((c for c in curves if c not in first), key=lambda c: -c[1])
     shown = first + rest[: SURVIVAL_SHOWN - len(first)]
     others = rest[SURVIVAL_SHOWN - len(first) :]
+    horizon = _survival_horizon(shown)
+    longer = [
+        (c, max(d for d, _ in p)) for c, _, p in curves if p and max(d for d, _ in p) > horizon
+    ]
     # "all" is drawn last (on top of the cohorts), dark and thicker, but listed first.
     for i, (cohort, followers, points) in sorted(enumerate(shown), key=lambda c: c[0] == 0):
         label = f"{cohort} ({followers:,})" if followers else cohort
         overall = bool(first) and i == 0
+        kept = _cut(points, horizon)
         fig.add_trace(
             go.Scatter(
-                x=[d for d, _ in points],
-                y=[s for _, s in points],
+                x=[d for d, _ in kept],
+                y=[s for _, s in kept],
                 name=html.escape(label),
                 mode="lines",
                 line={
@@ -179,10 +212,11 @@ def survival_figure(curves: list[tuple[str, int, list[tuple[float, float]]]]) ->
             )
         )
     for j, (cohort, followers, points) in enumerate(others):
+        kept = _cut(points, horizon)
         fig.add_trace(
             go.Scatter(
-                x=[d for d, _ in points],
-                y=[s for _, s in points],
+                x=[d for d, _ in kept],
+                y=[s for _, s in kept],
                 name=f"{len(others)} smaller cohorts",
                 hovertext=html.escape(f"{cohort} ({followers:,})"),
                 hoverinfo="text+y",
@@ -197,11 +231,23 @@ def survival_figure(curves: list[tuple[str, int, list[tuple[float, float]]]]) ->
     fig.update_layout(**_LAYOUT)
     fig.update_layout(legend={"orientation": "h", "y": -0.25})
     fig.update_xaxes(title_text="days since they followed")
+    if longer:  # said on the plot's empty top right (curves start at 100% on the left)
+        named = [c for c, _ in longer if c != "all"] or ["all"]
+        who = ", ".join(named[:2]) + (" …" if len(named) > 2 else "")
+        runs = "runs" if len(named) == 1 else "run"
+        furthest = max(e for _, e in longer)
+        fig.update_xaxes(range=[0, horizon * 1.02])
+        fig.add_annotation(
+            text=f"cut at {horizon:,.0f} days; {html.escape(who)} {runs} to {furthest:,.0f}",
+            xref="paper", yref="paper", x=1, y=1, xanchor="right", yanchor="top",
+            showarrow=False, font={"size": 11, "color": "#555555"},
+            bgcolor="rgba(250,250,250,0.85)",
+        )  # fmt: skip
     fig.update_yaxes(title_text="still following", range=[0, 1.02], tickformat=".0%")
     return fig
 
 
-def survival_cohorts(why: Any) -> list[tuple[str, int, list[tuple[float, float]]]]:
+def survival_cohorts(why: Any) -> list[Curve]:
     """(cohort, followers, points) of each retention curve of the why result, or none."""
     curves = survival_curves(why)
     try:
