@@ -7,7 +7,7 @@ import os
 import shutil
 import zipfile
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +30,7 @@ NEW_FOLLOWING = "connections/followers_and_following/following.json"
 PROFILE = "personal_information/personal_information/personal_information.json"
 OLD_AT = datetime(2023, 4, 2)  # the date in the export's name, naive UTC as stored
 NEW_AT = datetime(2024, 6, 1, 10, 0)  # gus.cooks followed at 10:00 on the export's date
+DAY1, DAY5 = timedelta(days=1), timedelta(days=5)
 
 
 def ts(unix: int) -> datetime:
@@ -444,3 +445,192 @@ def test_two_exports_in_one_folder_are_refused(tmp_path: Path) -> None:
     copy(NEW, both)
     with pytest.raises(InvalidExport, match="more than one Instagram export"):
         read(both)
+
+
+# -- date-limited exports ("Download your information" with a date range) -----------------
+
+FULL_DAY = "2026-06-01"
+RANGE_DAY = "2026-12-04"
+YEAR_AGO = datetime(2025, 12, 4, 10, 0, tzinfo=UTC)  # a year before RANGE_DAY, to the day
+OLD_FOLLOWERS = [(f"old.{i}", datetime(2021, 1, 1, 10, tzinfo=UTC) + i * DAY5) for i in range(300)]
+RECENT = [(f"new.{i}", YEAR_AGO + i * DAY1) for i in range(180)]  # up to 2026-06-01
+LATER = [(f"late.{i}", datetime(2026, 6, 2, 10, tzinfo=UTC) + i * DAY1) for i in range(180)]
+LEFT = {"new.3", "new.40", "new.41", "new.99", "new.150", "new.179"}  # the real unfollowers
+PARTNER = ("partner.co", datetime(2019, 3, 2, 9, tzinfo=UTC))
+NEWSHOP = ("newshop", datetime(2026, 1, 5, 9, tzinfo=UTC))
+
+
+def export(
+    tmp: Path,
+    day: str,
+    followers: list[tuple[str, datetime]],
+    following: list[tuple[str, datetime]],
+) -> Path:
+    """An export laid out like NEW (connections/…, names of followings in `title`), lists
+    newest first as Instagram writes them."""
+    root = tmp / f"instagram-brandco-{day}-Rg{len(followers)}x{len(following)}"
+    folder = root / "connections" / "followers_and_following"
+    newest_first = sorted(followers, key=lambda f: f[1], reverse=True)
+    save(
+        folder / "followers_1.json",
+        [
+            {
+                "title": "",
+                "media_list_data": [],
+                "string_list_data": [
+                    {
+                        "href": f"https://www.instagram.com/{name}",
+                        "value": name,
+                        "timestamp": int(t.timestamp()),
+                    }
+                ],
+            }
+            for name, t in newest_first
+        ],
+    )
+    save(
+        folder / "following.json",
+        {
+            "relationships_following": [
+                {
+                    "title": name,
+                    "string_list_data": [
+                        {
+                            "href": f"https://www.instagram.com/_u/{name}",
+                            "timestamp": int(t.timestamp()),
+                        }
+                    ],
+                }
+                for name, t in sorted(following, key=lambda f: f[1], reverse=True)
+            ]
+        },
+    )
+    save(root / PROFILE, load(NEW / PROFILE))
+    return root
+
+
+def full_export(tmp: Path) -> Path:
+    return export(tmp, FULL_DAY, OLD_FOLLOWERS + RECENT, [PARTNER, NEWSHOP])
+
+
+def last_year_export(tmp: Path, following: list[tuple[str, datetime]]) -> Path:
+    """What 'last year' gives on RANGE_DAY: only follows since YEAR_AGO, the real
+    unfollowers gone, the older followers left out though they still follow."""
+    kept = [f for f in RECENT if f[0] not in LEFT]
+    return export(tmp, RANGE_DAY, kept + LATER, following)
+
+
+def ended(store: Store) -> set[str]:
+    rows = store.con.execute(
+        "SELECT p.external_id FROM spans s JOIN people p USING (person_id) "
+        "WHERE s.direction = 'followers' AND s.end_latest IS NOT NULL"
+    ).fetchall()
+    return {r[0] for r in rows}
+
+
+def open_followers(store: Store) -> set[str]:
+    rows = store.con.execute(
+        "SELECT p.external_id FROM spans s JOIN people p USING (person_id) "
+        "WHERE s.direction = 'followers' AND s.end_latest IS NULL"
+    ).fetchall()
+    return {r[0] for r in rows}
+
+
+@pytest.fixture
+def late_store(tmp_path: Path) -> Iterator[Store]:
+    s = Store(tmp_path / "s.duckdb", clock=fixed_clock(datetime(2027, 2, 1, tzinfo=UTC)))
+    yield s
+    s.close()
+
+
+def test_a_last_year_export_is_complete_only_since_a_year_before_it(tmp_path: Path) -> None:
+    batch = read(last_year_export(tmp_path, [PARTNER, NEWSHOP]))
+    followers, following = batch.snapshots
+    assert followers.complete_since == YEAR_AGO  # its earliest follower, 10 h after the start
+    assert following.complete_since is None
+    assert batch.notes == [
+        "Instagram export covers only follows since 2025-12-04 (a 'last year' export; "
+        "following.json reaches back to 2019-03-02): people who followed earlier are left "
+        "as they were"
+    ]
+    # A full export, or one whose earliest follower is far from any range's start, is not.
+    assert read(full_export(tmp_path)).snapshots[0].complete_since is None
+    assert read(NEW).snapshots[0].complete_since is None
+    start = datetime(2026, 8, 26, 10, tzinfo=UTC)  # 100 days before: between two ranges
+    hundred_days = [(n, start + i * DAY1) for i, (n, _) in enumerate(LATER[:90])]
+    assert read(export(tmp_path, RANGE_DAY, hundred_days, [])).snapshots[0].complete_since is None
+
+
+def test_a_last_year_export_after_a_full_one_records_only_the_real_departures(
+    late_store: Store, tmp_path: Path
+) -> None:
+    import_(late_store, full_export(tmp_path))
+    result = import_(late_store, last_year_export(tmp_path, [PARTNER, NEWSHOP]))
+    assert ended(late_store) == LEFT
+    assert result.closed == len(LEFT)
+    # The older followers are not in the export but nothing says they left.
+    assert {n for n, _ in OLD_FOLLOWERS} <= open_followers(late_store)
+    windows = late_store.con.execute(
+        "SELECT DISTINCT end_earliest, end_latest, end_kind FROM departures"
+    ).fetchall()
+    # From the full export (moved up to its newest follow, 10:00) to the limited one.
+    assert windows == [(datetime(2026, 6, 1, 10), datetime(2026, 12, 4), "unknown")]
+    assert any(
+        n.startswith("Instagram export covers only follows since 2025-12-04") for n in result.notes
+    )
+    assert any(
+        "covers only follows since 2025-12-04" in n
+        and "300 followers who started earlier are missing from it and are left as they were" in n
+        for n in result.notes
+    )
+
+
+def test_a_date_limited_following_list_too_is_recognised_from_the_followers_known(
+    late_store: Store, tmp_path: Path
+) -> None:
+    import_(late_store, full_export(tmp_path))
+    result = import_(late_store, last_year_export(tmp_path, [NEWSHOP]))  # following limited too
+    assert ended(late_store) == LEFT
+    assert {n for n, _ in OLD_FOLLOWERS} <= open_followers(late_store)
+    assert not any(n.startswith("Instagram export") for n in result.notes)
+    assert any("300 followers who started earlier" in n for n in result.notes)
+
+
+def test_a_last_year_export_gives_the_same_spans_whatever_the_import_order(
+    late_store: Store, tmp_path: Path
+) -> None:
+    import_(late_store, full_export(tmp_path))
+    import_(late_store, last_year_export(tmp_path, [NEWSHOP]))
+    other = Store(tmp_path / "other.duckdb", clock=fixed_clock(datetime(2027, 1, 1, tzinfo=UTC)))
+    try:
+        import_(other, last_year_export(tmp_path / "b", [NEWSHOP]))
+        assert ended(other) == set()
+        import_(other, full_export(tmp_path / "b"))  # from the past: a rebuild
+        assert spans(other) == spans(late_store)
+        assert ended(other) == LEFT
+    finally:
+        other.close()
+
+
+def test_a_young_accounts_full_export_is_complete(late_store: Store, tmp_path: Path) -> None:
+    """An account whose first follower really came a year ago: its full export looks like
+    a 'last year' one, but no follower known to be older is missing, so it is diffed as
+    complete and later windows start at it."""
+    import_(late_store, export(tmp_path, FULL_DAY, RECENT, [NEWSHOP]))
+    result = import_(late_store, last_year_export(tmp_path, [NEWSHOP]))
+    assert ended(late_store) == LEFT
+    assert not any("covers only" in n for n in result.notes)
+    last_complete = late_store.scalar(
+        "SELECT last_complete_at FROM tracking_state WHERE direction = 'followers'"
+    )
+    assert last_complete == datetime(2026, 12, 4)
+    # The next export's leavers are dated from it.
+    gone = "late.0"
+    later = [f for f in RECENT + LATER if f[0] not in LEFT and f[0] != gone]
+    import_(late_store, export(tmp_path, "2027-01-04", later, [NEWSHOP]))
+    window = late_store.con.execute(
+        "SELECT end_earliest, end_latest FROM departures d JOIN people p USING (person_id) "
+        "WHERE p.external_id = ?",
+        [gone],
+    ).fetchall()
+    assert window == [(datetime(2026, 12, 4), datetime(2027, 1, 4))]

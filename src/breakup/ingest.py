@@ -354,6 +354,8 @@ class _Writer:
                 f"{size} {snap.direction} seen but the platform reports {snap.reported_count}; "
                 "kept, but not used to detect departures"
             )
+        elif snap.complete_since is not None:
+            diffable, note = self._scope_check(snap, bitmap)
         elif snap.reported_count is None:
             diffable, note = self._shrink_check(snap, at, size)
         if note:
@@ -362,7 +364,9 @@ class _Writer:
             )
         obs_id = self.store.next_id("observations", "observation_id")
         self.con.execute(
-            "INSERT INTO observations VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO observations (observation_id, import_id, account_id, direction, "
+            "observed_at, complete, diffable, member_count, reported_count, note, "
+            "complete_since) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [
                 obs_id,
                 self.import_id,
@@ -374,6 +378,7 @@ class _Writer:
                 size,
                 snap.reported_count,
                 note,
+                None if snap.complete_since is None else to_db(snap.complete_since),
             ],
         )
         self.con.execute("INSERT INTO snapshot_members VALUES (?, ?)", [obs_id, bitmap.serialize()])
@@ -391,6 +396,41 @@ class _Writer:
         ).fetchall()
         return len(BitMap.union(*(BitMap.deserialize(b) for (b,) in blobs)))
 
+    def _scope_check(self, snap: Snapshot, bitmap: BitMap) -> tuple[bool, str | None]:
+        """A snapshot complete only for follows since ``complete_since`` (an export limited
+        to a date range), against the spans open before it: who is in its scope (known to
+        have started since then) must not have shrunk implausibly, and whoever started
+        earlier and is missing from it is counted for the note, not closed (tracking leaves
+        them as they were)."""
+        assert snap.complete_since is not None
+        since = to_db(snap.complete_since)
+        rows = self.con.execute(
+            "SELECT person_id, coalesce(start_earliest >= ?, false) AS in_scope FROM spans "
+            "WHERE account_id = ? AND direction = ? AND end_latest IS NULL",
+            [since, self.account_id, snap.direction.value],
+        ).fetchnumpy()
+        people = np.asarray(rows["person_id"], dtype=np.uint32)
+        in_scope = np.asarray(rows["in_scope"], dtype=bool)
+        scoped = tracking.bitmap_from_ids(people[in_scope])
+        older = tracking.bitmap_from_ids(people[~in_scope]) - bitmap
+        covers = (
+            f"covers only follows since {snap.complete_since:%Y-%m-%d} (it starts "
+            f"{(snap.observed_at - snap.complete_since).days} days before it was taken)"
+        )
+        size = len(bitmap)
+        if implausible_shrink(len(scoped), size):
+            return False, (
+                f"{covers}; {size} {snap.direction} where {len(scoped)} who started since "
+                "then were following: an implausible shrink; kept, but not used to detect "
+                "departures"
+            )
+        if not older:
+            return True, None
+        return True, (
+            f"{covers}: {len(older):,} {snap.direction} who started earlier are missing "
+            "from it and are left as they were, not counted as gone"
+        )
+
     def _shrink_check(self, snap: Snapshot, at: Any, size: int) -> tuple[bool, str | None]:
         """A complete snapshot with no platform count to check it against, compared with the
         previous snapshot used to detect departures: a sudden large shrink is kept but not
@@ -400,6 +440,7 @@ class _Writer:
             self.con.execute(
                 "SELECT member_count, observed_at FROM observations "
                 "WHERE account_id = ? AND direction = ? AND diffable AND observed_at < ? "
+                "AND complete_since IS NULL "
                 "ORDER BY observed_at DESC LIMIT 1",
                 [self.account_id, snap.direction.value, at],
             )
@@ -410,6 +451,7 @@ class _Writer:
             self.con.execute(
                 "SELECT member_count, diffable, observed_at FROM observations "
                 "WHERE account_id = ? AND direction = ? AND complete AND observed_at < ? "
+                "AND complete_since IS NULL "
                 "ORDER BY observed_at DESC LIMIT 1",
                 [self.account_id, snap.direction.value, at],
             )

@@ -110,6 +110,10 @@ class Snapshot:
 
     ``complete`` is the source's claim that nobody is missing; tracking also checks the
     size against ``reported_count`` before it diffs.
+
+    ``complete_since`` scopes that claim to follows that started at or after that time (an
+    export limited to a date range holds nobody who followed earlier): the absence of
+    someone known to have started since then is a departure, anyone else's proves nothing.
     """
 
     direction: Direction
@@ -117,6 +121,7 @@ class Snapshot:
     members: pa.Table  # MEMBER_SCHEMA
     complete: bool = True
     reported_count: int | None = None
+    complete_since: datetime | None = None
 
     @classmethod
     def of(
@@ -127,6 +132,7 @@ class Snapshot:
         *,
         complete: bool = True,
         reported_count: int | None = None,
+        complete_since: datetime | None = None,
     ) -> Snapshot:
         rows = list(people)
         table = members_table(
@@ -134,10 +140,12 @@ class Snapshot:
             [p.handle for p in rows],
             [p.display_name for p in rows],
         )
-        return cls(direction, to_utc(observed_at), table, complete, reported_count)
+        return cls(direction, to_utc(observed_at), table, complete, reported_count, complete_since)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "observed_at", to_utc(self.observed_at))
+        if self.complete_since is not None:
+            object.__setattr__(self, "complete_since", to_utc(self.complete_since))
 
 
 @dataclass(frozen=True, slots=True)

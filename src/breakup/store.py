@@ -247,6 +247,17 @@ MIGRATIONS.append(
     )
 )
 
+MIGRATIONS.append(
+    (
+        "scoped snapshots",
+        """
+        -- A snapshot complete only for follows that started at or after this time (an
+        -- export limited to a date range); NULL: complete for everyone (when complete).
+        ALTER TABLE observations ADD COLUMN complete_since TIMESTAMP;
+        """,
+    )
+)
+
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

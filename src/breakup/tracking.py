@@ -7,6 +7,11 @@ roaring bitmap:
 * a diffable snapshot opens spans for members not open (start window: previous complete
   snapshot .. this one) and closes spans of open people it lacks (end window likewise);
 * a partial or size-suspect snapshot only opens spans: it proves presence, never absence;
+* a snapshot complete only for follows since a time (an export limited to a date range)
+  closes the spans of open people it lacks who are known to have started since then;
+  whoever else is open and missing from it is left as they were (and, as it does not speak
+  for them, later windows still start at the previous complete snapshot). With nobody
+  like that open, it is a complete snapshot like any other;
 * a follow event opens a span at its exact time; an unfollow / unsubscribe / cleaned event
   closes one exactly (or records a span of unknown start for someone not seen arriving).
 
@@ -112,9 +117,14 @@ class _Ops:
     diffable snapshot closed by their absence and nothing touched since, with ``last_close``
     the operation that closed them; ``reopened`` people whose span closed by an absence in
     an earlier replay is to be opened again.
+
+    ``scopes`` maps the start of each date-limited snapshot's scope to the people whose
+    open span is known to have started at or after it (a start window's earliest end no
+    earlier): kept up to date with every open and close.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, scopes: dict[datetime, BitMap] | None = None) -> None:
+        self.scopes = scopes or {}
         self.tables: list[pa.Table | _Bulk] = []
         self.rows: list[tuple[Any, ...]] = []  # single operations since the last piece
         self.ord = 0
@@ -131,6 +141,11 @@ class _Ops:
             self.absent -= ids
         if len(ids) == 0:
             return
+        for since, scope in self.scopes.items():
+            if not is_open:
+                scope -= ids
+            elif te is not None and te >= since:
+                scope |= ids
         self._flush_rows()
         piece = _Bulk(self.ord, ids, is_open, te, tl)
         self.tables.append(piece)
@@ -151,6 +166,11 @@ class _Ops:
         self.ord += 1
         self.touched.add(person)
         self.absent.discard(person)
+        for since, scope in self.scopes.items():
+            if not is_open:
+                scope.discard(person)
+            elif te is not None and te >= since:
+                scope.add(person)
         self.rows.append((self.ord, person, is_open, te, tl, exact, kind, campaign, reason))
 
     def withdraw_close(self, person: int) -> None:
@@ -331,13 +351,14 @@ def _replay(store: Store, account_id: int, direction: str, state: _State) -> _Op
     after = state.applied_through
     snaps = store.con.execute(
         """
-        SELECT o.observed_at, o.diffable, m.bitmap FROM observations o
+        SELECT o.observed_at, o.diffable, m.bitmap, o.complete_since FROM observations o
         JOIN snapshot_members m USING (observation_id)
         WHERE o.account_id = ? AND o.direction = ? AND o.import_id > ?
         ORDER BY o.observed_at, o.diffable, o.member_count, md5(m.bitmap)
         """,
         [account_id, direction, after],
     ).fetchall()
+    sinces = sorted({s[3] for s in snaps if s[3] is not None})
     events = store.con.execute(
         """
         SELECT occurred_at, person_id, kind, campaign, reason FROM events
@@ -348,7 +369,7 @@ def _replay(store: Store, account_id: int, direction: str, state: _State) -> _Op
     ).fetchall()
     present = _still_following(store, account_id, direction, after)
     stored = _stored_endings(store, account_id, direction, state, present)
-    ops = _Ops()
+    ops = _Ops({t: _open_since(store, account_id, direction, t) & state.open for t in sinces})
     si = ei = ci = 0
     while si < len(snaps) or ei < len(events) or ci < len(present):
         # At equal times: events, then snapshots (a snapshot taken at t already reflects
@@ -361,8 +382,8 @@ def _replay(store: Store, account_id: int, direction: str, state: _State) -> _Op
             _apply_event(state, ops, *events[ei])
             ei += 1
         elif ts is not None and (tc is None or ts <= tc):
-            at, diffable, blob = snaps[si]
-            _apply_snapshot(state, ops, at, bool(diffable), BitMap.deserialize(blob))
+            at, diffable, blob, since = snaps[si]
+            _apply_snapshot(state, ops, at, bool(diffable), BitMap.deserialize(blob), since)
             si += 1
         else:
             at, person = present[ci]
@@ -371,6 +392,16 @@ def _replay(store: Store, account_id: int, direction: str, state: _State) -> _Op
         if state.as_of is None or at > state.as_of:
             state.as_of = at
     return ops
+
+
+def _open_since(store: Store, account_id: int, direction: str, since: datetime) -> BitMap:
+    """People whose stored open span is known to have started at or after *since*."""
+    rows = store.con.execute(
+        "SELECT person_id FROM spans WHERE account_id = ? AND direction = ? "
+        "AND end_latest IS NULL AND start_earliest >= ?",
+        [account_id, direction, since],
+    ).fetchnumpy()
+    return bitmap_from_ids(np.asarray(rows["person_id"], dtype=np.uint32))
 
 
 def _still_following(
@@ -436,10 +467,25 @@ def _apply_still_following(
 
 
 def _apply_snapshot(
-    state: _State, ops: _Ops, at: datetime, diffable: bool, members: BitMap
+    state: _State,
+    ops: _Ops,
+    at: datetime,
+    diffable: bool,
+    members: BitMap,
+    since: datetime | None = None,
 ) -> None:
     joined = members - state.open
     ops.bulk(joined, True, state.last_complete_at, at)
+    if diffable and since is not None:
+        scope = ops.scopes[since]
+        if state.open - scope - members:
+            # Open people not known to have started since the scope's start, missing: the
+            # snapshot cannot speak for them. Only those in scope can have left.
+            departed = (state.open & scope) - members
+            ops.bulk(departed, False, state.last_complete_at, at)
+            ops.absent = BitMap(departed)
+            state.open = (state.open - departed) | joined
+            return
     if diffable:
         departed = state.open - members
         ops.bulk(departed, False, state.last_complete_at, at)

@@ -23,13 +23,26 @@ What an export holds (checked against real exports, 2023-2026):
 The export time is ``--at``, else the date in the export's name, else the newest file time
 (with a note). A snapshot is never placed before a follow it contains: a date-only time is
 moved up to the newest follow, and an ``--at`` before one is refused.
+
+**Date-limited exports.** "Download your information" asks for a date range (last week,
+last month, last 3 months, last 6 months, last year, all time, or custom), and a limited
+export lists only the follows that started inside it. Nothing in the export records the
+range chosen, so it is read from the follows: when the earliest follower started where a
+standard range would begin (the export time less 7, 30, 90, 180 or 365 days, give or take
+two days, or a little more for an account with few followers in that time), the followers
+snapshot is complete only for follows since then (``Snapshot.complete_since``). Tracking
+then closes the spans of missing followers known to have started since then and leaves
+everyone else as they were; an account with nobody older open is unaffected, so a young
+account's full export is read as complete. When ``following.json`` reaches further back
+than that start, the range is near certain and a note says so. A custom range is not
+recognised.
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +67,16 @@ _PROFILE_FILES = (
 )
 
 _Entry = tuple[Person, datetime | None]  # who, and when the follow started if known
+
+# "Download your information" date ranges other than all time and custom: days, name.
+_RANGES = (
+    (7, "last week"),
+    (30, "last month"),
+    (90, "last 3 months"),
+    (180, "last 6 months"),
+    (365, "last year"),
+)
+_RANGE_SLACK = timedelta(days=2)  # request vs export time, month and leap-year lengths
 
 
 @register
@@ -85,13 +108,19 @@ class InstagramSource(FileSource):
             batch.notes.append("the export has no following.json: following not updated")
         else:
             lists.append((Direction.FOLLOWING, following))
+        since, range_note = _date_range(at, followers, following)
         for direction, rows in lists:
-            batch.snapshots.append(Snapshot.of(direction, at, (p for p, _ in rows)))
+            scope = since if direction == Direction.FOLLOWERS else None
+            batch.snapshots.append(
+                Snapshot.of(direction, at, (p for p, _ in rows), complete_since=scope)
+            )
             batch.events += [
                 Event(p, EventKind.FOLLOW, t, direction) for p, t in rows if t is not None
             ]
         if note:
             batch.notes.append(note)
+        if range_note:
+            batch.notes.append(range_note)
         return batch
 
 
@@ -218,6 +247,41 @@ def _started(item: dict[str, Any], path: Path, where: str) -> datetime | None:
         return datetime.fromtimestamp(ts, UTC)
     except (OverflowError, OSError, ValueError):
         raise InvalidExport(path, f"{where}: timestamp {ts} is out of range") from None
+
+
+def _date_range(
+    at: datetime, followers: list[_Entry], following: list[_Entry] | None
+) -> tuple[datetime | None, str | None]:
+    """When the followers look like an export limited to a standard date range: the time
+    from which they are complete, and a note when ``following.json`` confirms it.
+
+    The earliest of n follows spread over a range of d days lies about d/n days after its
+    start, so an account with few followers in the range is allowed a wider gap (up to a
+    sixteenth of the range). The start returned is never after the earliest follower nor more
+    than the slack after the range's nominal start: the export is surely complete from it.
+    """
+    starts = [t for _, t in followers if t is not None]
+    if not starts:
+        return None, None
+    earliest = min(starts)
+    for days, label in _RANGES:
+        start = at - timedelta(days=days)
+        if earliest < start - _RANGE_SLACK:
+            continue  # an older follower than this range holds: try a longer one
+        length = timedelta(days=days)
+        allowance = max(_RANGE_SLACK, min(length / 16, length * 3 / len(starts)))
+        if earliest > start + allowance:
+            return None, None  # no range begins near it: longer ones begin even earlier
+        since = min(earliest, start + _RANGE_SLACK)
+        older = min((t for _, t in following or [] if t is not None), default=None)
+        if older is None or older >= start - _RANGE_SLACK:
+            return since, None
+        return since, (
+            f"Instagram export covers only follows since {since:%Y-%m-%d} (a '{label}' "
+            f"export; following.json reaches back to {older:%Y-%m-%d}): people who followed "
+            "earlier are left as they were"
+        )
+    return None, None
 
 
 def _from_export_name(path: Path, root: str) -> tuple[str | None, datetime | None]:
