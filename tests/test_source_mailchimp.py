@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import csv
 import shutil
+import subprocess
+import sys
 import zipfile
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
@@ -185,6 +187,86 @@ def test_campaign_report_in_the_zip_gives_send_times_and_counts(
     assert not any("without a send time" in n for n in result.notes)
     (erin,) = spans_of(store, "erin@example.com")  # the zip reads like the folder
     assert erin["end_kind"] == "unsubscribed" and erin["end_campaign"] == MAY
+
+
+def _posts(store: Store) -> dict[str, datetime]:
+    return dict(store.con.execute("SELECT external_id, created_at FROM posts").fetchall())
+
+
+SENT = {
+    "77aa88bb99": datetime(2023, 4, 14, 10),
+    MAY: datetime(2023, 5, 3, 14),
+    "c0ffee1234": datetime(2023, 6, 12, 8, 30),
+}
+
+
+def test_files_under_other_names_are_recognised_by_header(store: Store, tmp_path: Path) -> None:
+    """Renamed after download: UNSUB_TIME makes the unsubscribed list, CLEAN_TIME the
+    cleaned one, and the rest is the subscribed list."""
+    folder = tmp_path / "my mailchimp backup"
+    folder.mkdir()
+    for name, new in ((SUBSCRIBED, "readers.csv"), (UNSUBSCRIBED, "left.csv")):
+        shutil.copy(EXPORT / name, folder / new)
+    shutil.copy(EXPORT / CLEANED, folder / "bounced 2023-07.csv")
+    import_(store, folder)
+    assert store.con.execute("SELECT complete, member_count FROM observations").fetchall() == [
+        (True, 4)
+    ]
+    (erin,) = spans_of(store, "erin@example.com")
+    assert erin["end_exact"] and erin["end_kind"] == "unsubscribed" and erin["end_campaign"] == MAY
+    (ivan,) = spans_of(store, "ivan@example.com")
+    assert ivan["end_exact"] and ivan["end_kind"] == "deleted"
+
+
+def test_a_single_renamed_unsubscribed_csv_is_read(store: Store, tmp_path: Path) -> None:
+    path = Path(shutil.copy(EXPORT / UNSUBSCRIBED, tmp_path / "unsubs.csv"))
+    result = import_(store, path)
+    (erin,) = spans_of(store, "erin@example.com")
+    assert erin["end_kind"] == "unsubscribed" and erin["end_exact"]
+    assert any("no subscribed_ file" in n for n in result.notes)
+
+
+def import_together(store: Store, paths: list[Path], at: datetime) -> list[ImportResult]:
+    """As ``breakup import mailchimp PATH...`` does: every path read, then saved in order."""
+    options = ReadOptions(at=at, together=tuple(paths))
+    batches = [get_source("mailchimp").read(p, options) for p in paths]
+    return [
+        save_batch(store, b, account="news", path=str(p))
+        for p, b in zip(paths, batches, strict=True)
+    ]
+
+
+@pytest.mark.parametrize("report_first", [False, True])
+def test_campaign_report_given_beside_the_export(
+    store: Store, tmp_path: Path, report_first: bool
+) -> None:
+    export = zip_dir(EXPORT, tmp_path / "members_export_3f9a1c2b7d.zip")
+    report = Path(shutil.copy(REPORT, tmp_path / "campaigns.csv"))
+    paths = [report, export] if report_first else [export, report]
+    results = import_together(store, paths, datetime(2023, 7, 1, tzinfo=UTC))
+    assert _posts(store) == SENT
+    assert not any("without a send time" in n for r in results for n in r.notes)
+    (erin,) = spans_of(store, "erin@example.com")
+    assert erin["end_campaign"] == MAY
+
+
+def test_campaign_report_beside_the_export_through_the_cli(tmp_path: Path) -> None:
+    db = tmp_path / "s.duckdb"
+    proc = subprocess.run(
+        [sys.executable, "-m", "breakup", "--db", str(db), "import", "mailchimp", str(EXPORT),
+         str(REPORT), "--account", "news", "--at", "2023-07-01T00:00:00Z"],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    with Store(db, read_only=True) as s:
+        assert _posts(s) == SENT
+
+
+def test_a_campaign_report_alone_gives_the_campaigns(store: Store) -> None:
+    result = import_(store, REPORT)
+    assert _posts(store) == SENT
+    assert store.scalar("SELECT count(*) FROM observations") == 0
+    assert any("import it together" in n for n in result.notes)
 
 
 def test_export_time_comes_from_at_when_given(store: Store) -> None:

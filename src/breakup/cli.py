@@ -220,7 +220,10 @@ def import_(
     c = _ctx(ctx)
     source = get_source(kind)
     options = ReadOptions(
-        at=parse_time(at, what="--at") if at else None, clock=c.clock, platform=platform
+        at=parse_time(at, what="--at") if at else None,
+        clock=c.clock,
+        platform=platform,
+        together=tuple(paths),
     )
     results: list[ImportResult] = []
     with c.store() as store, _progress(as_json) as progress:

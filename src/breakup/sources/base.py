@@ -45,6 +45,9 @@ class ReadOptions:
     at: datetime | None = None  # when the export was taken, if the user knows better
     platform: str | None = None  # for generic inputs: which platform the ids belong to
     clock: Clock = field(default=system_clock)
+    # Every path of the same import, the one being read included: a source may take a file
+    # given beside its export as part of it (Mailchimp's campaign report).
+    together: tuple[Path, ...] = ()
 
 
 class FileSource(ABC):

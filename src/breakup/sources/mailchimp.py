@@ -8,10 +8,16 @@ LAST_CHANGED, UNSUB_TIME, CLEAN_TIME — are ``YYYY-MM-DD HH:MM:SS`` without a z
 read as UTC, the zone Mailchimp keeps them in (its API gives the same fields, e.g.
 ``timestamp_opt`` and ``last_changed``, with ``+00:00``).
 
+Files renamed after download (or exported by hand) are recognised by their header: a CSV
+with ``Email Address`` and ``OPTIN_TIME`` is a member list — unsubscribed if it has
+``UNSUB_TIME``, cleaned if it has ``CLEAN_TIME``, else subscribed.
+
 The audience export has no campaign send times. A campaign report (Reports → Export as
 CSV: ``Title``, ``Subject``, ``Send Date``, ``Total Recipients``, ``Unsubscribes``,
-``Unique Id`` …) put beside the audience files supplies them and the per-campaign counts;
-without it a campaign is dated by its first unsubscribe.
+``Unique Id`` …) put beside the audience files, or given as another path of the same
+import (``breakup import mailchimp export.zip report.csv``), supplies them and the
+per-campaign counts; without it a campaign is dated by its first unsubscribe. A report
+imported alone gives the campaigns with their send times.
 """
 
 from __future__ import annotations
@@ -36,8 +42,11 @@ from ._email import (
 )
 from .base import ExportFiles, FileSource, ReadOptions
 
-# Status comes from the file name; "nonsubscribed_"/"transactional_" files are not members.
+# Status comes from the file name, else from the header; "nonsubscribed_"/"transactional_"
+# files are not members.
 _MEMBER_FILE = re.compile(r"(subscribed|unsubscribed|cleaned)_[^/]*\.csv", re.IGNORECASE)
+_NOT_MEMBERS = re.compile(r"(nonsubscribed|transactional)_[^/]*", re.IGNORECASE)
+_MEMBER_HEADER = {"Email Address", "OPTIN_TIME"}
 _JOIN_TIMES = ("OPTIN_TIME", "CONFIRM_TIME", "LAST_CHANGED")
 _JOINED = {"Email Address", "OPTIN_TIME", "CONFIRM_TIME"}
 _REQUIRED = {
@@ -84,14 +93,26 @@ class MailchimpSource(FileSource):
 
     def read(self, path: Path, options: ReadOptions) -> Batch:
         with ExportFiles(path) as files:
-            members = _member_files(files, path)
+            members = _member_files(files)
             batch = new_batch(self.name, files)
+            if not members:
+                alone = _report_only(files, path, options, batch)
+                if alone is not None:
+                    return alone
+                raise InvalidExport(
+                    path,
+                    "no subscribed_/unsubscribed_/cleaned_ CSV: not a Mailchimp audience export",
+                )
             tables = {s: read_rows(files, n, _REQUIRED[s]) for s, n in members.items()}
             reports = [
                 read_rows(files, n, _REPORT)
                 for n in files.names
                 if n not in members.values() and _is_report(files, n)
             ]
+        # A campaign report given as another path of the same import belongs to this export.
+        for other in _beside(path, options):
+            with ExportFiles(other) as given:
+                reports += [read_rows(given, n, _REPORT) for n in given.names]
         campaigns: dict[str, _Campaign] = {}
         times: list[datetime] = []
         ids: list[str] = []
@@ -140,23 +161,92 @@ class MailchimpSource(FileSource):
         return batch
 
 
-def _member_files(files: ExportFiles, path: Path) -> dict[str, str]:
+def _member_files(files: ExportFiles) -> dict[str, str]:
+    """Each member list by its status: from the file name, else from its header."""
     found: dict[str, str] = {}
     for name in files.names:
-        match = _MEMBER_FILE.fullmatch(files.basename(name))
-        if match is None or "__MACOSX/" in name:
+        base = files.basename(name)
+        if "__MACOSX/" in name or not base.lower().endswith(".csv"):
             continue
-        status = match.group(1).lower()
+        match = _MEMBER_FILE.fullmatch(base)
+        if match is not None:
+            status = match.group(1).lower()
+        elif _NOT_MEMBERS.match(base):
+            continue
+        else:
+            status = _status_of(header_of(files, name))
+            if status is None:
+                continue
         if status in found:
             raise InvalidExport(
-                path, f"two {status}_ files ({found[status]}, {name}): one audience at a time"
+                files.path,
+                f"two {status}_ files ({found[status]}, {name}): one audience at a time",
             )
         found[status] = name
-    if not found:
-        raise InvalidExport(
-            path, "no subscribed_/unsubscribed_/cleaned_ CSV: not a Mailchimp audience export"
-        )
     return found
+
+
+def _status_of(header: list[str]) -> str | None:
+    """Which member list a CSV is by its columns, or None if it is not one."""
+    columns = set(header)
+    if not columns >= _MEMBER_HEADER:
+        return None
+    if "UNSUB_TIME" in columns:
+        return "unsubscribed"
+    if "CLEAN_TIME" in columns:
+        return "cleaned"
+    return "subscribed"
+
+
+def _reports(files: ExportFiles) -> list[str]:
+    return [n for n in files.names if _is_report(files, n)]
+
+
+def _beside(path: Path, options: ReadOptions) -> list[Path]:
+    """The other paths of this import that are campaign reports alone."""
+    found = []
+    for other in options.together:
+        if other == path or not other.is_file():
+            continue
+        try:
+            with ExportFiles(other) as files:
+                if files.names and _reports(files) == files.names:
+                    found.append(other)
+        except InvalidExport:
+            continue  # its own read reports what is wrong with it
+    return found
+
+
+def _has_members(path: Path) -> bool:
+    try:
+        with ExportFiles(path) as files:
+            return bool(_member_files(files))
+    except InvalidExport:
+        return False
+
+
+def _report_only(
+    files: ExportFiles, path: Path, options: ReadOptions, batch: Batch
+) -> Batch | None:
+    """A campaign report given on its own: read into the audience export given with it,
+    else its campaigns with their send times. None if it is not a report either."""
+    names = _reports(files)
+    if not names or names != files.names:
+        return None
+    exports = [p for p in options.together if p != path and _has_members(p)]
+    if exports:
+        batch.notes.append(f"campaign report: read with {exports[0].name}")
+        return batch
+    campaigns: dict[str, _Campaign] = {}
+    for name in names:
+        for where, row in read_rows(files, name, _REPORT):
+            _report_row(row, path, where, campaigns)
+    batch.posts = _posts(campaigns, batch.notes)
+    batch.notes.append(
+        "a campaign report alone gives campaigns and their send times; import it together "
+        "with the audience export (breakup import mailchimp EXPORT REPORT) for who left after them"
+    )
+    return batch
 
 
 def _is_report(files: ExportFiles, name: str) -> bool:
