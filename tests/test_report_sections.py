@@ -119,3 +119,32 @@ def test_unexpected_shapes_and_refusals_degrade_one_section(db: Path) -> None:
     assert sections["top_fans"][0].note == "not enough data"
     assert sections["hygiene"][0].title == "Hygiene"
     assert "not enough data" in render_html(odd, plotlyjs="")
+
+
+def test_causes_have_one_wording(db: Path, with_fake_why: None) -> None:
+    """The headline, the report's diagnosis and the terminal `why` name a cause in the
+    same words, from one list (breakup.why.words), never by its code name."""
+    import breakup.report.html_headline as headline_module
+    from breakup.report.html_headline import headline
+    from breakup.why import words
+    from breakup.why.render import diagnosis_table
+
+    assert "CAUSES" not in vars(headline_module)  # no list of its own
+    said = {
+        code: words.cause(code)
+        for code in ("too_frequent", "boring", "repetitive", "needy", "monologue", "one_time_offer")
+    }
+    assert said["needy"] == "too much self-promotion" and said["boring"].startswith("boring")
+    assert all("_" not in label for label in said.values())
+    assert words.cause("something_new") == "something new"
+    report = report_of(db)
+    cards = {c.key: c for c in headline(report)}
+    assert cards["cause"].value == said["too_frequent"]
+    console = Console(width=200, file=io.StringIO(), color_system=None, record=True)
+    console.print(render_terminal(report))
+    console.print(diagnosis_table(fake_why()))  # type: ignore[arg-type]
+    text = console.export_text()
+    assert text.count(said["too_frequent"]) == 2 and "too_frequent" not in text
+    page = render_html(report, plotlyjs="")
+    assert page.count(said["too_frequent"]) >= 2  # the headline card and the diagnosis table
+    assert "too frequent<" not in page

@@ -10,7 +10,6 @@ too short to say anything, a card says what is missing instead of an all-clear.
 
 from __future__ import annotations
 
-import importlib
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -23,16 +22,6 @@ from .model import Report
 CHANGE_DAYS = 30
 RECENT_DAYS = 7
 ACCOUNT_LINES = 4
-
-# The survey's words for the why analysis' causes (seed 000 and the brief, §2.3).
-CAUSES = {
-    "too_frequent": "posting too often",
-    "boring": "boring or irrelevant content",
-    "repetitive": "repetitive content",
-    "needy": "too much self-promotion",
-    "monologue": "monologue, not dialogue",
-    "one_time_offer": "joined for a one-time offer",
-}
 
 
 @dataclass(frozen=True)
@@ -169,12 +158,11 @@ def _why_state(report: Report) -> str | None:
 
 
 def _words() -> Any:
-    """The why analysis' own phrasing (``breakup.why.words``), so the headline says what
-    the why section says; None without it."""
-    try:
-        return importlib.import_module("breakup.why.words")
-    except ImportError:
-        return None
+    """The why analysis' own phrasing (``breakup.why.words``: the one source of wording
+    for the terminal, the report and the digest), imported when a card needs it."""
+    from ..why import words
+
+    return words
 
 
 def _break_up_card(report: Report) -> Card:
@@ -185,21 +173,10 @@ def _break_up_card(report: Report) -> Card:
     words = _words()
     named = [p for p in att.posts if p.break_up]
     if not named:
-        if words is not None:
-            detail = str(words.bottom_line(att))
-        else:
-            detail = (
-                f"None of the {int(att.posts_tested):,} posts tested lost more than normal "
-                "churn explains, with enough certainty."
-            )
-        return Card("post", title, "none stands out", detail, "#why")
+        return Card("post", title, "none stands out", str(words.bottom_line(att)), "#why")
     top = max(named, key=lambda p: float(p.excess))
     platform = {s.account: s.platform for s in report.status}.get(str(top.account), "bsky")
-    if words is not None:
-        said = f"{words.cost(top, platform)}; {words.chance(float(top.p_adjusted))}"
-    else:
-        who = "subscribers" if platform == "email" else "followers"
-        said = f"about {float(top.excess):,.0f} more {who} left than usual"
+    said = f"{words.cost(top, platform)}; {words.chance(float(top.p_adjusted))}"
     detail = f"{top.account}, {_day(top.created_at)}: {said}"
     lines = [f"{len(named)} break-up posts in all"] if len(named) > 1 else []
     ids = {(p.account, p.external_id): p.post_id for p in report.posts}
@@ -246,12 +223,11 @@ def _cause_card(report: Report) -> Card:
     if top is None:
         detail = "No cause stands out from normal churn with enough certainty."
         return Card("cause", title, "no clear cause", detail, "#why")
+    words = _words()
     cause = str(top.cause)
-    label = str(getattr(top, "label", None) or CAUSES.get(cause, cause.replace("_", " ")))
+    label = str(words.cause(cause))
     others = sorted({str(f.cause) for f in findings} - {cause})
-    lines = (
-        ["also: " + ", ".join(CAUSES.get(c, c.replace("_", " ")) for c in others)] if others else []
-    )
+    lines = ["also: " + ", ".join(str(words.cause(c)) for c in others)] if others else []
     return Card("cause", title, label, f"{top.account}: {top.statement}", "#why", lines, "bad")
 
 

@@ -88,11 +88,13 @@ def _attribution(why: Any) -> Block:
 
 def _diagnosis(why: Any) -> Block:
     """The findings in the survey's terms (only effects whose interval excludes none)."""
+    from ..why import words
+
     block = Block("Diagnosis")
     rows = [
         [
             f.account,
-            f.cause.replace("_", " "),
+            words.cause(f.cause),
             f.statement,
             f"{_num(f.estimate)} {_ci(f.ci_low, f.ci_high)}",
             f"{float(f.p_value):.2g}",

@@ -87,7 +87,7 @@ def diagnosis_table(report: WhyReport) -> Table:
     for col in ("account", "cause", "finding"):
         table.add_column(col)
     for f in report.diagnosis.findings:
-        table.add_row(Text(f.account), f.cause, Text(f.statement))
+        table.add_row(Text(f.account), words.cause(f.cause), Text(f.statement))
     if not report.diagnosis.findings:
         table.caption = "no effect whose interval excludes no effect"
     return table

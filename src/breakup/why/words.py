@@ -2,7 +2,8 @@
 
 "This post cost about 37 followers (26-51); almost certainly not chance" — the excess
 departures with their 95% interval, and how unlikely chance is after correcting for every
-post tested (Holm). No p-values or code names in the main view.
+post tested (Holm); causes in the survey's words (:data:`CAUSES`). No p-values or code
+names in the main view.
 """
 
 from __future__ import annotations
@@ -10,6 +11,21 @@ from __future__ import annotations
 from datetime import datetime
 
 from .attribution import AccountAttribution, Attribution, OutsideBurst, PostAttribution
+
+# The survey's words for the diagnosis' causes (the code names stay in ``--json``).
+CAUSES = {
+    "too_frequent": "posting too often",
+    "boring": "boring or irrelevant content",
+    "repetitive": "repetitive content",
+    "needy": "too much self-promotion",
+    "monologue": "monologue, not dialogue",
+    "one_time_offer": "joined for a one-time offer",
+}
+
+
+def cause(code: str) -> str:
+    """A diagnosis cause in the survey's words ('posting too often'), never its code."""
+    return CAUSES.get(code, code.replace("_", " "))
 
 
 def audience(platform: str) -> str:
@@ -124,6 +140,7 @@ def bottom_line(att: Attribution) -> str:
 
 
 __all__ = [
-    "about", "account_note", "audience", "bottom_line", "burst_sentence", "chance", "cost",
+    "CAUSES", "about", "account_note", "audience", "bottom_line", "burst_sentence", "cause",
+    "chance", "cost",
     "post_sentence", "short_time", "verdict",
 ]  # fmt: skip
