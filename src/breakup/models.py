@@ -39,6 +39,14 @@ class EndKind(StrEnum):
     UNKNOWN = "unknown"  # seen gone, not (yet) re-checked
 
 
+# Endings of the person's own choice: what a post can cause, and who "left" in fans and
+# why. An unknown ending (absent, not yet re-checked) counts: most absences are unfollows.
+# A deleted or suspended account did not leave; nor does "blocked" count, which does not
+# say who blocked whom (the account may have blocked them).
+VOLUNTARY_ENDS = (EndKind.UNFOLLOWED, EndKind.UNSUBSCRIBED, EndKind.UNKNOWN)
+VOLUNTARY_ENDS_SQL = "(" + ", ".join(f"'{k.value}'" for k in VOLUNTARY_ENDS) + ")"
+
+
 class AccountState(StrEnum):
     """What a re-check of a person's account found."""
 

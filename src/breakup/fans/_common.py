@@ -7,11 +7,11 @@ from datetime import datetime
 from typing import Any
 
 from ..clock import from_db, to_db, to_utc
+from ..models import VOLUNTARY_ENDS_SQL
 from ..store import Account, Store
 
-# Endings that are a person's own choice. Deleted or suspended accounts did not "leave".
-LEFT_KINDS = ("unfollowed", "unsubscribed", "blocked", "unknown")
-LEFT_KINDS_SQL = "(" + ", ".join(f"'{k}'" for k in LEFT_KINDS) + ")"
+# Endings that are a person's own choice (one definition, shared with why).
+LEFT_KINDS_SQL = VOLUNTARY_ENDS_SQL
 
 
 def own_accounts(store: Store, account: str | None) -> list[Account]:

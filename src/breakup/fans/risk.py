@@ -3,9 +3,10 @@
 **Data.** Monthly person-snapshots built in SQL: at each snapshot time *m* (every
 :data:`STEP_DAYS` back from *as_of*), every follower of each own account (open span at
 *m*) becomes a row of features from their own history up to *m* and the account's posting;
-the label is whether they left of their own choice (unfollowed, unsubscribed, blocked,
-unknown; the middle of the ending's window counts) within the next :data:`HORIZON_DAYS`.
-Rows whose span ended by account deletion or suspension in that window are left out.
+the label is whether they left of their own choice (unfollowed, unsubscribed or unknown:
+:data:`breakup.models.VOLUNTARY_ENDS`; the middle of the ending's window counts) within the
+next :data:`HORIZON_DAYS`. Rows whose span ended otherwise in that window (the account
+deleted or suspended, a block) are left out.
 
 **Features** (:data:`FEATURES`): weighted engagement (the weights of
 :mod:`breakup.fans.ranking`) in the last 30 days and in the 60 before (per 30 days), the

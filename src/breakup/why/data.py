@@ -29,6 +29,7 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import numpy.typing as npt
 
+from ..models import VOLUNTARY_ENDS_SQL
 from ..store import Account, Store
 
 F = npt.NDArray[np.float64]
@@ -36,7 +37,7 @@ I64 = npt.NDArray[np.int64]
 
 HOUR = 3600.0
 USER_SIDE = ("gone", "bot", "inactive")
-VOLUNTARY_KINDS = ("unfollowed", "unsubscribed", "unknown")
+VOLUNTARY_KINDS = VOLUNTARY_ENDS_SQL  # of the person's own choice (models.VOLUNTARY_ENDS)
 INACTIVE_DAYS = 90
 RECENT_DAYS = 14
 
