@@ -5,6 +5,8 @@
   showing the same shrink confirms it.
 * A re-check that finds the follow still in place withdraws the departure: the span is
   open again, as if the absence had never been seen, while every observation stays.
+* A snapshot complete only for follows since a time (an export limited to a date range)
+  closes only spans known to have started since then; older ones stay open.
 """
 
 from __future__ import annotations
@@ -17,7 +19,16 @@ import pytest
 
 from breakup.clock import fixed_clock
 from breakup.ingest import save_batch
-from breakup.models import AccountState, Batch, Check, Direction, Person, Snapshot
+from breakup.models import (
+    AccountState,
+    Batch,
+    Check,
+    Direction,
+    Event,
+    EventKind,
+    Person,
+    Snapshot,
+)
 from breakup.sources import ReadOptions, get_source
 from breakup.store import Store
 from breakup.track import pending_rechecks
@@ -82,6 +93,73 @@ def test_a_shrink_the_platform_count_vouches_for_is_diffed(store: Store) -> None
     save_batch(store, snap(100, day(1), 100), account="acct")
     save_batch(store, snap(3, day(2), 3), account="acct")
     assert departures(store) == 97
+
+
+# -- snapshots complete only since a time (date-limited exports) ---------------------------
+
+SINCE = datetime(2024, 12, 20, tzinfo=UTC)
+
+
+def started(i: int) -> datetime:
+    """0..59 followed before SINCE, 60..99 after it, 100.. after the first snapshot."""
+    if i >= 100:
+        return day(5) + timedelta(minutes=i)
+    base = datetime(2024, 11, 1, tzinfo=UTC) if i < 60 else SINCE + timedelta(days=1)
+    return base + timedelta(hours=i)
+
+
+def scoped_batch(ids: list[int], at: datetime, since: datetime | None, ref: str) -> Batch:
+    people = [Person(str(i)) for i in ids]
+    return Batch(
+        source="json",
+        platform="custom",
+        source_ref=ref,
+        snapshots=[Snapshot.of(Direction.FOLLOWERS, at, people, complete_since=since)],
+        # 200 has no follow time: its span's start is unknown, so no scope covers it.
+        events=[
+            Event(p, EventKind.FOLLOW, started(i))
+            for i, p in zip(ids, people, strict=True)
+            if i < 200
+        ],
+    )
+
+
+def ended_ids(store: Store) -> set[str]:
+    rows = store.con.execute(
+        "SELECT p.external_id FROM departures d JOIN people p USING (person_id)"
+    ).fetchall()
+    return {r[0] for r in rows}
+
+
+def test_a_snapshot_complete_since_a_time_closes_only_spans_started_since(store: Store) -> None:
+    save_batch(store, scoped_batch([*range(100), 200], day(1), None, "full"), account="acct")
+    in_range = [i for i in range(60, 105) if i not in (70, 71)]
+    result = save_batch(store, scoped_batch(in_range, day(10), SINCE, "since"), account="acct")
+    assert ended_ids(store) == {"70", "71"}
+    assert store.con.execute(
+        "SELECT DISTINCT end_earliest, end_latest FROM departures"
+    ).fetchall() == [(datetime(2025, 1, 1), datetime(2025, 1, 10))]
+    assert any("61 followers who started earlier" in n for n in result.notes)  # 0..59, 200
+    # Older windows still start at the last snapshot that spoke for everyone.
+    assert store.scalar("SELECT last_complete_at FROM tracking_state") == datetime(2025, 1, 1)
+    # A complete one later closes whoever of the older ones really left, from then.
+    still = [i for i in [*range(1, 105), 200] if i not in (70, 71)]
+    save_batch(store, scoped_batch(still, day(20), None, "full2"), account="acct")
+    assert ended_ids(store) == {"0", "70", "71"}
+    assert store.con.execute(
+        "SELECT end_earliest, end_latest FROM departures d JOIN people p USING (person_id) "
+        "WHERE p.external_id = '0'"
+    ).fetchall() == [(datetime(2025, 1, 1), datetime(2025, 1, 20))]
+
+
+def test_a_snapshot_complete_since_a_time_that_lost_most_of_its_scope_is_not_diffed(
+    store: Store,
+) -> None:
+    save_batch(store, scoped_batch(list(range(100)), day(1), None, "full"), account="acct")
+    result = save_batch(store, scoped_batch([60, 61, 62], day(10), SINCE, "cut"), account="acct")
+    assert departures(store) == 0
+    assert any("implausible shrink" in n for n in result.notes)
+    assert store.scalar("SELECT count(*) FROM observations WHERE NOT diffable") == 1
 
 
 # -- re-checks that disprove a departure ---------------------------------------------------

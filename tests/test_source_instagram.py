@@ -547,7 +547,10 @@ def test_a_last_year_export_is_complete_only_since_a_year_before_it(tmp_path: Pa
     batch = read(last_year_export(tmp_path, [PARTNER, NEWSHOP]))
     followers, following = batch.snapshots
     assert followers.complete_since == YEAR_AGO  # its earliest follower, 10 h after the start
-    assert following.complete_since is None
+    assert following.complete_since is None  # it reaches further back: not limited
+    # A following list that does not may be limited too: scoped from the range's latest start.
+    limited = read(last_year_export(tmp_path / "limited", [NEWSHOP])).snapshots[1]
+    assert limited.complete_since == datetime(2025, 12, 6, tzinfo=UTC)
     assert batch.notes == [
         "Instagram export covers only follows since 2025-12-04 (a 'last year' export; "
         "following.json reaches back to 2019-03-02): people who followed earlier are left "
@@ -594,6 +597,10 @@ def test_a_date_limited_following_list_too_is_recognised_from_the_followers_know
     assert {n for n, _ in OLD_FOLLOWERS} <= open_followers(late_store)
     assert not any(n.startswith("Instagram export") for n in result.notes)
     assert any("300 followers who started earlier" in n for n in result.notes)
+    # The following list looks limited the same way: who the account followed earlier
+    # is left as it was too.
+    assert spans(late_store)[("partner.co", "following")][3:] == (None, None, None, None)
+    assert any("1 following who started earlier is missing" in n for n in result.notes)
 
 
 def test_a_last_year_export_gives_the_same_spans_whatever_the_import_order(

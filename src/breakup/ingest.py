@@ -426,9 +426,10 @@ class _Writer:
             )
         if not older:
             return True, None
+        are = "is" if len(older) == 1 else "are"
         return True, (
-            f"{covers}: {len(older):,} {snap.direction} who started earlier are missing "
-            "from it and are left as they were, not counted as gone"
+            f"{covers}: {len(older):,} {snap.direction} who started earlier {are} missing "
+            f"from it and {are} left as they were, not counted as gone"
         )
 
     def _shrink_check(self, snap: Snapshot, at: Any, size: int) -> tuple[bool, str | None]:

@@ -34,8 +34,8 @@ snapshot is complete only for follows since then (``Snapshot.complete_since``). 
 then closes the spans of missing followers known to have started since then and leaves
 everyone else as they were; an account with nobody older open is unaffected, so a young
 account's full export is read as complete. When ``following.json`` reaches further back
-than that start, the range is near certain and a note says so. A custom range is not
-recognised.
+than that start, the range is near certain and a note says so; when it does not, it may be
+limited too and is scoped the same way. A custom range is not recognised.
 """
 
 from __future__ import annotations
@@ -108,9 +108,9 @@ class InstagramSource(FileSource):
             batch.notes.append("the export has no following.json: following not updated")
         else:
             lists.append((Direction.FOLLOWING, following))
-        since, range_note = _date_range(at, followers, following)
+        scopes, range_note = _date_range(at, followers, following)
         for direction, rows in lists:
-            scope = since if direction == Direction.FOLLOWERS else None
+            scope = scopes.get(direction)
             batch.snapshots.append(
                 Snapshot.of(direction, at, (p for p, _ in rows), complete_since=scope)
             )
@@ -251,18 +251,20 @@ def _started(item: dict[str, Any], path: Path, where: str) -> datetime | None:
 
 def _date_range(
     at: datetime, followers: list[_Entry], following: list[_Entry] | None
-) -> tuple[datetime | None, str | None]:
+) -> tuple[dict[Direction, datetime], str | None]:
     """When the followers look like an export limited to a standard date range: the time
-    from which they are complete, and a note when ``following.json`` confirms it.
+    from which each list is complete, and a note when ``following.json`` confirms it by
+    reaching further back (then it is not limited, and is complete for everyone; otherwise
+    it may be limited as well, and is scoped like the followers).
 
     The earliest of n follows spread over a range of d days lies about d/n days after its
     start, so an account with few followers in the range is allowed a wider gap (up to a
-    sixteenth of the range). The start returned is never after the earliest follower nor more
-    than the slack after the range's nominal start: the export is surely complete from it.
+    sixteenth of the range). A start returned is never after the list's earliest follow nor
+    more than the slack after the range's nominal start: the list is surely complete from it.
     """
     starts = [t for _, t in followers if t is not None]
     if not starts:
-        return None, None
+        return {}, None
     earliest = min(starts)
     for days, label in _RANGES:
         start = at - timedelta(days=days)
@@ -271,17 +273,21 @@ def _date_range(
         length = timedelta(days=days)
         allowance = max(_RANGE_SLACK, min(length / 16, length * 3 / len(starts)))
         if earliest > start + allowance:
-            return None, None  # no range begins near it: longer ones begin even earlier
-        since = min(earliest, start + _RANGE_SLACK)
+            return {}, None  # no range begins near it: longer ones begin even earlier
+        latest_start = start + _RANGE_SLACK
+        since = min(earliest, latest_start)
         older = min((t for _, t in following or [] if t is not None), default=None)
         if older is None or older >= start - _RANGE_SLACK:
-            return since, None
-        return since, (
+            scopes = {Direction.FOLLOWERS: since}
+            if following is not None:
+                scopes[Direction.FOLLOWING] = min(older or latest_start, latest_start)
+            return scopes, None
+        return {Direction.FOLLOWERS: since}, (
             f"Instagram export covers only follows since {since:%Y-%m-%d} (a '{label}' "
             f"export; following.json reaches back to {older:%Y-%m-%d}): people who followed "
             "earlier are left as they were"
         )
-    return None, None
+    return {}, None
 
 
 def _from_export_name(path: Path, root: str) -> tuple[str | None, datetime | None]:
