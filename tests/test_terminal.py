@@ -14,15 +14,15 @@ import sys
 from pathlib import Path
 
 import pytest
-from rich.console import Console, RenderableType
+from rich.console import Console, Group, RenderableType
 
 from breakup import terminal, terminal_fans
 from breakup.fans import hygiene, top_fans
-from breakup.ingest import save_batch
+from breakup.ingest import ImportResult, save_batch
 from breakup.left import left_summary, who_left
 from breakup.sources import ReadOptions, get_source
 from breakup.status import account_status
-from breakup.store import Store
+from breakup.store import Account, Store
 
 from .reportkit import CLOCK, END, golden_store
 
@@ -343,3 +343,100 @@ def test_unanswered_newest_first_with_the_post_they_answered(tmp_path: Path) -> 
     assert "Second" in out and "Our first post" in out
     heard = json.loads(cli("--db", str(db), "fans", "--unanswered", "--json").stdout)
     assert [u["post_text"] for u in heard["oldest_unanswered"]] == ["Our first post", "Second"]
+
+
+# -- kinds, peers and the import summary read like the other views --------------------------
+
+KINDS = {  # fixed here: the golden files must not change when a source is added
+    "buttondown": {"platform": "email", "summary": "Buttondown subscriber export (CSV, or "
+                   "the full data export zip/folder)."},
+    "csv": {"platform": "custom", "summary": "Generic CSV: a follower snapshot (id column) "
+            "or timed events (event, time, id)."},
+    "instagram": {"platform": "instagram", "summary": "Instagram 'Download your information' "
+                  "export, JSON (zip or folder)."},
+    "x-archive": {"platform": "x", "summary": "X/Twitter data archive (zip or folder): "
+                  "follower/following snapshots and posts."},
+}  # fmt: skip
+BOX = set("┏┃━┡│└┌┐┘╇╋")
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_kinds_golden(width: int) -> None:
+    out = render(terminal.kinds_view(KINDS), width)
+    check("kinds", out, width)
+    assert not BOX & set(out), "no boxed table"
+    for name, row in KINDS.items():
+        assert name in out
+        # the description is read, not cut: every word of it is there
+        assert set(row["summary"].split()) <= set(out.split()), name
+
+
+def _peer(i: int, name: str, platform: str, handle: str | None) -> Account:
+    return Account(i, name, platform, f"did:plc:{i:024d}" if platform == "bsky" else None,
+                   handle, "peer", END)  # fmt: skip
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_peers_golden(width: int) -> None:
+    rows = [
+        _peer(1, "bsky:rival-roasters.bsky.social", "bsky", "rival-roasters.bsky.social"),
+        _peer(2, "mastodon:@beans@coffee.social.example", "mastodon",
+              "@beans@coffee.social.example"),
+        _peer(3, "email:letters@other-brand.example", "email", None),
+    ]  # fmt: skip
+    out = render(terminal.peers_view(rows), width)
+    check("peers", out, width)
+    assert not BOX & set(out), "no boxed table"
+    for a in rows:
+        assert a.name in out  # never cut: they are what --account takes
+    empty = render(terminal.peers_view([]), width)
+    assert "No peers yet" in empty and "breakup peers add" in empty
+
+
+def _imported(**fields: object) -> ImportResult:
+    base: dict[str, object] = {
+        "account": "mastodon:@brand@mastodon.example",
+        "source": "x-archive",
+        "path": "/home/someone/Downloads/exports/twitter-2025-05-31-0123456789abcdef.zip",
+        "snapshots": 2,
+        "members": 2_469_134,
+        "people": 1_234_567,
+        "events": 45_678,
+        "posts": 12_345,
+        "interactions": 987_654,
+        "checks": 321,
+        "opened": 1_234_567,
+        "closed": 4_321,
+    }
+    return ImportResult(**{**base, **fields})  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_import_summary_golden(width: int) -> None:
+    """An import's summary never wraps at 80 columns, whatever the path and the counts."""
+    view = Group(
+        terminal.import_summary(_imported()),
+        terminal.import_summary(_imported(rebuilt=True, notes=["2 rows without an id skipped"])),
+        terminal.import_summary(_imported(path="bsky:brand.bsky.social",
+                                          account="bsky:brand.bsky.social")),
+        terminal.import_summary(_imported(skipped=True)),
+    )  # fmt: skip
+    out = render(view, width)
+    check("import", out, width)
+    assert out.count("snapshot(s)") == 3
+    assert "1,234,567 people" in out and "replayed from the start" in out
+
+
+def test_kinds_peers_and_import_at_80_columns(db: Path, tmp_path: Path) -> None:
+    for args in (["kinds"], ["--db", str(db), "peers", "list"]):
+        out = cli(*args).stdout
+        assert not BOX & set(out), args
+        assert max(len(line) for line in out.splitlines()) <= 80, args
+    assert "No peers yet" in cli("--db", str(db), "peers", "list").stdout
+    fixtures = Path(__file__).parent / "fixtures" / "generic"
+    new = tmp_path / "import.duckdb"
+    first = str(fixtures / "followers_2025-01-01.csv")
+    out = cli("--db", str(new), "import", "csv", first, "-a", "a-rather-long-account-name-here",
+              "--at", "2025-01-01").stdout  # fmt: skip
+    assert "snapshot(s)" in out
+    assert max(len(line) for line in out.splitlines()) <= 80, out

@@ -362,9 +362,7 @@ def watch(
             return
         now = c.clock().strftime("%Y-%m-%d %H:%M:%S")
         if event == "polled":
-            line = terminal.import_summary(details["result"].fetched)
-            console.print(f"[dim]{now}[/dim] ", end="")
-            console.print(line)
+            console.print(terminal.import_summary(details["result"].fetched, when=now))
         else:
             text = " ".join(f"{k}={v}" for k, v in details.items())
             console.print(f"{now} {event} {text}", markup=False, highlight=False)
@@ -455,14 +453,7 @@ def kinds(as_json: JsonOpt = False) -> None:
     rows = {
         name: {"platform": cls.platform, "summary": cls.summary} for name, cls in sources().items()
     }
-    from rich.table import Table
-
-    table = Table(title="Import kinds")
-    for col in ("kind", "platform", "what it reads"):
-        table.add_column(col)
-    for name, row in rows.items():
-        table.add_row(name, row["platform"], row["summary"])
-    _emit(as_json, rows, table)
+    _emit(as_json, rows, terminal.kinds_view(rows))
 
 
 @app.command()

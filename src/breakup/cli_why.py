@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-from rich.table import Table
 from rich.text import Text
 
 from .cli import AccountOpt, ChannelOpt, JsonOpt, _account, _ctx, _emit, _progress, app
 from .clock import parse_since
+from .terminal import peers_view
 
 peers_app = typer.Typer(help="Peer accounts: other brands tracked to compare churn with.")
 app.add_typer(peers_app, name="peers")
@@ -70,12 +70,7 @@ def peers_list(ctx: typer.Context, as_json: JsonOpt = False) -> None:
 
     with _ctx(ctx).reading() as store:
         rows = list_peers(store)
-    table = Table(title="Peers")
-    for col in ("name", "platform", "identity", "handle"):
-        table.add_column(col)
-    for a in rows:
-        table.add_row(Text(a.name), a.platform, Text(a.identity or "—"), Text(a.handle or "—"))
-    _emit(as_json, rows, table)
+    _emit(as_json, rows, peers_view(rows))
 
 
 __all__ = ["app"]

@@ -8,7 +8,7 @@ details. Every text from a source is shown as :class:`~rich.text.Text`, never as
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -33,7 +33,8 @@ class Column:
     ``drop``: 0 is always shown; when the table does not fit, columns are dropped highest
     ``drop`` first. ``shrink``: 0 never shrinks (numbers, dates, names you must type); a
     positive value lets the column shrink down to that many characters, cutting its text
-    with an ellipsis.
+    with an ellipsis (``wrap``: folding it at words instead, for a description that is
+    read whole).
     """
 
     header: str
@@ -42,6 +43,7 @@ class Column:
     shrink: int = 0
     style: str | None = None
     widest: int | None = None  # never wider than this (a shrinking column)
+    wrap: bool = False  # a shrinking column's text wraps at words instead of being cut
 
 
 Cell = str | Text
@@ -87,7 +89,7 @@ class FitTable:
             for i in keep:
                 cell = row[i]
                 text = cell.copy() if isinstance(cell, Text) else Text(cell)
-                if self.columns[i].shrink:
+                if self.columns[i].shrink and not self.columns[i].wrap:
                     text.no_wrap = True
                     text.overflow = "ellipsis"
                 cells.append(text)
@@ -523,6 +525,41 @@ def accounts_view(rows: Sequence[Account], *, verbose: bool = False) -> Renderab
     return Group(FitTable(columns, table_rows, title="Accounts"), hint)
 
 
+def peers_view(rows: Sequence[Account]) -> RenderableType:
+    """Peer accounts (other brands tracked to compare churn with): names in full, as
+    ``--account`` takes them."""
+    if not rows:
+        return Text(
+            "No peers yet: `breakup peers add NAME` marks an account (e.g. "
+            "bsky:rival.bsky.social) whose churn `breakup why` compares with yours."
+        )
+    columns = [
+        Column("name"),
+        Column("platform", drop=1),
+        Column("handle", drop=2, shrink=12),
+        Column("identity", drop=3, shrink=12),
+    ]
+    table_rows: list[list[Cell]] = [
+        [Text(a.name), a.platform, Text(a.handle or "—"), Text(a.identity or "—")] for a in rows
+    ]
+    hint = Text("imports and `breakup track` of these names fill them", style="dim")
+    return Group(FitTable(columns, table_rows, title="Peers"), hint)
+
+
+# -- kinds ---------------------------------------------------------------------------------
+
+
+def kinds_view(rows: Mapping[str, Mapping[str, str]]) -> RenderableType:
+    """The import kinds: the name ``breakup import`` takes, the platform, and what it reads
+    (whole, folded at words)."""
+    columns = [Column("kind"), Column("platform"), Column("what it reads", shrink=24, wrap=True)]
+    table_rows: list[list[Cell]] = [
+        [name, row["platform"], Text(one_line(row["summary"]))] for name, row in rows.items()
+    ]
+    hint = Text("`breakup import KIND PATH…` reads one; --account names the account", style="dim")
+    return Group(FitTable(columns, table_rows, title="Import kinds"), hint)
+
+
 def accounts_table(rows: Sequence[Account]) -> RenderableType:
     """The accounts view (kept for callers of the old name)."""
     return accounts_view(rows)
@@ -531,14 +568,39 @@ def accounts_table(rows: Sequence[Account]) -> RenderableType:
 # -- imports -----------------------------------------------------------------------------------
 
 
-def import_summary(r: ImportResult) -> RenderableType:
+def _source_name(path: str | None) -> str:
+    """The file an import read (not its folders), or the target a poll read."""
+    if not path:
+        return ""
+    return path.rstrip("/").rsplit("/", 1)[-1] or path
+
+
+def import_summary(r: ImportResult, *, when: str | None = None) -> RenderableType:
+    """What an import or a poll saved, in a few short lines that fit 80 columns: the
+    account and what was read (cut with an ellipsis, never wrapped), then the counts.
+    ``when`` (a time) starts the first line, for the log of ``watch``."""
+    head = Text(f"{when} ", style="dim") if when else Text()
+    head.append(r.account, style="bold")
+    name = _source_name(r.path)
+    if name and name != r.account:
+        head.append(f" ← {name}")
+    lines: list[RenderableType] = [_clip(head)]
     if r.skipped:
-        return Text(f"{r.path}: already imported into {r.account}; nothing changed")
-    line = Text(
-        f"{r.path}: {r.account} ← {r.snapshots} snapshot(s) ({r.members:,} people), "
-        f"{r.events:,} events, {r.posts:,} posts, {r.interactions:,} interactions, "
-        f"{r.checks:,} checks; spans +{r.opened:,} opened, {r.closed:,} ended"
-        + (" (replayed from the start: older data arrived)" if r.rebuilt else "")
+        lines.append(Text("  already imported; nothing changed"))
+        return Group(*lines)
+    lines.append(
+        Text(
+            f"  {r.snapshots:,} snapshot(s), {r.people:,} people; follows "
+            f"+{r.opened:,} began, {r.closed:,} ended"
+        )
     )
-    notes = [Text(f"  note: {n}", style="yellow") for n in r.notes]
-    return Group(line, *notes)
+    lines.append(
+        Text(
+            f"  {r.events:,} events, {r.posts:,} posts, {r.interactions:,} interactions, "
+            f"{r.checks:,} checks"
+        )
+    )
+    if r.rebuilt:
+        lines.append(Text("  replayed from the start: older data arrived", style="dim"))
+    lines += [Text(f"  note: {n}", style="yellow") for n in r.notes]
+    return Group(*lines)
