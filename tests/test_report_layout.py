@@ -20,7 +20,7 @@ import pytest
 from breakup.report import Report, build_report, render_html
 from breakup.report.analyses import Unavailable
 from breakup.report.charts import SURVIVAL_MAX_DAYS, SURVIVAL_SHOWN, survival_figure
-from breakup.report.html import breakable, profile_url, window
+from breakup.report.html import breakable, breakable_words, profile_url, window
 from breakup.report.html_headline import headline
 from breakup.store import Store
 from breakup.web import create_app
@@ -94,6 +94,11 @@ def test_long_handles_break_at_their_parts_and_stay_escaped() -> None:
     assert breakable("bsky:brand.bsky.social") == "bsky:<wbr>brand.<wbr>bsky.<wbr>social"
     assert breakable("<b>x.y</b>") == "&lt;b&gt;x.y&lt;/b&gt;"  # not a name: only escaped
     assert breakable(SCRIPT_HANDLE) == "&lt;script&gt;window.__pwned=1&lt;/script&gt;"
+    # in a sentence: the names break at their parts, numbers and the rest stay whole
+    line = "mastodon:@brand@mastodon.example: 1,622 left ×24.2 at 12:30 <b>"
+    assert breakable_words(line) == (
+        "mastodon:<wbr>@brand<wbr>@mastodon.<wbr>example: 1,622 left ×24.2 at 12:30 &lt;b&gt;"
+    )
 
 
 def test_headline_without_the_why_analysis(golden: Report) -> None:
@@ -306,6 +311,50 @@ def test_dashboard_layout(kit: Path, width: int) -> None:
         page.goto(url + "/?account=evil")
         check_layout(p, "dashboard-hostile", width)
         assert page.evaluate("window.__pwned") is None
+
+
+LONG_NAMES = (
+    "mastodon:@the_coffee_roasters_collective@mastodon.social.example",
+    "bsky:coffeeroasterscollective.bsky.social",
+    "email:newsletter-subscribers@coffee-roasters-collective.example",
+)
+
+# A line break inside a word: the characters on both sides of it are letters or digits.
+MID_WORD_BREAKS = """(sel) => [...document.querySelectorAll(sel)].flatMap(el => {
+    const out = [];
+    const walker = document.createTreeWalker(el, NodeFilter.SHOW_TEXT);
+    const chars = [];
+    for (let n = walker.nextNode(); n; n = walker.nextNode())
+        for (let i = 0; i < n.length; i++) chars.push([n, i]);
+    let prev = null;
+    for (const [n, i] of chars) {
+        const r = document.createRange(); r.setStart(n, i); r.setEnd(n, i + 1);
+        const rect = r.getClientRects()[0];
+        const ch = n.data[i];
+        if (rect && prev && rect.top > prev.top + 2 && /\\w/.test(prev.ch) && /\\w/.test(ch))
+            out.push(el.textContent + ' @ ' + prev.ch + '|' + ch);
+        if (rect) prev = {top: rect.top, ch};
+    }
+    return out;
+})"""
+
+
+def test_headline_lines_break_between_words_on_a_phone(golden: Report, tmp_path: Path) -> None:
+    """Long account names on the followers card wrap at their parts (after a dot or colon,
+    before an @), never inside a word, and nothing scrolls sideways at 390 px."""
+    status = [replace(s, account=name) for s, name in zip(golden.status, LONG_NAMES, strict=False)]
+    long = replace(golden, status=status)
+    path = tmp_path / "long.html"
+    path.write_text(render_html(long), encoding="utf-8")
+    with browser_page(allowed=("file://",), width=390) as p:
+        p.page.goto(path.as_uri())
+        lines = p.page.locator("#headline-followers .card-line")
+        assert lines.count() == len(status)
+        texts = lines.all_inner_texts()
+        assert all(name in " ".join(texts) for name in LONG_NAMES[: len(status)])
+        broken = p.page.evaluate(MID_WORD_BREAKS, "#headline .card-line, #headline .card-detail")
+        assert broken == [], broken
+        check_layout(p, "report-long-names", 390)
 
 
 def test_favicon_is_inline(report: Report) -> None:

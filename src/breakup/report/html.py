@@ -54,6 +54,7 @@ def environment(*extra: jinja2.BaseLoader) -> jinja2.Environment:
     env.filters["profile_url"] = profile_url
     env.filters["window"] = window
     env.filters["breakable"] = breakable
+    env.filters["breakable_words"] = breakable_words
     env.filters["why_cost"] = why_cost
     env.globals["favicon"] = FAVICON
     return env
@@ -113,7 +114,26 @@ def breakable(text: str) -> Markup:
     escaped = escape(text)
     if not _NAME_LIKE.fullmatch(text):
         return Markup(escaped)
-    return Markup(_BREAK_AFTER.sub(r"\1<wbr>", str(escaped)).replace("@", "<wbr>@"))
+    marked = _BREAK_AFTER.sub(r"\1<wbr>", str(escaped)).replace("@", "<wbr>@")
+    return Markup(marked.replace("<wbr><wbr>", "<wbr>"))
+
+
+_SPACES = re.compile(r"(\s+)")
+
+
+def breakable_words(text: str) -> Markup:
+    """A sentence escaped, each account name or handle in it (a word with a letter and an
+    ``@``, ``:`` or ``.``) made :func:`breakable`: a narrow card wraps a long name at its
+    parts, never inside a word. Numbers (``24.2``, ``12:30``) stay whole."""
+    out = []
+    for part in _SPACES.split(text):
+        core = part.rstrip(",;:.)")
+        named = any(c.isalpha() for c in core) and any(c in "@:." for c in core)
+        if named and _NAME_LIKE.fullmatch(core):
+            out.append(str(breakable(core)) + str(escape(part[len(core) :])))
+        else:
+            out.append(str(escape(part)))
+    return Markup("".join(out))
 
 
 def why_cost(score: Any, platform: str) -> str:
