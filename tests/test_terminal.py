@@ -12,6 +12,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from rich.console import Console, Group, RenderableType
@@ -440,3 +441,52 @@ def test_kinds_peers_and_import_at_80_columns(db: Path, tmp_path: Path) -> None:
               "--at", "2025-01-01").stdout  # fmt: skip
     assert "snapshot(s)" in out
     assert max(len(line) for line in out.splitlines()) <= 80, out
+
+
+def test_fans_and_hygiene_take_channel_and_until(db: Path) -> None:
+    """The same --channel and --until as the other commands: one platform's own accounts,
+    and the answer as of a past date."""
+
+    def run(*args: str) -> Any:
+        return json.loads(cli("--db", str(db), *args, "--json").stdout)
+
+    social = run("fans", "-a", "social")
+    assert social and run("fans", "--channel", "mastodon") == social
+    assert run("fans", "--channel", " Mastodon ") == social
+    hygiene_rows = run("hygiene", "--channel", "email")
+    assert {h["account"] for h in hygiene_rows} == {"news", "email:letters@brand.example"}
+    assert [h["account"] for h in run("hygiene", "--channel", "mastodon", "-a", "soc")] == [
+        "social"
+    ]
+    several = cli("--db", str(db), "fans", "--channel", "email", ok=False)
+    assert several.returncode == 1 and "--account" in several.stderr and "news" in several.stderr
+    none = cli("--db", str(db), "fans", "--channel", "x", ok=False)
+    assert none.returncode == 1 and "no own account on x" in none.stderr
+    # as of 6 May: the reply of 8 May is not there yet
+    early = run("fans", "--until", "2025-05-06")
+    assert [f["handle"] for f in early] == ["f01.example"]
+    (h,) = run("hygiene", "-a", "social", "--until", "2025-05-06")
+    assert h["as_of"].startswith("2025-05-06")
+
+
+def test_hygiene_says_why_in_words_and_when_the_list_is_cut() -> None:
+    from breakup.fans.hygiene import Flagged, Hygiene
+
+    flagged = [
+        Flagged(1, "p1", "deals4821934.bsky.social", "followers", ["bot_flag", "never_engaged"],
+                None, 3),
+        Flagged(2, "p2", "quiet.bsky.social", "followers",
+                ["bot_like: generated handle, posts >20 a day", "inactive", "never_posted"],
+                None, 0),
+    ]  # fmt: skip
+    h = Hygiene(account="bsky:brand.bsky.social", as_of=END, inactive_days=180, followers=100,
+                real_audience=60, real_share=0.6, profiled=100, unprofiled=0, inactive=20,
+                never_posted=10, bot_like=15, never_engaged=50, following=10,
+                following_dead_weight=1, mutuals=5, not_following_back=5,
+                dead_weight=flagged)  # fmt: skip
+    out = render(terminal_fans.hygiene_view([h]), 80)
+    for code in ("bot_flag", "never_engaged", "never_posted", "bot_like"):
+        assert code not in out, code
+    assert "flagged bot, never engaged" in out
+    assert "no post in 180d" in out and "never posted" in out
+    assert "…and 38 more flagged followers; `--limit 0` for all" in out  # 40 flagged, 2 shown

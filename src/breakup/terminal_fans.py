@@ -12,7 +12,7 @@ from rich.console import Group, RenderableType
 from rich.text import Text
 
 from . import fans as lib
-from .terminal import Cell, Column, FitTable, cut_note, day, moment, one_line, who
+from .terminal import ALL_HINT, Cell, Column, FitTable, cut_note, day, moment, one_line, who
 
 __all__ = [
     "codes_view",
@@ -317,7 +317,7 @@ def hygiene_view(rows: Sequence[lib.Hygiene]) -> RenderableType:
             Text(_platform(h.account)),
             who(f.handle, f.external_id),
             f.direction,
-            ", ".join(f.reasons),
+            Text(", ".join(_flag_words(r, h.inactive_days) for r in f.reasons)),
         ]
         for h in rows
         for f in h.dead_weight
@@ -327,7 +327,35 @@ def hygiene_view(rows: Sequence[lib.Hygiene]) -> RenderableType:
             Column("account", drop=2),
             Column("who", shrink=16, widest=30),
             Column("direction", drop=1),
-            Column("why", shrink=12),
+            Column("why", shrink=16, wrap=True),
         ]
-        parts.append(FitTable(columns, people, title="Dead weight (first listed per account)"))
+        title = "Dead weight: bot-like, inactive or silent (first listed per account)"
+        parts.append(FitTable(columns, people, title=title))
+    more = [
+        (_platform(h.account), h.followers - h.real_audience - listed)
+        for h in rows
+        if (listed := sum(1 for f in h.dead_weight if f.direction == "followers"))
+        < h.followers - h.real_audience
+    ]
+    if more:
+        where = [f" on {label}" if len(rows) > 1 else "" for label, _ in more]
+        said = [f"{n:,}{w}" for (_, n), w in zip(more, where, strict=True)]
+        said[0] = f"{more[0][1]:,} more flagged followers{where[0]}"
+        parts.append(Text(f"…and {', '.join(said)}; {ALL_HINT}", style="dim"))
     return Group(*parts)
+
+
+_FLAGS = {
+    "bot_flag": "flagged bot",
+    "never_posted": "never posted",
+    "never_engaged": "never engaged",
+}
+
+
+def _flag_words(reason: str, inactive_days: int) -> str:
+    """A hygiene reason in words ('never engaged'), not its code ('never_engaged')."""
+    if reason == "inactive":
+        return f"no post in {inactive_days}d"
+    if reason.startswith("bot_like"):
+        return "bot-like" + reason[len("bot_like") :]
+    return _FLAGS.get(reason, reason.replace("_", " "))
