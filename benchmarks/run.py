@@ -23,6 +23,10 @@ Cases:
   per follower per snapshot.
 * ``why``: the full ``breakup why`` analysis (``benchmarks/bench_why.py``) of one year,
   3,000 posts and min(followers, 1M) followers; the bar is stated for 1M.
+* ``import``: a 1M-follower X archive zip in the real layout imported by the command line,
+  ``breakup import x-archive`` into a fresh store vs ``twitter-to-sqlite import`` into a
+  fresh SQLite file, each in its own process (``benchmarks/bench_import.py``); wall time
+  of the whole command and each one's peak RSS.
 * ``jetstream``: a replay of 1M wire-exact Jetstream frames through the real consumer with
   rkey resolution and saving (``benchmarks/bench_jetstream.py``), on one core, vs stdlib
   ``json.loads`` of every frame and nothing else.
@@ -279,6 +283,11 @@ def run_case(
         from bench_jetstream import run as bench_jetstream
 
         return bench_jetstream(events)
+    if case == "import":
+        sys.path.insert(0, str(Path(__file__).parent))
+        from bench_import import run as bench_import
+
+        return bench_import(min(n, 1_000_000), workdir, repeats=2 if n >= 1_000_000 else 1)
     kind, day = case.split("-")
     if kind == "ingest":
         return bench_ingest(n, workdir / "ingest.duckdb", int(day))
@@ -362,6 +371,18 @@ def report(n: int, days: int, m: dict[str, Measured]) -> list[list[str]]:
                      f"{js['baseline_events_per_s']:,.0f}/s (json.loads)",
                      f"{js['ratio_vs_baseline']:.2f}x", fmt_mem(m["jetstream"].peak_rss),
                      ">= 50,000/s", _yes(js["meets_bar"] and js["correct"])])  # fmt: skip
+    if "import" in m:
+        imp = m["import"].result
+        label = f"import X archive, {imp['followers']:,} followers (CLI, zip)"
+        if imp["baseline"] is None:
+            rows.append([label, fmt_time(imp["seconds"]), "twitter-to-sqlite not installed",
+                         "", fmt_mem(imp["peak_rss"]), ">= 20x, <= 1/2 memory", ""])  # fmt: skip
+        else:
+            rows.append([label, fmt_time(imp["seconds"]),
+                         fmt_time(imp["baseline"]) + " (twitter-to-sqlite)",
+                         f"{imp['speedup']:.1f}x",
+                         f"{fmt_mem(imp['peak_rss'])} ({fmt_mem(imp['baseline_peak_rss'])})",
+                         ">= 20x, <= 1/2 memory", _yes(imp["meets_bar"])])  # fmt: skip
     return rows
 
 
@@ -378,7 +399,9 @@ def markdown(rows: list[list[str]]) -> str:
     return "\n".join(lines)
 
 
-CASES = ["diff", "ingest-0", "sqlite-0", "ingest-1", "sqlite-1", "storage", "why", "jetstream"]
+CASES = [
+    "diff", "ingest-0", "sqlite-0", "ingest-1", "sqlite-1", "storage", "why", "jetstream", "import"
+]  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> None:

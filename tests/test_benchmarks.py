@@ -71,6 +71,7 @@ def test_runner_prints_the_table(capsys: pytest.CaptureFixture[str], tmp_path: P
         "storage",
         "why, 2,000 followers",
         "jetstream replay, 20,000",
+        "import X archive, 2,000 followers",
     )
     for row in rows:
         assert row in out
@@ -123,3 +124,20 @@ def test_the_committed_performance_doc_has_its_measured_section() -> None:
     text = (Path(__file__).parent.parent / "docs" / "performance.md").read_text()
     assert text.index(scaling.BEGIN) < text.index(scaling.END)
     assert "## Where one machine stops being enough" in text
+
+
+def test_import_bench_archive_is_read_whole_and_both_tools_run(tmp_path: Path) -> None:
+    from benchmarks import bench_import
+    from breakup.sources import ReadOptions, get_source
+
+    archive = bench_import.make_archive(tmp_path / "a.zip", 3_000, 200, 50)
+    batch = get_source("x-archive").read(archive, ReadOptions())
+    assert batch.notes == []
+    sizes = {s.direction.value: (len(s.members), s.reported_count) for s in batch.snapshots}
+    assert sizes == {"followers": (3_000, 3_000), "following": (200, 200)}
+    assert len(batch.posts) == 50
+    result = bench_import.run(3_000, tmp_path, following=200, tweets=50)
+    assert (result["members"], result["people"], result["posts"]) == (3_200, 3_100, 50)
+    assert result["seconds"] > 0 and result["peak_rss"] > 0
+    if result["baseline"] is not None:  # twitter-to-sqlite is in the bench extra
+        assert result["speedup"] > 0 and result["baseline_peak_rss"] > 0

@@ -16,7 +16,7 @@ import pytest
 from breakup.clock import fixed_clock
 from breakup.errors import InvalidExport
 from breakup.ingest import ImportResult, save_batch
-from breakup.sources import ReadOptions, get_source
+from breakup.sources import ReadOptions, base, get_source, x_archive
 from breakup.sources.x_archive import XArchiveSource
 from breakup.store import Store
 
@@ -497,3 +497,87 @@ def test_two_archives_in_one_folder_are_refused(tmp_path: Path) -> None:
     copy(MAY, both)
     with pytest.raises(InvalidExport, match="2 X archives"):
         read(both)
+
+
+# -- the streamed reading of follower lists (issue 16) ------------------------------------
+
+
+def _follower_js(ids: list[str]) -> bytes:
+    records = [
+        f'  {{\n    "follower" : {{\n      "accountId" : "{i}",\n'
+        f'      "userLink" : "https://twitter.com/intent/user?user_id={i}"\n    }}\n  }}'
+        for i in ids
+    ]
+    return ("window.YTD.follower.part0 = [\n" + ",\n".join(records) + "\n]").encode()
+
+
+def _outcome(archive: Path, streamed: bool, monkeypatch: pytest.MonkeyPatch) -> object:
+    with monkeypatch.context() as m:
+        if not streamed:
+            m.setattr(x_archive._Archive, "_stream_ids", lambda *_: None)
+        try:
+            batch = read(archive, FEB_AT.replace(tzinfo=UTC))
+        except InvalidExport as exc:
+            return ("refused", str(exc))
+        followers = batch.snapshots[0].members.column("external_id").to_pylist()
+        return ("read", followers, batch.source_ref)
+
+
+def test_the_streamed_reading_agrees_with_the_full_parse(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Cut into many small batches, from a zip read in small chunks, every mutation of a
+    follower list is read exactly as the full parse reads it, or refused with its words."""
+    monkeypatch.setattr(x_archive, "STREAM_BATCH", 300)
+    monkeypatch.setattr(base, "CHUNK", 97)
+    good = _follower_js([str(10**17 + 7919 * k) for k in range(40)] + ["100000002"])
+    gap = b"},\n  {"
+    cuts = [k for k in range(len(good)) if good.startswith(gap, k)]
+    variants = {
+        "as written": good,
+        "bom": b"\xef\xbb\xbf" + good,
+        "semicolon": good + b";\n",
+        "minified": good.replace(b"\n", b"").replace(b" : ", b":"),
+        "trailing comma": good[:-2] + b",\n]",
+        "empty list": b"window.YTD.follower.part0 = [ ]",
+        "a repeated id": good.replace(b'"100000002"', str(10**17).encode(), 1),
+        "an int id": good.replace(b'"100000002"', b"100000002", 1),
+        "an empty id": good.replace(b'"100000002"', b'""', 1),
+        "an unwrapped record": good.replace(b'"follower" : {', b'"x" : 1, "y" : {', 1),
+        "an extra field": good.replace(b'"userLink"', b'"note" : 1, "userLink"', 1),
+        "a huge number": good.replace(b'"userLink" : "', b'"n" : ' + b"9" * 5000 + b', "u" : "', 1),
+        "a lone surrogate": good.replace(b"intent", b"\\ud800", 1),
+        "a surrogate pair": good.replace(b"intent", b"\\ud83d\\ude00", 1),
+        "latin-1": good.replace(b"intent", b"caf\xe9", 1),
+        "a cut in a string": good.replace(b"intent", b'in},\n  {"tent', 1),
+        "object not list": good.replace(b"= [", b"= {", 1),
+        "null record": good.replace(gap, b"},\n  null,\n  {", 1),
+    }
+    for k, at in enumerate(cuts[:: max(1, len(cuts) // 6)]):
+        variants[f"truncated at gap {k}"] = good[: at + 1]
+        variants[f"comma dropped at gap {k}"] = good[: at + 1] + good[at + 2 :]
+        variants[f"bracket at gap {k}"] = good[: at + 1] + b"]" + good[at + 1 :]
+    for i in range(0, len(good), 131):
+        variants[f"truncated at {i}"] = good[:i]
+        variants[f"junk at {i}"] = good[:i] + b'"}]' + good[i:]
+    refused = 0
+    for k, (name, data) in enumerate(variants.items()):
+        folder = copy(FEB, tmp_path, f"archive-{k}")
+        (folder / "data" / "follower.js").write_bytes(data)
+        (folder / "data" / "manifest.js").unlink()
+        archive = zip_dir(folder, tmp_path / f"{folder.name}.zip")
+        for path in (folder, archive):
+            streamed = _outcome(path, True, monkeypatch)
+            assert streamed == _outcome(path, False, monkeypatch), name
+        refused += streamed[0] == "refused"  # type: ignore[index]
+    assert 0 < refused < len(variants)
+    # The plain shape takes the streamed way (the full parse is never asked).
+    full_parse = x_archive._Archive._part_records
+
+    def only_posts(self: Any, rel: str, key: str) -> Any:
+        assert key == "tweet", f"{rel} was parsed whole"
+        return full_parse(self, rel, key)
+
+    monkeypatch.setattr(x_archive._Archive, "_part_records", only_posts)
+    batch = read(FEB)
+    assert [len(s.members) for s in batch.snapshots] == [4, 2]

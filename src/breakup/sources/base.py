@@ -16,7 +16,7 @@ import re
 import sys
 import zipfile
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Iterator
+from collections.abc import Generator, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
@@ -179,7 +179,7 @@ class ExportFiles:
     def read_bytes(self, name: str) -> bytes:
         return b"".join(self.chunks(name))
 
-    def chunks(self, name: str) -> Iterator[bytes]:
+    def chunks(self, name: str) -> Generator[bytes, None, None]:
         """A member's bytes in pieces; a zip member is checked against the bomb limits
         before and while it is decompressed, so a bomb is refused without being expanded."""
         try:

@@ -23,10 +23,16 @@ from __future__ import annotations
 import hashlib
 import html
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from operator import attrgetter
 from pathlib import Path
 from typing import Any
+
+import msgspec
+import numpy as np
+import pyarrow as pa
 
 from ..clock import parse_time, to_utc
 from ..errors import InvalidExport, InvalidInput
@@ -45,6 +51,71 @@ _CREATED_AT = re.compile(
 )
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 _DIGITS = re.compile(r"[0-9]+")
+
+
+# How X writes a follower or following list, and the batches it is decoded in (see
+# _Archive._stream_ids): records of exactly these fields, pretty-printed with two spaces.
+STREAM_BATCH = 8 << 20
+_RECORD_GAP = b"},\n  {"
+_BOM = b"\xef\xbb\xbf"
+_JS_ASSIGNMENT_BYTES = re.compile(rb"\A\s*window\.YTD\.\w+\.part\d+\s*=\s*")
+
+
+class _Account(msgspec.Struct, gc=False, forbid_unknown_fields=True):
+    accountId: str  # X's names
+    userLink: str | None = None
+
+
+class _Follower(msgspec.Struct, gc=False, forbid_unknown_fields=True):
+    follower: _Account
+
+
+class _Following(msgspec.Struct, gc=False, forbid_unknown_fields=True):
+    following: _Account
+
+
+_DECODERS: dict[str, tuple[msgspec.json.Decoder[Any], Callable[[Any], str]]] = {
+    "follower": (msgspec.json.Decoder(list[_Follower]), attrgetter("follower.accountId")),
+    "following": (msgspec.json.Decoder(list[_Following]), attrgetter("following.accountId")),
+}
+
+
+def _decode_into(
+    ids: list[str],
+    decoder: msgspec.json.Decoder[Any],
+    unwrap: Callable[[Any], str],
+    batch: bytes | bytearray | memoryview,
+    first: bool,
+) -> bool:
+    """Append the ids of one batch of records to *ids*; False if it is not a valid batch
+    in X's plain shape (or is empty after a cut: the file had a trailing comma). msgspec
+    is strict JSON: it refuses bad UTF-8 in a string and half a surrogate pair too."""
+    try:
+        records = decoder.decode(batch)
+    except msgspec.MsgspecError:
+        return False
+    if not records and not first:
+        return False
+    ids.extend(map(unwrap, records))
+    return True
+
+
+def _digit_strings(ids: list[str]) -> pa.Array | None:
+    """Ids as an Arrow string array built from one joined buffer, or None unless every
+    one is ASCII digits."""
+    lengths = np.fromiter(map(len, ids), np.int64, len(ids))
+    if len(ids) == 0 or not lengths.all():
+        return None
+    joined = "".join(ids)
+    if not joined.isascii():
+        return None
+    data = joined.encode("ascii")
+    del joined
+    if not data.isdigit() or len(data) >= 2**31:
+        return None
+    offsets = np.zeros(len(ids) + 1, np.int32)
+    np.cumsum(lengths, out=offsets[1:], dtype=np.int32)
+    return pa.StringArray.from_buffers(len(ids), pa.py_buffer(offsets), pa.py_buffer(data))
 
 
 @dataclass
@@ -159,24 +230,96 @@ class _Archive:
 
     def records(self, kind: str, key: str, strict: bool = True) -> list[tuple[dict[str, Any], str]]:
         """Every record of a (possibly split) file, unwrapped from ``{key: {...}}``."""
+        return [r for rel in self.parts(kind, strict) for r in self._part_records(rel, key)]
+
+    def _part_records(self, rel: str, key: str) -> list[tuple[dict[str, Any], str]]:
+        doc = self.load(rel)
+        if not isinstance(doc, list):
+            raise InvalidExport(self.path, f"{rel} does not hold a list")
         out: list[tuple[dict[str, Any], str]] = []
-        for rel in self.parts(kind, strict):
-            doc = self.load(rel)
-            if not isinstance(doc, list):
-                raise InvalidExport(self.path, f"{rel} does not hold a list")
-            for i, item in enumerate(doc):
-                where = f"{rel} record {i}"
-                inner = item.get(key, item) if isinstance(item, dict) else None
-                out.append((_obj(inner, self.path, where), where))
+        for i, item in enumerate(doc):
+            where = f"{rel} record {i}"
+            inner = item.get(key, item) if isinstance(item, dict) else None
+            out.append((_obj(inner, self.path, where), where))
         return out
 
-    def accounts(self, kind: str) -> list[str]:
-        if not self.parts(kind):
+    def accounts(self, kind: str) -> pa.Array:
+        """The account ids of a (possibly split) follower or following list, in file order
+        (an id listed twice is one person to the store)."""
+        parts = self.parts(kind)
+        if not parts:
             raise InvalidExport(self.path, f"no data/{kind}.js in the archive")
-        ids = [_id(r.get("accountId"), self.path, w) for r, w in self.records(kind, kind)]
-        return list(dict.fromkeys(ids))
+        arrays = []
+        for rel in parts:
+            array = self._stream_ids(rel, kind)
+            if array is None:  # not in the plain shape: read it record by record
+                records = self._part_records(rel, kind)
+                ids = [_id(r.get("accountId"), self.path, w) for r, w in records]
+                array = pa.array(ids, pa.string())
+            arrays.append(array)
+        return pa.concat_arrays(arrays) if len(arrays) > 1 else arrays[0]
 
-    def following(self, manifest: _Manifest) -> tuple[list[str] | None, str | None]:
+    def _stream_ids(self, rel: str, kind: str) -> pa.Array | None:
+        """The ids of one part as X writes it, decoded as it is decompressed, batch by
+        batch, never holding the whole file; or None where it departs from that shape in
+        any way (then :meth:`_part_records` reads it, and says what is wrong if anything).
+
+        A batch ends at a ``},`` between two records, whose comma becomes ``]``; the next
+        batch begins there, with ``[``. Whatever the cuts, a file whose every batch is a
+        valid non-empty array is valid and holds their records, in order; a cut inside a
+        string makes a batch invalid, never a wrong record. Only ASCII, in records of
+        exactly the fields X writes (so nothing the full parser would refuse, such as a
+        giant number, can hide in a field not read) and ids of digits."""
+        decoder, unwrap = _DECODERS[kind]
+        digest = hashlib.sha256()
+        ids: list[str] = []
+        pending = bytearray()
+        started = False  # the ``window.YTD… =`` prefix is behind us
+        first = True  # the next batch is the first (it brings its own ``[``)
+        searched = 0  # where the next search for a cut starts (what is before has none)
+        chunks = self.files.chunks(self.root + rel)
+        try:
+            for chunk in chunks:
+                digest.update(chunk)
+                pending += chunk
+                if not started:
+                    if pending.startswith(_BOM):
+                        del pending[: len(_BOM)]
+                    prefix = _JS_ASSIGNMENT_BYTES.match(pending)
+                    if prefix is None or not pending.isascii():
+                        return None
+                    del pending[: prefix.end()]
+                    started = True
+                elif not chunk.isascii():
+                    return None
+                if len(pending) < STREAM_BATCH:
+                    continue
+                cut = pending.rfind(_RECORD_GAP, searched)
+                if cut < 0:  # not cut where X cuts: decoded whole at the end
+                    searched = max(0, len(pending) - len(_RECORD_GAP) + 1)
+                    continue
+                pending[cut + 1] = ord("]")  # was the comma
+                with memoryview(pending) as view:
+                    ok = _decode_into(ids, decoder, unwrap, view[: cut + 2], first)
+                if not ok:
+                    return None
+                first = False
+                del pending[: cut + 1]
+                pending[0] = ord("[")
+                searched = 0
+        finally:
+            chunks.close()
+        if not started:
+            return None  # an empty file
+        if not _decode_into(ids, decoder, unwrap, pending.rstrip().removesuffix(b";"), first):
+            return None
+        del pending
+        array = _digit_strings(ids)
+        if array is not None:
+            self.seen[rel] = digest.hexdigest()
+        return array
+
+    def following(self, manifest: _Manifest) -> tuple[pa.Array | None, str | None]:
         """The following list, or None and why: an archive without (all of) it still has
         its followers, and a part of a following list would read as mass unfollowing."""
         listed = manifest.missing.get("following", [])
