@@ -117,6 +117,8 @@ def test_left_golden(store: Store, width: int) -> None:
     out = render(view, width)
     check("left", out, width)
     assert "…and 10 more; `--limit 0` for all" in out  # 16 departures, 6 shown
+    # the post just before: its day, or its time on the day they left (not both)
+    assert "  21 May </script>" in out and "21 May 12:00" not in out
     assert "Their own reasons (3 of 7 unsubscribers gave one):" in out
     assert "2  Other: too many emails" in out
 
@@ -490,3 +492,15 @@ def test_hygiene_says_why_in_words_and_when_the_list_is_cut() -> None:
     assert "flagged bot, never engaged" in out
     assert "no post in 180d" in out and "never posted" in out
     assert "…and 38 more flagged followers; `--limit 0` for all" in out  # 40 flagged, 2 shown
+
+
+def test_counts_wrap_between_phrases_never_inside_one() -> None:
+    view = terminal.phrases(
+        "3,917 left: ",
+        ["2,244 unfollowed", "1,111 unsubscribed", "421 deleted", "128 suspended", "13 unknown"],
+    )
+    assert render(view, 80) == (
+        "3,917 left: 2,244 unfollowed, 1,111 unsubscribed, 421 deleted, 128 suspended,\n"
+        "  13 unknown\n"
+    )
+    assert render(view, 120).count("\n") == 1

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from rich import box
+from rich.cells import cell_len
 from rich.console import Console, ConsoleOptions, Group, RenderableType, RenderResult
 from rich.measure import Measurement
 from rich.table import Table
@@ -117,6 +118,36 @@ class FitTable:
         yield table
         if dropped and self.rows:
             yield Text(f"({', '.join(dropped)}: wider terminal, or --json)", style="dim")
+
+
+class Phrases:
+    """*head* then *items* joined by ", ", wrapped only between items (never "13" at the
+    end of one line and "unknown" on the next); continuation lines are indented."""
+
+    def __init__(self, head: str, items: Sequence[str], style: str | None = None) -> None:
+        self.head = head
+        self.items = list(items)
+        self.style = style
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        width = options.max_width
+        lines: list[str] = []
+        line = self.head
+        for i, item in enumerate(self.items):
+            piece = item + ("," if i < len(self.items) - 1 else "")
+            start = line == self.head or line == "  "
+            if not start and cell_len(f"{line} {piece}") > width:
+                lines.append(line)
+                line = "  " + piece
+            else:
+                line += piece if start else f" {piece}"
+        lines.append(line)
+        for text in lines:
+            yield Text(text, style=self.style or "")
+
+
+def phrases(head: str, items: Sequence[str], style: str | None = None) -> Phrases:
+    return Phrases(head, items, style)
 
 
 ALL_HINT = "`--limit 0` for all"
@@ -231,7 +262,8 @@ def _followed(d: Departure) -> str:
 
 def _after(d: Departure, now: datetime | None) -> Text:
     """The reason they gave, if any, and what came just before the departure: the
-    campaign they unsubscribed from, else the last post."""
+    campaign they unsubscribed from, else the last post (its time on the day they left,
+    else its day: the text gets the room)."""
     out = Text()
     if d.reason:
         out.append(f"“{one_line(d.reason)}” ", style="italic")
@@ -239,7 +271,9 @@ def _after(d: Departure, now: datetime | None) -> Text:
         out.append(f"campaign: {one_line(d.campaign)}")
     elif d.last_posts:
         p = d.last_posts[0]
-        out.append(f"{moment(p.created_at, now)} {one_line(p.text)}")
+        same_day = p.created_at.date() == d.left_latest.date()
+        when = f"{p.created_at:%H:%M}" if same_day else day(p.created_at, now)
+        out.append(f"{when} {one_line(p.text)}")
     if not out.plain:
         out.append("—", style="dim")
     return out
@@ -337,8 +371,7 @@ def _left_summary(s: LeftSummary, shown: int, all_hint: str) -> list[RenderableT
     if note is not None:
         out.append(note)
     if s.total:
-        kinds = ", ".join(f"{n:,} {k}" for k, n in s.by_kind.items())
-        out.append(Text(f"{s.total:,} left: {kinds}"))
+        out.append(phrases(f"{s.total:,} left: ", [f"{n:,} {k}" for k, n in s.by_kind.items()]))
     if s.reasons:
         unsubscribed = s.by_kind.get("unsubscribed", 0)
         out.append(
