@@ -1,0 +1,160 @@
+"""Tracking on Apache Spark: the lake in, spans (and so departures) out as Parquet.
+
+Two grouped maps over the lake, each running :mod:`breakup.engines.groups` (that is,
+:mod:`breakup.tracking` itself) per group:
+
+1. observations, events and each account's own still-following re-checks, grouped by
+   account and direction → spans, absence endings ``unknown``;
+2. those spans grouped by account, cogrouped with the re-checks (made for any account) of
+   the people whose span ended by an absence → end kinds named.
+
+Results: ``OUT/spans/platform=…/account=…/part-*.parquet`` (departures are the spans of
+direction ``followers`` with an end), read back by :func:`breakup.lake.read_spans`.
+The same job runs on a cluster: only the master changes (and breakup must be installed
+where the executors run Python).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pyarrow as pa
+from pyspark.sql import Column, DataFrame, SparkSession
+from pyspark.sql import functions as F
+from pyspark.sql.pandas.types import from_arrow_schema
+from pyspark.sql.types import StructType
+
+from .. import lake
+from .groups import CHECKS, SPANS, TRACK_INPUT, classify_group, track_group
+
+
+class SparkUnavailable(RuntimeError):
+    """Spark cannot start here (no Java, most often); the message says why."""
+
+
+def session(
+    master: str = "local[2]", *, shuffle_partitions: int = 4, app: str = "breakup"
+) -> SparkSession:
+    """A Spark session bound to 127.0.0.1, without UI, with UTC times.
+
+    The executors' Python is this interpreter (so they import this breakup), unless
+    ``PYSPARK_PYTHON`` says otherwise.
+    """
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    try:
+        return (
+            SparkSession.builder.master(master)
+            .appName(app)
+            .config("spark.driver.host", "127.0.0.1")
+            .config("spark.driver.bindAddress", "127.0.0.1")
+            .config("spark.ui.enabled", "false")
+            .config("spark.ui.showConsoleProgress", "false")
+            .config("spark.sql.shuffle.partitions", str(shuffle_partitions))
+            .config("spark.sql.session.timeZone", "UTC")
+            .config("spark.sql.sources.partitionColumnTypeInference.enabled", "false")
+            .config("spark.sql.execution.arrow.pyspark.enabled", "true")
+            .getOrCreate()
+        )
+    except Exception as exc:  # py4j raises plain exceptions when the JVM cannot start
+        raise SparkUnavailable(f"cannot start Spark ({master}): {_why(exc)}") from exc
+
+
+def _why(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    if "JAVA_HOME" in text or ("java" in text.lower() and "not found" in text.lower()):
+        return "no Java runtime (Spark needs Java 17 or later: apt install default-jre-headless)"
+    return text[:300]
+
+
+def _schema(arrow: pa.Schema) -> StructType:
+    schema = from_arrow_schema(arrow)
+    assert isinstance(schema, StructType)
+    return schema
+
+
+def _read(spark: SparkSession, root: Path, table: str) -> DataFrame | None:
+    path = root / table
+    if not path.is_dir() or not any(path.rglob("*.parquet")):
+        return None
+    return spark.read.option("basePath", str(path)).parquet(str(path))
+
+
+def _cols(df: DataFrame, schema: StructType, **given: Column) -> DataFrame:
+    """*df* with exactly the columns of *schema*: those it has, *given* ones, else nulls."""
+    out = []
+    for f in schema.fields:
+        if f.name in given:
+            col = given[f.name]
+        elif f.name in df.columns:
+            col = F.col(f.name)
+        else:
+            col = F.lit(None)
+        out.append(col.cast(f.dataType).alias(f.name))
+    return df.select(*out)
+
+
+@dataclass
+class TrackSummary:
+    accounts: int
+    spans: int
+    departures: int
+    seconds: float
+
+
+def track(spark: SparkSession, lake_dir: Path, out: Path) -> TrackSummary:
+    """Spans of every account in the lake, written under ``out/spans`` (replacing any)."""
+    started = time.perf_counter()
+    track_in = _schema(TRACK_INPUT)
+    spans_schema = _schema(SPANS)
+    accounts = spark.read.parquet(lake.table_glob(lake_dir, "accounts")).select(
+        "account_id", F.col("name").alias("account"), "platform"
+    )
+    parts: list[DataFrame] = []
+    if (obs := _read(spark, lake_dir, "observations")) is not None:
+        parts.append(_cols(obs.drop("platform", "account"), track_in, rec=F.lit("obs"),
+                           at=F.col("observed_at")))  # fmt: skip
+    if (ev := _read(spark, lake_dir, "events")) is not None:
+        parts.append(_cols(ev.drop("platform", "account"), track_in, rec=F.lit("event"),
+                           at=F.col("occurred_at")))  # fmt: skip
+    checks = _read(spark, lake_dir, "checks")
+    if checks is not None:
+        # The replay reads only the account's own re-checks finding the follow in place.
+        mine = checks.where(F.col("state") == "active").where(F.col("follows"))
+        parts.append(_cols(mine.drop("platform", "account"), track_in, rec=F.lit("check"),
+                           at=F.col("checked_at"), direction=F.lit("followers")))  # fmt: skip
+    if not parts:
+        return TrackSummary(0, 0, 0, time.perf_counter() - started)
+    rows = parts[0]
+    for p in parts[1:]:
+        rows = rows.unionByName(p)
+    rows = _cols(
+        rows.drop("platform", "account").join(F.broadcast(accounts), "account_id"), track_in
+    )
+    first = (
+        rows.groupBy("account_id", "direction").applyInArrow(track_group, spans_schema).persist()
+    )
+    try:
+        result = first
+        if checks is not None:
+            ended = (
+                first.where(F.col("end_latest").isNotNull() & ~F.col("end_exact"))
+                .select(F.col("account_id").alias("for_account"), "person_id")
+                .distinct()
+            )
+            keyed = _cols(checks.join(ended, "person_id"), _schema(CHECKS))
+            result = (
+                first.groupBy("account_id")
+                .cogroup(keyed.groupBy("for_account"))
+                .applyInArrow(classify_group, spans_schema)
+            )
+        result.write.mode("overwrite").partitionBy("platform", "account").parquet(
+            str(out / "spans")
+        )
+    finally:
+        first.unpersist()
+    n_accounts, n_spans, n_departures = lake.span_counts(out)
+    return TrackSummary(n_accounts, n_spans, n_departures, time.perf_counter() - started)

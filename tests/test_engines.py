@@ -1,0 +1,461 @@
+"""Contract suite: the same observations tracked by the embedded engine (DuckDB, imports
+folded in one by one) and by Spark over the lake (everything replayed at once) give the
+same spans — so the same departures, windows, exactness and kinds.
+
+Every case is imported into one store under its own accounts and people (ids prefixed by
+the case), the store is exported to a lake in two increments, and one Spark job tracks the
+whole lake; each case then compares its own accounts.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+import shutil
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from breakup import lake
+from breakup.clock import fixed_clock
+from breakup.ingest import save_batch
+from breakup.models import AccountState, Batch, Check, Direction, Event, EventKind, Person
+from breakup.models import Snapshot as Snap
+from breakup.store import Store
+
+T0 = datetime(2025, 1, 1, tzinfo=UTC)
+NOW = T0 + timedelta(days=400)
+
+
+def h(hours: float) -> datetime:
+    return T0 + timedelta(hours=hours)
+
+
+@dataclass
+class Case:
+    """Batches of one case, in the order the embedded engine imports them."""
+
+    name: str
+    imports: list[tuple[str, Batch]] = field(default_factory=list)
+    _n: int = 0
+
+    def acct(self, name: str) -> str:
+        return f"{self.name}.{name}"
+
+    def p(self, pid: str | int) -> Person:
+        return Person(f"{self.name}/{pid}", handle=f"@{pid}")
+
+    def _ref(self) -> str:
+        self._n += 1
+        return f"{self.name}#{self._n}"
+
+    def snap(
+        self,
+        account: str,
+        at: float,
+        ids: list[Any],
+        *,
+        platform: str = "t",
+        complete: bool = True,
+        reported: int | None = -1,
+        since: datetime | None = None,
+        direction: Direction = Direction.FOLLOWERS,
+        follows: list[tuple[Any, datetime]] | None = None,
+    ) -> None:
+        snapshot = Snap.of(
+            direction,
+            h(at),
+            [self.p(i) for i in ids],
+            complete=complete,
+            reported_count=len(ids) if reported == -1 else reported,
+            complete_since=since,
+        )
+        batch = Batch(source="test", platform=platform, source_ref=self._ref(),
+                      snapshots=[snapshot])  # fmt: skip
+        for i, at_ in follows or []:
+            batch.events.append(Event(self.p(i), EventKind.FOLLOW, at_, direction))
+        self.imports.append((self.acct(account), batch))
+
+    def events(
+        self, account: str, *rows: tuple[float, Any, EventKind], platform: str = "t", **kw: Any
+    ) -> None:
+        batch = Batch(
+            source="test",
+            platform=platform,
+            source_ref=self._ref(),
+            events=[Event(self.p(pid), kind, h(at), **kw) for at, pid, kind in rows],
+        )
+        self.imports.append((self.acct(account), batch))
+
+    def checks(self, account: str, *rows: Check, platform: str = "t") -> None:
+        batch = Batch(source="test", platform=platform, source_ref=self._ref(), checks=list(rows))
+        self.imports.append((self.acct(account), batch))
+
+    def check(self, pid: Any, at: float, state: AccountState, **kw: Any) -> Check:
+        return Check(self.p(pid), h(at), state, **kw)
+
+
+CASES: dict[str, Callable[[Case], None]] = {}
+
+
+def case(fn: Callable[[Case], None]) -> Callable[[Case], None]:
+    CASES[fn.__name__] = fn
+    return fn
+
+
+@case
+def churn(c: Case) -> None:
+    """Complete snapshots, people coming and going every day; one leaves and comes back."""
+    c.snap("me", 0, list(range(10)))
+    c.snap("me", 24, [*range(2, 10), 10, 11])
+    c.snap("me", 48, [*range(3, 9), 10, 11, 12, 0])
+    c.snap("me", 72, [*range(3, 8), 11, 12, 13, 0])
+
+
+@case
+def partial(c: Case) -> None:
+    """A partial snapshot only opens; a size-suspect one is not diffed."""
+    c.snap("me", 0, list(range(20)))
+    c.snap("me", 10, [1, 2, 20], complete=False)
+    c.snap("me", 24, list(range(5, 20)), reported=20)  # 5 missing, count still says 20
+    c.snap("me", 48, [*range(6, 20), 20], reported=15)
+
+
+@case
+def events_at_snapshot_times(c: Case) -> None:
+    """Exact events interleaved with snapshots, some at the very instant of one."""
+    c.snap("me", 0, ["a", "b", "c"])
+    c.events("me", (5, "a", EventKind.UNFOLLOW), (10, "b", EventKind.UNFOLLOW),
+             (10, "d", EventKind.FOLLOW), (12, "e", EventKind.FOLLOW))  # fmt: skip
+    c.snap("me", 10, ["c", "d"])  # taken at 10: already reflects b and d
+    c.events("me", (24, "c", EventKind.UNFOLLOW), (30, "x", EventKind.UNFOLLOW))
+    c.snap("me", 24, ["d", "e"])
+    c.snap("me", 48, ["d"])
+
+
+@case
+def refollow(c: Case) -> None:
+    """Re-follows seen as an event, and seen only in a later snapshot."""
+    c.snap("me", 0, ["a", "b"])
+    c.events("me", (5, "a", EventKind.UNFOLLOW), (7, "a", EventKind.FOLLOW),
+             (9, "b", EventKind.UNFOLLOW))  # fmt: skip
+    c.snap("me", 24, ["a", "b"])
+    c.snap("me", 48, ["a"])
+    c.snap("me", 72, ["a", "b"])
+
+
+@case
+def scoped(c: Case) -> None:
+    """A snapshot complete only for follows since a date (a date-limited export)."""
+    since = h(-24 * 12)
+
+    def started(i: int) -> datetime:
+        if i >= 100:
+            return h(24 * 5) + timedelta(minutes=i)
+        return (h(-24 * 60) if i < 60 else since + timedelta(days=1)) + timedelta(hours=i)
+
+    def follows(ids: list[int]) -> list[tuple[Any, datetime]]:
+        return [(i, started(i)) for i in ids if i < 200]
+
+    first = [*range(100), 200]
+    c.snap("me", 24, first, platform="custom", follows=follows(first), reported=None)
+    in_range = [i for i in range(60, 105) if i not in (70, 71)]
+    c.snap("me", 24 * 10, in_range, platform="custom", since=since,
+           follows=follows(in_range), reported=None)  # fmt: skip
+    still = [i for i in [*range(1, 105), 200] if i not in (70, 71)]
+    c.snap("me", 24 * 20, still, platform="custom", follows=follows(still), reported=None)
+
+
+@case
+def rechecks(c: Case) -> None:
+    """Kinds from re-checks (own, a peer's, exact ones); a still-following check withdraws
+    a departure; a deletion after someone was seen alive names nothing."""
+    c.snap("me", 0, ["a", "b", "c", "d", "e", "f", "g"])
+    c.snap("me", 24, ["f"], reported=1)
+    c.snap("peer", 0, ["z"])
+    c.checks("me", c.check("a", 25, AccountState.ACTIVE, follows=False),
+             c.check("b", 25, AccountState.DEACTIVATED),
+             c.check("c", 12, AccountState.SUSPENDED),
+             c.check("d", -5, AccountState.DELETED),
+             c.check("e", 26, AccountState.ACTIVE, follows=True))  # fmt: skip
+    c.checks("peer", c.check("g", 30, AccountState.SUSPENDED))
+    c.checks("me", c.check("f", 40, AccountState.DELETED, exact=True))
+    c.snap("me", 48, ["e"], reported=1)
+    c.checks("me", c.check("f", 44, AccountState.DELETED, exact=True))
+    c.checks("peer", c.check("b", 20, AccountState.ACTIVE))
+
+
+@case
+def email(c: Case) -> None:
+    """Unsubscriptions with campaign and reason, cleaned addresses, an unsubscription
+    found by a re-check (an email account's 'no longer follows')."""
+    c.snap("news", 0, ["a", "b", "c", "d"], platform="email")
+    c.events("news", (5, "a", EventKind.UNSUBSCRIBE), platform="email",
+             campaign="c1", reason="too many")  # fmt: skip
+    c.events("news", (6, "b", EventKind.CLEANED), platform="email")
+    c.snap("news", 24, ["d", "e"], platform="email")
+    c.checks("news", c.check("c", 30, AccountState.ACTIVE, follows=False), platform="email")
+
+
+@case
+def following(c: Case) -> None:
+    """The account's own follows are tracked apart from its followers."""
+    c.snap("me", 0, ["a", "b"], direction=Direction.FOLLOWING)
+    c.snap("me", 0, ["a", "c"])
+    c.snap("me", 24, ["b"], direction=Direction.FOLLOWING)
+    c.snap("me", 24, ["c"])
+
+
+@case
+def accounts_and_platforms(c: Case) -> None:
+    """Several accounts on several platforms, their audiences overlapping, imported out of
+    time order (a past snapshot arriving forces the embedded engine to rebuild)."""
+    for day in (2, 0, 1, 3):
+        for k, (acct, platform) in enumerate((("bsky1", "bsky"), ("bsky2", "bsky"),
+                                              ("masto", "mastodon"))):  # fmt: skip
+            lo = 3 * day + k
+            c.snap(acct, 24 * day + k, list(range(lo, lo + 8)), platform=platform)
+    c.events("bsky1", (30, 5, EventKind.UNFOLLOW), platform="bsky")
+
+
+def world(c: Case, seed: int) -> None:
+    """A random truth, seen imperfectly (partial snapshots, missed events, a silently
+    dropped member re-checked at once), imported in a shuffled order."""
+    rng = random.Random(seed)
+    people = list(range(10))
+    initially = {p: rng.random() < 0.5 for p in people}
+    toggles = {p: sorted(x + 0.25 for x in rng.sample(range(1, 200), rng.randint(0, 4)))
+               for p in people}  # fmt: skip
+
+    def on(p: int, t: float) -> bool:
+        return initially[p] ^ (sum(1 for x in toggles[p] if x <= t) % 2 == 1)
+
+    for t in sorted(rng.sample(range(200), rng.randint(1, 5))):
+        members = [p for p in people if on(p, t)]
+        if members and rng.random() < 0.4:
+            c.snap("w", t, rng.sample(members, rng.randint(0, len(members))), complete=False)
+        lost = [p for p in members if on(p, t + 0.5)]
+        if lost and rng.random() < 0.4:
+            gone = rng.choice(lost)
+            c.snap("w", t, [p for p in members if p != gone], reported=len(members))
+            c.checks("w", c.check(gone, t + 0.5, AccountState.ACTIVE, follows=True))
+        else:
+            c.snap("w", t, members, reported=len(members))
+    seen = [(x, p, EventKind.FOLLOW if on(p, x) else EventKind.UNFOLLOW)
+            for p in people for x in toggles[p] if rng.random() < 0.5]  # fmt: skip
+    if seen:
+        c.events("w", *seen)
+    rng.shuffle(c.imports)
+
+
+for _seed in range(6):
+    CASES[f"world{_seed}"] = lambda c, s=_seed: world(c, s)
+
+
+# --- the two engines ---------------------------------------------------------------------
+
+
+def _require_java() -> None:
+    """Spark needs Java: without it these tests fail, saying so (CI installs
+    default-jre-headless)."""
+    java = shutil.which("java")
+    if java is None:
+        pytest.fail("no `java` on PATH: Spark needs Java 17+ (apt install default-jre-headless)")
+    out = subprocess.run([java, "-version"], capture_output=True, text=True, check=False)
+    if out.returncode != 0:
+        pytest.fail(f"`java -version` failed: {out.stderr.strip()[:300]}")
+
+
+@pytest.fixture(scope="module")
+def spark() -> Iterator[Any]:
+    _require_java()
+    from breakup.engines.spark import session
+
+    started = time.perf_counter()
+    s = session("local[2]", shuffle_partitions=2, app="breakup-contract")
+    s.sparkContext.setLogLevel("ERROR")
+    print(f"spark session started in {time.perf_counter() - started:.1f} s")
+    yield s
+    s.stop()
+
+
+@dataclass
+class Run:
+    store: Path
+    lake: Path
+    out: Path
+    first_export: lake.ExportResult
+    second_export: lake.ExportResult
+    files_after_first: dict[str, str]
+    seconds: float
+
+
+def _digests(root: Path) -> dict[str, str]:
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*.parquet"))
+    }
+
+
+@pytest.fixture(scope="module")
+def run(spark: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
+    from breakup.engines.spark import track
+
+    base = tmp_path_factory.mktemp("engines")
+    cases = []
+    for name, build in CASES.items():
+        c = Case(name)
+        build(c)
+        cases.append(c)
+    path, lake_dir = base / "store.duckdb", base / "lake"
+    with Store(path, clock=fixed_clock(NOW)) as store:
+        # Half the imports of every case, a first export, the rest, a second export.
+        halves = [(c.imports[: len(c.imports) // 2], c.imports[len(c.imports) // 2 :])
+                  for c in cases]  # fmt: skip
+        for first, _ in halves:
+            for account, batch in first:
+                save_batch(store, batch, account=account)
+        first_export = lake.export(store, lake_dir)
+        files = _digests(lake_dir)
+        for _, rest in halves:
+            for account, batch in rest:
+                save_batch(store, batch, account=account)
+        second_export = lake.export(store, lake_dir)
+    started = time.perf_counter()
+    track(spark, lake_dir, base / "out")
+    seconds = time.perf_counter() - started
+    print(f"spark tracking of {len(cases)} cases: {seconds:.1f} s")
+    yield Run(path, lake_dir, base / "out", first_export, second_export, files, seconds)
+
+
+SPAN_COLUMNS = (
+    "direction, start_earliest, start_latest, start_exact, end_earliest, end_latest, "
+    "end_exact, end_kind, end_campaign, end_reason"
+)
+
+
+def _embedded(store: Path, prefix: str) -> list[tuple[Any, ...]]:
+    with Store(store, read_only=True) as s:
+        return s.con.execute(
+            f"""
+            SELECT a.platform, a.name, p.external_id, {SPAN_COLUMNS}
+            FROM spans JOIN accounts a USING (account_id) JOIN people p USING (person_id)
+            WHERE starts_with(a.name, ?)
+            """,
+            [prefix],
+        ).fetchall()
+
+
+def _spark(run: Run, prefix: str) -> list[tuple[Any, ...]]:
+    with Store(run.store, read_only=True) as s:
+        s.con.register("_out", lake.read_spans(run.out))
+        return s.con.execute(
+            f"""
+            SELECT o.platform, o.account, p.external_id, {SPAN_COLUMNS}
+            FROM _out o JOIN people p ON p.person_id = o.person_id
+            WHERE starts_with(o.account, ?)
+            """,
+            [prefix],
+        ).fetchall()
+
+
+def _key(row: tuple[Any, ...]) -> tuple[str, ...]:
+    return tuple("" if v is None else str(v) for v in row)
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_both_engines_give_the_same_spans(run: Run, name: str) -> None:
+    embedded = sorted(_embedded(run.store, f"{name}."), key=_key)
+    spark = sorted(_spark(run, f"{name}."), key=_key)
+    assert embedded, "the case tracks nothing"
+    assert spark == embedded
+    # Departures are the followers' spans that ended: the same, with their kinds.
+    ended = [r for r in embedded if r[3] == "followers" and r[8] is not None]
+    assert ended or name.startswith("world") or name == "following"
+
+
+def test_cases_exercise_what_they_claim(run: Run) -> None:
+    """The contract is not vacuous: exact and windowed endings, every kind a check can
+    name, withdrawn and scoped departures, several platforms, both directions."""
+    rows = _embedded(run.store, "")
+    kinds = {r[10] for r in rows if r[8] is not None}
+    assert {"unknown", "unfollowed", "unsubscribed", "deleted", "suspended"} <= kinds
+    assert {r[0] for r in rows} >= {"t", "bsky", "mastodon", "email", "custom"}
+    assert {r[3] for r in rows} == {"followers", "following"}
+    assert any(r[9] for r in rows if r[8] is not None)  # exact endings
+    assert any(not r[9] for r in rows if r[8] is not None)  # windowed endings
+    by = {(r[1], r[2]): r for r in rows}
+    assert by[("rechecks.me", "rechecks/e")][8] is None  # withdrawn: still following
+    # an exact account event inside the window says when
+    assert by[("rechecks.me", "rechecks/f")][7:10] == (h(40).replace(tzinfo=None),) * 2 + (True,)
+    scoped_ended = {r[2] for r in rows if r[1] == "scoped.me" and r[8] is not None}
+    assert scoped_ended == {"scoped/0", "scoped/70", "scoped/71"}
+
+
+def test_export_is_incremental_and_never_rewrites_a_file(run: Run) -> None:
+    first, second = run.first_export, run.second_export
+    assert (first.export, second.export) == (1, 2)
+    assert first.imports + second.imports == sum(len(b.imports) for b in _built())
+    after = _digests(run.lake)
+    for name, digest in run.files_after_first.items():
+        assert after[name] == digest, f"{name} rewritten"
+    new = set(after) - set(run.files_after_first)
+    assert new and all(Path(n).name.startswith("e000002") for n in new)
+    manifest = json.loads((run.lake / lake.MANIFEST).read_text())
+    assert [e["export"] for e in manifest["exports"]] == [1, 2]
+    # Hive layout, partitioned by platform and account.
+    assert any(Path(n).parts[:3] == ("observations", "platform=email", "account=email.news")
+               for n in after)  # fmt: skip
+
+
+def test_an_export_with_nothing_new_writes_nothing(run: Run, tmp_path: Path) -> None:
+    copy = tmp_path / "store.duckdb"
+    shutil.copy(run.store, copy)
+    lake_dir = tmp_path / "lake"
+    shutil.copytree(run.lake, lake_dir)
+    before = _digests(lake_dir)
+    with Store(copy, clock=fixed_clock(NOW)) as store:
+        assert lake.export(store, lake_dir).export is None
+    assert _digests(lake_dir) == before
+
+
+def test_files_of_an_export_that_died_are_replaced(tmp_path: Path) -> None:
+    lake_dir = tmp_path / "lake"
+    c = Case("crash")
+    churn(c)
+    with Store(tmp_path / "s.duckdb", clock=fixed_clock(NOW)) as store:
+        for account, batch in c.imports[:2]:
+            save_batch(store, batch, account=account)
+        assert lake.export(store, lake_dir).export == 1
+        for account, batch in c.imports[2:]:
+            save_batch(store, batch, account=account)
+        # export 2 wrote a file, then died before its manifest
+        stray = lake_dir / "events" / "platform=t" / "account=crash.me" / "e000002_9.parquet"
+        stray.parent.mkdir(parents=True)
+        stray.write_bytes(b"half a file")
+        result = lake.export(store, lake_dir)
+    assert result.export == 2 and result.rows["observations"] == 2
+    assert not stray.exists()
+    import duckdb
+
+    with duckdb.connect() as con:
+        n = con.execute(
+            f"SELECT count(*) FROM read_parquet('{lake_dir}/observations/**/*.parquet')"
+        ).fetchall()
+    assert n == [(4,)]
+
+
+def _built() -> list[Case]:
+    out = []
+    for name, build in CASES.items():
+        c = Case(name)
+        build(c)
+        out.append(c)
+    return out
