@@ -459,3 +459,27 @@ def _built() -> list[Case]:
         build(c)
         out.append(c)
     return out
+
+
+def test_the_commands_export_and_track_a_store(run: Run, tmp_path: Path) -> None:
+    """`breakup lake export DIR`, then `breakup batch --lake DIR` (on the module's Spark
+    session, which the command leaves running), give the same departures."""
+    from typer.testing import CliRunner
+
+    from breakup.cli import app
+    from breakup.cli_lake import lake_app  # noqa: F401 - registers the commands
+
+    lake_dir = tmp_path / "lake"
+    runner = CliRunner()
+    result = runner.invoke(app, ["--db", str(run.store), "lake", "export", str(lake_dir)])
+    assert result.exit_code == 0, result.output
+    assert "export 1:" in result.output
+    result = runner.invoke(app, ["--db", str(run.store), "lake", "export", str(lake_dir)])
+    assert "nothing new" in result.output
+    result = runner.invoke(app, ["batch", "--lake", str(lake_dir), "--json"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.output)
+    assert summary["departures"] == lake.span_counts(run.out)[2] > 0
+    assert lake.read_spans(lake_dir / "results").equals(lake.read_spans(run.out))
+    bad = runner.invoke(app, ["batch", "--lake", str(lake_dir), "--engine", "ray"])
+    assert bad.exit_code != 0

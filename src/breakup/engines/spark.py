@@ -19,6 +19,8 @@ from __future__ import annotations
 import os
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,10 +31,11 @@ from pyspark.sql.pandas.types import from_arrow_schema
 from pyspark.sql.types import StructType
 
 from .. import lake
+from ..errors import BreakupError
 from .groups import CHECKS, SPANS, TRACK_INPUT, classify_group, track_group
 
 
-class SparkUnavailable(RuntimeError):
+class SparkUnavailable(BreakupError):
     """Spark cannot start here (no Java, most often); the message says why."""
 
 
@@ -61,6 +64,22 @@ def session(
         )
     except Exception as exc:  # py4j raises plain exceptions when the JVM cannot start
         raise SparkUnavailable(f"cannot start Spark ({master}): {_why(exc)}") from exc
+
+
+@contextmanager
+def running(master: str) -> Iterator[SparkSession]:
+    """A session for one command: the active one if there is (left running), else a new
+    one on *master*, stopped after."""
+    active = SparkSession.getActiveSession()
+    if active is not None:
+        yield active
+        return
+    spark = session(master)
+    spark.sparkContext.setLogLevel("ERROR")
+    try:
+        yield spark
+    finally:
+        spark.stop()
 
 
 def _why(exc: BaseException) -> str:
