@@ -97,7 +97,8 @@ def test_long_handles_break_at_their_parts_and_stay_escaped() -> None:
     # in a sentence: the names break at their parts, numbers and the rest stay whole
     line = "mastodon:@brand@mastodon.example: 1,622 left ×24.2 at 12:30 <b>"
     assert breakable_words(line) == (
-        "mastodon:<wbr>@brand<wbr>@mastodon.<wbr>example: 1,622 left ×24.2 at 12:30 &lt;b&gt;"
+        "mastodon:<wbr>@brand<wbr>@mastodon.<wbr>example: "
+        "1,622\u00a0left ×24.2\u00a0at 12:30 &lt;b&gt;"
     )
 
 
@@ -147,6 +148,20 @@ def test_headline_reads_the_why_result(golden: Report) -> None:
 
     refused = {c.key: c for c in headline(replace(golden, why=Unavailable("too little data")))}
     assert refused["cause"].detail == "No statistics: too little data"
+
+
+def test_headline_counts_keep_the_number_with_its_word(golden: Report) -> None:
+    """'9 deleted' never breaks into '9' and 'deleted' on a narrow card (the page joins
+    them with a no-break space; the cards' own text, which the terminal shows, is plain)."""
+    cards = {c.key: c for c in headline(golden)}
+    assert "(5 joined, 12 left)" in cards["followers"].detail
+    page = render_html(golden, plotlyjs="")
+    assert "(5\u00a0joined, 12\u00a0left)" in page
+    assert "2\u00a0unknown · 1\u00a0unfollowed" in page
+    assert breakable_words("in the last 30 days, 2026-09-27: 1,622 left ×24.2") == (
+        "in the last 30\u00a0days, 2026-09-27: 1,622\u00a0left ×24.2"
+    )
+    assert breakable_words("12 (39–75) x") == "12 (39–75) x"  # only a word right after
 
 
 def test_headline_with_one_snapshot_asks_for_another(golden: Report) -> None:

@@ -133,7 +133,10 @@ def breakable_words(text: str) -> Markup:
             out.append(str(breakable(core)) + str(escape(part[len(core) :])))
         else:
             out.append(str(escape(part)))
-    return Markup("".join(out))
+    return Markup(_COUNT_WORD.sub("\u00a0", "".join(out)))
+
+
+_COUNT_WORD = re.compile(r"(?<=\d) (?=[^\W\d])")
 
 
 def why_cost(score: Any, platform: str) -> str:
