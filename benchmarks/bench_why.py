@@ -140,8 +140,9 @@ def build(
         )
         for when in (T0, T0 + timedelta(days=days)):
             store.con.execute(
-                "INSERT INTO observations VALUES (?, ?, ?, 'followers', ?, true, true, 0, NULL,"
-                " NULL)",
+                "INSERT INTO observations (observation_id, import_id, account_id, direction,"
+                " observed_at, complete, diffable, member_count)"
+                " VALUES (?, ?, ?, 'followers', ?, true, true, 0)",
                 [store.next_id("observations", "observation_id"), base_import, aid,
                  when.replace(tzinfo=None)],
             )  # fmt: skip
