@@ -605,4 +605,4 @@ def _fail(message: str) -> NoReturn:
 
 # Command groups kept in their own modules register on `app` when imported (after `app`
 # and the helpers above exist).
-from . import cli_fans, cli_report, cli_why  # noqa: E402, F401
+from . import cli_fans, cli_lake, cli_report, cli_why  # noqa: E402, F401
