@@ -28,7 +28,7 @@ from .cli import (
 )
 from .clock import Clock, parse_time
 from .errors import StoreLocked
-from .report.model import Filters
+from .filters import Filters
 from .store import Store
 
 __all__ = ["app"]

@@ -19,9 +19,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from .errors import InvalidInput
+from .filters import Filters
 from .left import who_left
 from .report.analyses import Unavailable, fans_results, why_result
-from .report.model import Filters
 from .report.queries import posts_with_departures, select_accounts
 from .safetext import FORMULA_START, neutralize  # noqa: F401 - FORMULA_START re-exported
 from .serialize import to_jsonable

@@ -7,9 +7,10 @@ and :func:`render_html` only render what it returned.
 
 from __future__ import annotations
 
+from ..filters import Filters
 from .build import build_report
 from .html import render_html, write_html
-from .model import DayPoint, Filters, PersonHistory, PostDetail, PostRow, Report, Series
+from .model import DayPoint, PersonHistory, PostDetail, PostRow, Report, Series
 from .queries import person_history, post_detail
 from .terminal import render as render_terminal
 

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import BreakupError
+from ..filters import Filters
 from ..store import Store
-from .model import Filters
 
 FANS_SECTIONS = ("top_fans", "at_risk", "hygiene", "unanswered")
 

@@ -5,11 +5,12 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
+from ..filters import Filters
 from ..left import left_summary
 from ..status import account_status
 from ..store import Store
 from .analyses import fans_results, why_result
-from .model import Filters, PostRow, Report
+from .model import PostRow, Report
 from .queries import (
     followers_series,
     posts_with_departures,

@@ -10,27 +10,9 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
+from ..filters import Filters
 from ..left import Departure, LeftSummary
 from ..status import AccountStatus
-
-
-@dataclass(frozen=True)
-class Filters:
-    """Which part of the store a report covers. Every field is optional."""
-
-    account: str | None = None
-    channel: str | None = None  # platform: bsky, mastodon, email, x, instagram ...
-    since: datetime | None = None
-    until: datetime | None = None
-
-    def describe(self) -> str:
-        parts = [
-            f"account {self.account}" if self.account else "all accounts",
-            f"channel {self.channel}" if self.channel else "",
-            f"from {self.since:%Y-%m-%d}" if self.since else "",
-            f"to {self.until:%Y-%m-%d}" if self.until else "",
-        ]
-        return ", ".join(p for p in parts if p)
 
 
 @dataclass(frozen=True)

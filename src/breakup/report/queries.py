@@ -8,9 +8,10 @@ from typing import Any
 
 from ..clock import from_db, to_db
 from ..errors import InvalidInput
+from ..filters import Filters
 from ..left import Departure, who_left
 from ..store import Account, Store
-from .model import DayPoint, Filters, NameSeen, PersonHistory, PostDetail, PostRow, Series, SpanRow
+from .model import DayPoint, NameSeen, PersonHistory, PostDetail, PostRow, Series, SpanRow
 
 
 def select_accounts(store: Store, filters: Filters) -> list[Account]:
