@@ -250,8 +250,11 @@ class ExportFiles:
         line = 0  # the last line of the last row read
         rows, about = 0, max(0, text.count("\n") - 1)  # for a progress bar (breakup.progress)
         try:
-            reader = csv.DictReader(io.StringIO(text, newline=""), strict=True)
-            header = set(reader.fieldnames or [])
+            # csv.reader, not DictReader: its rows are checked here and made dicts once.
+            reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+            fieldnames = next(reader, None) or []
+            width = len(fieldnames)
+            header = set(fieldnames)
             missing = required - header
             if missing:
                 raise InvalidExport(
@@ -260,18 +263,17 @@ class ExportFiles:
                 )
             line = reader.line_num
             for row in reader:
+                if not row:
+                    continue  # a blank line (DictReader skipped them too)
                 start, line = line + 1, reader.line_num
-                if None in row:
+                if len(row) != width:
+                    short = "missing fields (truncated file?)"
+                    problem = "extra fields" if len(row) > width else short
                     raise InvalidExport(
-                        self.path, f"{self.where(name)}line {reader.line_num}: extra fields"
+                        self.path, f"{self.where(name)}line {reader.line_num}: {problem}"
                     )
-                if any(v is None for v in row.values()):
-                    raise InvalidExport(
-                        self.path,
-                        f"{self.where(name)}line {reader.line_num}: missing fields "
-                        "(truncated file?)",
-                    )
-                if line > start and _swallows_rows(row.values(), len(header)):
+                record = dict(zip(fieldnames, row, strict=True))
+                if line > start and _swallows_rows(record.values(), len(header)):
                     raise InvalidExport(
                         self.path,
                         f"{self.where(name)}lines {start}-{line} are one quoted value holding "
@@ -280,7 +282,7 @@ class ExportFiles:
                 rows += 1
                 if rows % progress.EVERY == 0:
                     progress.rows_read(name, rows, about)
-                yield {k: (v or "") for k, v in row.items()}
+                yield record
             progress.rows_read(name, rows, rows)
         except csv.Error as exc:
             problem = str(exc)
