@@ -34,6 +34,12 @@ from .stats import Z95, ratio_interval
 
 BENCHMARK_EMAIL = 0.0025
 WARNING_EMAIL = 0.005
+# A curve's points: every step up to DETAIL_DAYS (the survival chart never shows more than
+# its first two years; durations are whole days, so at most 731 steps), then TAIL_POINTS
+# evenly spaced to the end; never more than MAX_POINTS.
+DETAIL_DAYS = 730.0
+TAIL_POINTS = 60
+MAX_POINTS = 800
 
 
 @dataclass(frozen=True)
@@ -46,7 +52,9 @@ class Curve:
     survival_30d: float | None
     survival_90d: float | None
     survival_365d: float | None
-    points: list[tuple[float, float]]  # (day, survival), for charts (at most 100)
+    # (day, survival) for charts, a step curve (hold each value until the next point):
+    # every step up to DETAIL_DAYS, evenly spaced after; at most MAX_POINTS.
+    points: list[tuple[float, float]]
 
 
 @dataclass(frozen=True)
@@ -140,10 +148,38 @@ def _curve(label: str, entry: np.ndarray, dur: np.ndarray, ended: np.ndarray,
     def at(day: float) -> float | None:
         return float(kmf.predict(day)) if day <= last else None
 
-    grid = np.linspace(0, last, min(100, max(2, len(sf))))
-    points = [(float(t), float(v)) for t, v in zip(grid, kmf.predict(grid), strict=True)]
+    points = _points(sf.index.to_numpy(np.float64), sf.iloc[:, 0].to_numpy(np.float64))
     return Curve(label, int(w[ok].sum()), int((w * ended)[ok].sum()), fin(med),
                  (fin(lo), fin(hi)), at(30), at(90), at(365), points)  # fmt: skip
+
+
+def _points(times: np.ndarray, survival: np.ndarray) -> list[tuple[float, float]]:
+    """The chart's points of a Kaplan-Meier step function (*times* ascending, *survival*
+    its value from each time on): day 0, every time the curve steps up to DETAIL_DAYS
+    (the first steps and log-spaced days if there are more than fit in MAX_POINTS), then
+    TAIL_POINTS evenly spaced days to the last time, which is always a point."""
+    if not len(times):
+        return []
+    last = float(times[-1])
+
+    def value(day: np.ndarray) -> np.ndarray:
+        at = np.searchsorted(times, day, side="right") - 1
+        out: np.ndarray = np.where(at >= 0, survival[np.maximum(at, 0)], 1.0)
+        return out
+
+    prev = np.concatenate([[1.0], survival[:-1]])
+    steps = times[(survival != prev) & (times <= DETAIL_DAYS)]
+    budget = MAX_POINTS - TAIL_POINTS - 2
+    if len(steps) > budget:  # finer than whole days: every step early, log-spaced after
+        grid = np.geomspace(1.0, min(DETAIL_DAYS, last), budget // 2)
+        steps = np.union1d(steps[: budget // 2], grid)
+    tail = (
+        np.linspace(DETAIL_DAYS, last, TAIL_POINTS + 1)[1:] if last > DETAIL_DAYS else np.zeros(0)
+    )
+    days = np.unique(np.concatenate([[0.0], steps, tail, [last]]))
+    return [
+        (round(float(d), 6), round(float(v), 9)) for d, v in zip(days, value(days), strict=True)
+    ]
 
 
 def retention(
