@@ -419,15 +419,34 @@ def test_import_summary_golden(width: int) -> None:
     """An import's summary never wraps at 80 columns, whatever the path and the counts."""
     view = Group(
         terminal.import_summary(_imported()),
-        terminal.import_summary(_imported(rebuilt=True, notes=["2 rows without an id skipped"])),
+        terminal.import_summary(_imported(rebuilt=True, notes=["2 rows without an id skipped",
+                                                               LONG_NOTE])),
         terminal.import_summary(_imported(path="bsky:brand.bsky.social",
                                           account="bsky:brand.bsky.social")),
         terminal.import_summary(_imported(skipped=True)),
     )  # fmt: skip
     out = render(view, width)
-    check("import", out, width)
     assert out.count("snapshot(s)") == 3
     assert "1,234,567 people" in out and "replayed from the start" in out
+    # A long note wraps at words, its lines under its first word (a hanging indent).
+    lines = out.splitlines()
+    first = next(i for i, line in enumerate(lines) if "the follower list was" in line)
+    assert lines[first].startswith("  note: the follower list was")
+    last = next(i for i in range(first, len(lines)) if "archive)" in lines[i])
+    assert last - first == (3 if width == 80 else 1)
+    rest = lines[first + 1 : last + 1]
+    assert all(line.startswith(" " * 8) and line[8] != " " for line in rest), rest
+    assert " ".join(w for line in lines[first : last + 1] for w in line.split()) == (
+        "note: " + LONG_NOTE
+    )
+    check("import", out, width)
+
+
+LONG_NOTE = (
+    "the follower list was cut at 1,000,000 rows by the platform's export (it reported "
+    "1,234,567 followers): departures of people beyond the cut cannot be seen until a "
+    "complete list is imported (request a full archive)"
+)
 
 
 def test_kinds_peers_and_import_at_80_columns(db: Path, tmp_path: Path) -> None:

@@ -635,5 +635,24 @@ def import_summary(r: ImportResult, *, when: str | None = None) -> RenderableTyp
     )
     if r.rebuilt:
         lines.append(Text("  replayed from the start: older data arrived", style="dim"))
-    lines += [Text(f"  note: {n}", style="yellow") for n in r.notes]
+    lines += [Hanging("  note: ", n, style="yellow") for n in r.notes]
     return Group(*lines)
+
+
+@dataclass(frozen=True)
+class Hanging:
+    """*label* then *text* wrapped at words, its further lines under its first word (a
+    hanging indent), not back at the margin."""
+
+    label: str
+    text: str
+    style: str = ""
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        indent = cell_len(self.label)
+        body = Text(self.text, style=self.style)
+        for i, line in enumerate(body.wrap(console, max(options.max_width - indent, 8))):
+            out = Text(self.label if i == 0 else " " * indent, style=self.style)
+            out.append_text(line)
+            out.rstrip()
+            yield out
