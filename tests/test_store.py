@@ -286,3 +286,69 @@ def test_names_from_events_are_stamped_with_the_event_time(store: Store) -> None
                   events=[Event(Person("b", handle="bea"), EventKind.FOLLOW, when)])  # fmt: skip
     save_batch(store, batch, account="me")
     assert _names(store, "b") == [(when.replace(tzinfo=None), "bea", None)]
+
+
+def test_departures_view_classes_every_ending_as_models_does(store: Store) -> None:
+    """The departures view (a migration) and models.VOLUNTARY_ENDS define "left of their
+    own choice" alike; the view keeps every column of spans."""
+    from breakup.models import VOLUNTARY_ENDS, EndKind
+
+    for i, kind in enumerate(EndKind):
+        store.con.execute(
+            "INSERT INTO spans VALUES (?, 1, ?, 'followers', NULL, ?, false, ?, ?, false, ?, "
+            "NULL, NULL)",
+            [i, i, NOW - timedelta(days=9), NOW - timedelta(days=2), NOW, kind.value],
+        )
+    store.con.execute(  # neither an open span nor a followed account is a departure
+        "INSERT INTO spans VALUES (100, 1, 100, 'followers', NULL, ?, false, NULL, NULL, "
+        "NULL, NULL, NULL, NULL), (101, 1, 101, 'following', NULL, ?, false, ?, ?, false, "
+        "'unfollowed', NULL, NULL)",
+        [NOW, NOW, NOW, NOW],
+    )
+    rows = store.con.execute(
+        "SELECT end_kind, voluntary, left_earliest FROM departures ORDER BY span_id"
+    ).fetchall()
+    assert {k: v for k, v, _ in rows} == {k.value: k in VOLUNTARY_ENDS for k in EndKind}
+    assert {t for _, _, t in rows} == {(NOW - timedelta(days=2)).replace(tzinfo=None)}
+    spans = [r[0] for r in store.con.execute("DESCRIBE spans").fetchall()]
+    view = [r[0] for r in store.con.execute("DESCRIBE departures").fetchall()]
+    assert view[: len(spans)] == spans
+
+
+def test_latest_names_view(store: Store) -> None:
+    """Each person's latest handle and latest display name, each the latest known."""
+    for day, person in (
+        (1, Person("a", handle="old", display_name="Ann")),
+        (3, Person("a", handle="new")),
+        (2, Person("b", handle="bee", display_name="Bea")),
+    ):
+        batch = Batch(
+            source="t",
+            platform="x",
+            source_ref=f"n{day}",
+            snapshots=[Snapshot.of(Direction.FOLLOWERS, NOW - timedelta(days=9 - day), [person])],
+        )
+        save_batch(store, batch, account="brand")
+    rows = store.con.execute(
+        "SELECT p.external_id, n.handle, n.display_name FROM latest_names n "
+        "JOIN people p USING (person_id) ORDER BY 1"
+    ).fetchall()
+    assert rows == [("a", "new", "Ann"), ("b", "bee", "Bea")]
+
+
+def test_reading_a_store_of_an_older_breakup_upgrades_it_first(tmp_path: Path) -> None:
+    """Readers query every migration's views: a read-only open applies the missing ones."""
+    import breakup.store as store_module
+
+    path = tmp_path / "old.duckdb"
+    older = store_module.MIGRATIONS[:-1]
+    original = list(store_module.MIGRATIONS)
+    store_module.MIGRATIONS[:] = older
+    try:
+        Store(path).close()
+    finally:
+        store_module.MIGRATIONS[:] = original
+    with Store(path, read_only=True) as reader:
+        assert reader.schema_version == SCHEMA_VERSION
+        assert reader.scalar("SELECT count(*) FROM departures WHERE voluntary") == 0
+        assert reader.scalar("SELECT count(*) FROM latest_names") == 0

@@ -19,6 +19,11 @@ class Filters:
     since: datetime | None = None
     until: datetime | None = None
 
+    def __post_init__(self) -> None:
+        # A channel is a platform name however it was typed ("Bsky " is bsky).
+        if self.channel is not None:
+            object.__setattr__(self, "channel", self.channel.strip().lower() or None)
+
     def describe(self) -> str:
         parts = [
             f"account {self.account}" if self.account else "all accounts",

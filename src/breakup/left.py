@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from .clock import from_db, to_db
+from .filters import Filters
 from .store import Store
 
 LAST_POSTS = 3
@@ -41,32 +42,48 @@ class Departure:
     last_posts: list[PostRef] = field(default_factory=list)
 
 
-def _where(
-    store: Store,
+def _filters(
+    filters: Filters | None,
     account: str | None,
     since: datetime | None,
     until: datetime | None,
     channel: str | None,
-) -> tuple[list[str], list[Any]]:
-    where = ["s.direction = 'followers'", "s.end_latest IS NOT NULL", "a.role = 'own'"]
+) -> Filters:
+    """*filters*, with any keyword argument given beside it in place of its field."""
+    base = filters or Filters()
+    return Filters(
+        account=account if account is not None else base.account,
+        channel=channel if channel is not None else base.channel,
+        since=since if since is not None else base.since,
+        until=until if until is not None else base.until,
+    )
+
+
+def departures_where(store: Store, filters: Filters) -> tuple[list[str], list[Any]]:
+    """The conditions on ``departures s JOIN accounts a`` that *filters* set (the user's
+    own accounts only): the one rule of which departures a filter keeps. ``since``
+    keeps the departures that may have happened at or after it, ``until`` those that may
+    have happened before it."""
+    where = ["a.role = 'own'"]
     params: list[Any] = []
-    if account is not None:
+    if filters.account is not None:
         where.append("a.account_id = ?")
-        params.append(store.account(account).account_id)
-    if since is not None:
+        params.append(store.account(filters.account).account_id)
+    if filters.since is not None:
         where.append("s.end_latest >= ?")
-        params.append(to_db(since))
-    if until is not None:  # may have happened before it
-        where.append("coalesce(s.end_earliest, s.end_latest) < ?")
-        params.append(to_db(until))
-    if channel is not None:
+        params.append(to_db(filters.since))
+    if filters.until is not None:
+        where.append("s.left_earliest < ?")
+        params.append(to_db(filters.until))
+    if filters.channel is not None:
         where.append("a.platform = ?")
-        params.append(channel.strip().lower())
+        params.append(filters.channel)
     return where, params
 
 
 def who_left(
     store: Store,
+    filters: Filters | None = None,
     *,
     account: str | None = None,
     since: datetime | None = None,
@@ -74,14 +91,15 @@ def who_left(
     until: datetime | None = None,
     channel: str | None = None,
 ) -> list[Departure]:
-    """Departures, newest first; ``since`` keeps those that may have happened after it,
+    """Departures under *filters* (the keyword arguments, when given, set single fields of
+    it), newest first: ``since`` keeps those that may have happened at or after it,
     ``until`` those that may have happened before it; ``limit`` None or 0 means all."""
-    where, params = _where(store, account, since, until, channel)
+    where, params = departures_where(store, _filters(filters, account, since, until, channel))
     limit_sql = "" if not limit else f"LIMIT {int(limit)}"
     rows = store.con.execute(
         f"""
         WITH d AS (
-            SELECT s.*, a.name AS account, a.platform FROM spans s
+            SELECT s.*, a.name AS account, a.platform FROM departures s
             JOIN accounts a USING (account_id)
             WHERE {" AND ".join(where)}
             ORDER BY s.end_latest DESC, s.span_id DESC {limit_sql}
@@ -108,10 +126,9 @@ def who_left(
         )
         SELECT d.account, d.platform, d.person_id, pe.external_id,
                coalesce(names.h, names.h0), coalesce(names.dn, names.dn0), d.end_kind,
-               coalesce(d.end_earliest, d.end_latest), d.end_latest, d.end_exact,
+               d.left_earliest, d.end_latest, d.end_exact,
                d.start_latest, d.start_earliest IS NULL AND NOT d.start_exact,
-               date_diff('second', d.start_latest,
-                         coalesce(d.end_earliest, d.end_latest)) / 86400.0,
+               date_diff('second', d.start_latest, d.left_earliest) / 86400.0,
                coalesce(cp.text, d.end_campaign), d.end_reason, lp.posts
         FROM d
         JOIN people pe ON pe.person_id = d.person_id
@@ -138,6 +155,7 @@ class LeftSummary:
 
 def left_summary(
     store: Store,
+    filters: Filters | None = None,
     *,
     account: str | None = None,
     since: datetime | None = None,
@@ -145,8 +163,8 @@ def left_summary(
     channel: str | None = None,
 ) -> LeftSummary:
     """Counts for everything :func:`who_left` would list without a limit."""
-    where, params = _where(store, account, since, until, channel)
-    sql = f"FROM spans s JOIN accounts a USING (account_id) WHERE {' AND '.join(where)}"
+    where, params = departures_where(store, _filters(filters, account, since, until, channel))
+    sql = f"FROM departures s JOIN accounts a USING (account_id) WHERE {' AND '.join(where)}"
     kinds = store.con.execute(
         f"SELECT s.end_kind, count(*) {sql} GROUP BY ALL ORDER BY 2 DESC, 1", params
     ).fetchall()

@@ -258,6 +258,30 @@ MIGRATIONS.append(
     )
 )
 
+MIGRATIONS.append(
+    (
+        "domain views",
+        # The definitions every query shares, once. `voluntary` is models.VOLUNTARY_ENDS
+        # (tests/test_store.py holds the two equal): changing it is a new migration.
+        """
+        -- Followers' spans that ended, with the class of the ending: voluntary (of the
+        -- person's own choice, or unknown: most absences are unfollows) or not (deleted,
+        -- suspended, blocked), and the earliest time it may have happened.
+        CREATE OR REPLACE VIEW departures AS
+            SELECT *,
+                   end_kind IN ('unfollowed', 'unsubscribed', 'unknown') AS voluntary,
+                   coalesce(end_earliest, end_latest) AS left_earliest
+            FROM spans WHERE direction = 'followers' AND end_latest IS NOT NULL;
+        -- Each person's latest name: the latest handle and the latest display name seen
+        -- (each the latest known one: a later sighting without it keeps the earlier).
+        CREATE OR REPLACE VIEW latest_names AS
+            SELECT person_id, arg_max(handle, seen_at) AS handle,
+                   arg_max(display_name, seen_at) AS display_name, max(seen_at) AS seen_at
+            FROM person_names GROUP BY person_id;
+        """,
+    )
+)
+
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -312,6 +336,20 @@ class Store:
             self._migrate()
         else:
             self._check_version()
+            if self._applied_version() < SCHEMA_VERSION:
+                self._upgrade_and_reopen()
+
+    def _upgrade_and_reopen(self) -> None:
+        """Open for reading, a store an older breakup wrote: readers query the views and
+        columns of every migration, so apply the missing ones first (a writer's open, as
+        the next import would), then read. Held by another process: StoreLocked (a reader
+        then reads a private copy, which gets upgraded the same way)."""
+        self.con.close()
+        Store(self.path, clock=self.clock).close()
+        try:
+            self.con = duckdb.connect(str(self.path), read_only=True)
+        except duckdb.Error as exc:
+            raise StoreError(f"{self.path}: cannot open store: {exc}") from None
 
     @classmethod
     def over(

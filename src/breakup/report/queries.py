@@ -3,13 +3,14 @@ with the departures seen after each, and the drill-downs (a post, a person)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date, datetime
 from typing import Any
 
 from ..clock import from_db, to_db
 from ..errors import InvalidInput
 from ..filters import Filters
-from ..left import Departure, who_left
+from ..left import Departure, departures_where, who_left
 from ..store import Account, Store
 from .model import DayPoint, NameSeen, PersonHistory, PostDetail, PostRow, Series, SpanRow
 
@@ -17,7 +18,7 @@ from .model import DayPoint, NameSeen, PersonHistory, PostDetail, PostRow, Serie
 def select_accounts(store: Store, filters: Filters) -> list[Account]:
     """The user's own accounts the filters cover (peers are context, not reported on)."""
     chosen = [store.account(filters.account)] if filters.account else store.accounts(role="own")
-    return [a for a in chosen if not filters.channel or a.platform == filters.channel]
+    return [a for a in chosen if filters.channel is None or a.platform == filters.channel]
 
 
 DEPARTURES_KEPT = 250  # the report shows 50, the dashboard 200
@@ -26,25 +27,20 @@ DEPARTURES_KEPT = 250  # the report shows 50, the dashboard 200
 def recent_departures(
     store: Store, accounts: list[Account], filters: Filters, keep: int = DEPARTURES_KEPT
 ) -> tuple[list[Departure], int]:
-    """The latest *keep* departures in the period (newest first), and how many there are."""
-    total = store.scalar(
-        """
-        SELECT count(*) FROM spans
-        WHERE direction = 'followers' AND end_latest IS NOT NULL
-          AND list_contains(?, account_id)
-          AND (?::TIMESTAMP IS NULL OR end_latest >= ?::TIMESTAMP)
-          AND (?::TIMESTAMP IS NULL OR coalesce(end_earliest, end_latest) <= ?::TIMESTAMP)
-        """,
-        [_ids(accounts), *[to_db(filters.since)] * 2, *[to_db(filters.until)] * 2],
-    )
+    """The latest *keep* departures of *accounts* under *filters* (newest first, as
+    :func:`who_left` lists them), and how many there are."""
+    if not accounts:
+        return [], 0
     rows: list[Departure] = []
     for account in accounts:
-        # who_left is newest first, so without an end date a limit keeps the right ones.
-        limit = keep if filters.until is None else None
-        rows += who_left(store, account=account.name, since=filters.since, limit=limit)
-    if filters.until is not None:
-        rows = [d for d in rows if d.left_earliest <= filters.until]
+        rows += who_left(store, replace(filters, account=account.name), limit=keep)
     rows.sort(key=lambda d: d.left_latest, reverse=True)
+    where, params = departures_where(store, filters)
+    total = store.scalar(
+        "SELECT count(*) FROM departures s JOIN accounts a USING (account_id) "
+        f"WHERE list_contains(?, a.account_id) AND {' AND '.join(where)}",
+        [_ids(accounts), *params],
+    )
     return rows[:keep], int(total)
 
 
@@ -121,6 +117,7 @@ def _day(t: datetime | None) -> date | None:
 
 # Each departure counts for the campaign its unsubscribe named, else for the last post
 # before it was seen (an as-of join: no pairwise comparison of posts and departures).
+# {departed}: the conditions on the departures (``s``) that count, e.g. before --until.
 _ATTRIBUTED = """
 p AS (
     SELECT p.*, a.name AS account, a.platform
@@ -129,9 +126,8 @@ p AS (
 ),
 d AS (
     SELECT s.span_id, s.account_id, s.end_latest, s.end_campaign
-    FROM spans s
-    WHERE s.direction = 'followers' AND s.end_latest IS NOT NULL
-      AND list_contains(?, s.account_id)
+    FROM departures s
+    WHERE list_contains(?, s.account_id) {departed}
 ),
 attributed AS (
     SELECT d.span_id, coalesce(cp.post_id, ap.post_id) AS post_id
@@ -165,7 +161,8 @@ ORDER BY p.created_at DESC, p.post_id DESC
 def posts_with_departures(
     store: Store, accounts: list[Account], filters: Filters, post_id: int | None = None
 ) -> list[PostRow]:
-    """Posts in the period, newest first, each with the departures seen after it."""
+    """Posts in the period, newest first, each with the departures seen after it (and
+    before the period's end)."""
     where: list[str] = ["TRUE"]
     params: list[Any] = []
     if filters.since is not None:
@@ -177,9 +174,13 @@ def posts_with_departures(
     if post_id is not None:
         where.append("p.post_id = ?")
         params.append(post_id)
+    # Departures after the period do not count against its posts.
+    departed, before = (
+        ("", []) if filters.until is None else ("AND s.left_earliest < ?", [to_db(filters.until)])
+    )
     rows = store.con.execute(
-        _POSTS_SQL.format(where=" AND ".join(where)),
-        [_ids(accounts), _ids(accounts), *params],
+        _POSTS_SQL.format(where=" AND ".join(where), departed=departed),
+        [_ids(accounts), _ids(accounts), *before, *params],
     ).fetchall()
     return [_post(r) for r in rows]
 
@@ -212,7 +213,9 @@ def post_detail(store: Store, post_id: int) -> PostDetail:
     span_ids = [
         int(r[0])
         for r in store.con.execute(
-            "WITH " + _ATTRIBUTED + "SELECT span_id FROM attributed WHERE post_id = ?",
+            "WITH "
+            + _ATTRIBUTED.format(departed="")
+            + "SELECT span_id FROM attributed WHERE post_id = ?",
             [ids, ids, post_id],
         ).fetchall()
     ]
