@@ -16,11 +16,12 @@ are stable for renderers (terminal, HTML report, dashboard):
     status (``insufficient_history`` says what is needed) and response time; outside
     bursts no post explains. ``Attribution.posts`` is most extreme first.
     :mod:`.words` says it all in a manager's words.
-``Diagnosis`` with ``Finding``, ``Frequency``/``DoseLevel``, ``FeatureEffect``,
+``Diagnosis`` with ``CauseTest``, ``Finding``, ``Frequency``/``DoseLevel``, ``FeatureEffect``,
     ``Dialogue``, ``OfferJoiners`` (:mod:`.diagnosis`)
     Too frequent (dose-response, cadence threshold), boring/needy/repetitive content,
     monologue, one-time-offer joiners. ``findings`` holds only effects whose interval
-    excludes no effect; the other lists carry every estimate.
+    excludes no effect; the other lists carry every estimate; ``tests`` (``CauseTest``)
+    answers every cause for every account: found, no sign of it, or not tested and why.
 ``Triage`` / ``TriageAccount`` (:mod:`.triage`)
     ``verdict`` is internal, marketplace, users or none, with excess departures per side.
 ``Retention`` with ``Curve``, ``ChannelChurn``, ``CoxResult`` (:mod:`.retention`)
@@ -38,6 +39,7 @@ from __future__ import annotations
 
 from .attribution import AccountAttribution, Attribution, OutsideBurst, PostAttribution
 from .diagnosis import (
+    CauseTest,
     Diagnosis,
     Dialogue,
     DoseLevel,
@@ -54,6 +56,7 @@ from .triage import Triage, TriageAccount
 __all__ = [
     "AccountAttribution",
     "Attribution",
+    "CauseTest",
     "ChannelChurn",
     "CoxResult",
     "Curve",

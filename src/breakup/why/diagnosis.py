@@ -21,7 +21,9 @@
   other joiners' (exact conditional rate ratio).
 
 A :class:`Finding` is listed only when its interval excludes no effect; the tables carry
-every estimate with its interval either way.
+every estimate with its interval either way. :attr:`Diagnosis.tests` answers every cause of
+:data:`CAUSES_TESTED` for every account, whatever it found: a :class:`CauseTest` that says
+"found", "no sign of it (…)" with the closest evidence, or "not tested" and why.
 """
 
 from __future__ import annotations
@@ -42,9 +44,20 @@ from .data import ATTRIBUTABLE, VOLUNTARY_KINDS, F, PostRows, Series, time_to_ho
 from .features import describe, post_features
 from .promotions import OFFER_HOURS, joins_per_hour, promotions
 from .stats import Z95, RateRatio, poisson_glm, rate_ratio, wilson
+from .words import cause as cause_words
 
 ALPHA = 0.05
 FAST_DAYS = 30
+MIN_CONTENT_POSTS = 20  # posts with a baseline needed to test content
+MIN_CAMPAIGNS = 10  # campaigns needed to test an email list's cadence
+MIN_DAYS = 14  # days tracked needed to test a social account's cadence
+
+# Every cause the diagnosis answers, in this order for each account (Diagnosis.tests).
+CAUSES_TESTED = ("too_frequent", "boring", "needy", "repetitive", "monologue",
+                 "one_time_offer")  # fmt: skip
+# The content features each content cause is tested with (the rest are "boring").
+CONTENT_CAUSE = {"near_duplicate": "repetitive", "self_promotion": "needy",
+                 "call_to_action": "needy"}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -123,12 +136,60 @@ class OfferJoiners:
 
 
 @dataclass(frozen=True)
+class CauseTest:
+    """One survey cause tested on one account, whatever it found — "no sign of it" is an
+    answer a manager needs, so a cause is never left out for finding nothing.
+
+    ``account``: the own account. ``cause``: the code name (one of :data:`CAUSES_TESTED`:
+    too_frequent, boring, needy — too much self-promotion —, repetitive, monologue,
+    one_time_offer). ``label``: the survey's words for it (:data:`.words.CAUSES`), what a
+    view shows. ``outcome``: ``found`` (its interval excludes no effect; the same
+    statement as the :class:`Finding`), ``no_sign`` (tested, nothing significant), or
+    ``not_tested`` (too little data; ``statement`` says what is missing). ``statement``:
+    one plain sentence — the finding, "no sign of it (…the closest evidence…)", or "not
+    tested: …why…". ``tested``: what was tested, in words (e.g. "312 posts: sells
+    something (42), asks the reader to act (17)"); empty when not tested.
+    ``posts_tested``: posts (or campaigns, or days, per ``tested``) the test used, 0 when not
+    tested. ``estimate``/``ci_low``/``ci_high``: the rate ratio of the strongest evidence
+    (for found, the finding's; for no sign, the estimate closest to a rise) with its 95%
+    interval, None when not tested; ``p_value``: its p (Holm- or Bonferroni-adjusted where
+    the test corrects for several), None when not tested or not defined.
+    """
+
+    account: str
+    cause: str
+    label: str
+    outcome: str  # found, no_sign, not_tested
+    statement: str
+    tested: str = ""
+    posts_tested: int = 0
+    estimate: float | None = None
+    ci_low: float | None = None
+    ci_high: float | None = None
+    p_value: float | None = None
+
+
+@dataclass(frozen=True)
 class Diagnosis:
+    """The survey's causes for every own account analysed.
+
+    ``findings``: only effects whose 95% interval excludes no effect, each a sentence with
+    its rate ratio. ``frequency``: the posting-cadence dose-response per account (every
+    level's rate ratio, and the threshold if churn rises). ``content``: every content
+    feature's effect per account (Holm over the account's features). ``dialogue``: reply
+    share, answer rate and churn while unanswered, per social account. ``offers``:
+    promotion joiners' early departures per account. ``tests``: every cause of
+    :data:`CAUSES_TESTED` for every account, in that order — found, no sign of it, or not
+    tested and why (:class:`CauseTest`); what a view lists so that a cause that found
+    nothing still shows.
+    """
+
     findings: list[Finding] = field(default_factory=list)
     frequency: list[Frequency] = field(default_factory=list)
     content: list[FeatureEffect] = field(default_factory=list)
     dialogue: list[Dialogue] = field(default_factory=list)
     offers: list[OfferJoiners] = field(default_factory=list)
+    tests: list[CauseTest] = field(default_factory=list)
 
 
 def diagnose(
@@ -142,17 +203,24 @@ def diagnose(
 ) -> Diagnosis:
     out = Diagnosis()
     for s in series:
+        name = s.account.name
         rows = posts[s.account.account_id]
-        campaign = any(a.account == s.account.name and a.mode == "campaign"
+        campaign = any(a.account == name and a.mode == "campaign"
                        for a in attribution.accounts)  # fmt: skip
         freq = _campaign_frequency(s, rows, attribution) if campaign else _daily_frequency(s)
+        found: dict[str, list[Finding]] = {}
+
+        def add(f: Finding, found: dict[str, list[Finding]] = found) -> None:
+            out.findings.append(f)
+            found.setdefault(f.cause, []).append(f)
+
         if freq is not None:
             out.frequency.append(freq)
             if freq.threshold is not None and freq.per_post_rate_ratio is not None:
                 assert freq.ci_low is not None and freq.ci_high is not None
-                out.findings.append(
+                add(
                     Finding(
-                        s.account.name,
+                        name,
                         "too_frequent",
                         f"churn rises above {freq.threshold:g} {freq.unit}: "
                         f"×{freq.per_post_rate_ratio:.2f} per extra one "
@@ -163,17 +231,17 @@ def diagnose(
                         freq.p_value or 0.0,
                     )
                 )
-        effects = _content(store, s, attribution)
+        out.tests.append(_frequency_test(s, freq, campaign, attribution, found))
+        effects, tested, counts = _content(store, s, attribution)
         out.content.extend(effects)
         for e in effects:
             if e.p_adjusted < ALPHA and e.ci_low > 1:
-                cause = {"near_duplicate": "repetitive", "self_promotion": "needy",
-                         "call_to_action": "needy"}.get(e.feature, "boring")  # fmt: skip
-                out.findings.append(
+                cause = CONTENT_CAUSE.get(e.feature, "boring")
+                add(
                     Finding(
-                        s.account.name,
+                        name,
                         cause,
-                        f"posts that {e.description} are followed by ×{e.rate_ratio:.2f} "
+                        f"{_posts_that(e)} are followed by ×{e.rate_ratio:.2f} "
                         f"the departures (95% CI {e.ci_low:.2f}–{e.ci_high:.2f})",
                         e.rate_ratio,
                         e.ci_low,
@@ -181,6 +249,8 @@ def diagnose(
                         e.p_adjusted,
                     )
                 )
+        for cause in ("boring", "needy", "repetitive"):
+            out.tests.append(_content_test(name, cause, effects, tested, counts, found))
         talk = _dialogue(store, s, departures)
         if talk is not None:
             out.dialogue.append(talk)
@@ -191,7 +261,8 @@ def diagnose(
                     f"replies; people left ×{rr.ratio:.1f} as often while unanswered "
                     f"(95% CI {rr.ci_low:.1f}–{rr.ci_high:.1f})"
                 )
-                out.findings.append(Finding.of(s.account.name, "monologue", said, rr))
+                add(Finding.of(name, "monologue", said, rr))
+        out.tests.append(_dialogue_test(s, talk, found))
         offer = _offers(store, s, rows, departures)
         if offer is not None:
             out.offers.append(offer)
@@ -202,8 +273,166 @@ def diagnose(
                     f"their first {FAST_DAYS} days they left ×{rr.ratio:.1f} as often as "
                     f"other joiners (95% CI {rr.ci_low:.1f}–{rr.ci_high:.1f})"
                 )
-                out.findings.append(Finding.of(s.account.name, "one_time_offer", said, rr))
+                add(Finding.of(name, "one_time_offer", said, rr))
+        out.tests.append(_offer_test(name, offer, found))
     return out
+
+
+# -- every cause's answer ----------------------------------------------------------------
+
+
+def _found(account: str, cause: str, tested: str, n: int, fs: list[Finding]) -> CauseTest:
+    """The test of a cause that found something: its strongest finding (highest lower
+    bound), every finding's statement."""
+    best = max(fs, key=lambda f: f.ci_low)
+    return CauseTest(account, cause, cause_words(cause), "found",
+                     "; ".join(f.statement for f in fs), tested, n, best.estimate,
+                     best.ci_low, best.ci_high, best.p_value)  # fmt: skip
+
+
+def _not_tested(account: str, cause: str, why: str) -> CauseTest:
+    return CauseTest(account, cause, cause_words(cause), "not_tested", f"not tested: {why}")
+
+
+def _no_sign(
+    account: str, cause: str, evidence: str, tested: str, n: int,
+    ratio: float, lo: float, hi: float, p: float | None,
+) -> CauseTest:  # fmt: skip
+    return CauseTest(account, cause, cause_words(cause), "no_sign",
+                     f"no sign of it ({evidence})", tested, n, ratio, lo, hi, p)  # fmt: skip
+
+
+def _frequency_test(
+    s: Series,
+    freq: Frequency | None,
+    campaign: bool,
+    att: Attribution,
+    found: dict[str, list[Finding]],
+) -> CauseTest:
+    name = s.account.name
+    if freq is None:
+        if campaign:
+            sent = sum(1 for p in att.posts if p.account == name and p.kind == "campaign")
+            if sent < MIN_CAMPAIGNS:
+                why = f"{sent} campaign(s) tested, {MIN_CAMPAIGNS} needed"
+                return _not_tested(name, "too_frequent", why)
+        elif s.hours // 24 < MIN_DAYS:
+            return _not_tested(name, "too_frequent",
+                               f"{s.hours // 24} day(s) tracked, {MIN_DAYS} needed")  # fmt: skip
+        return _not_tested(name, "too_frequent",
+                           "too few departures, or the posting cadence never varied")  # fmt: skip
+    units = sum(level.units for level in freq.levels)
+    per = "campaigns" if campaign else "days"
+    tested = f"{units} {per} at {len(freq.levels)} cadence levels ({freq.unit})"
+    if "too_frequent" in found:
+        return _found(name, "too_frequent", tested, units, found["too_frequent"])
+    others = [lv for lv in freq.levels if lv.cadence != freq.reference]
+    top = max(others, key=lambda lv: lv.ci_low) if others else freq.levels[0]
+    unit = freq.unit.split(" (")[0]
+    evidence = (
+        f"no cadence above which churn keeps rising; at {top.cadence} {unit}, "
+        f"×{top.rate_ratio:.2f} the departures of {freq.reference} (95% CI "
+        f"{top.ci_low:.2f}–{top.ci_high:.2f})"
+        + (f", which could be chance among the {len(freq.levels)} levels compared"
+           if top.ci_low > 1 else "")
+    )  # fmt: skip
+    return _no_sign(name, "too_frequent", evidence, tested, units, top.rate_ratio,
+                    top.ci_low, top.ci_high, freq.p_value)  # fmt: skip
+
+
+def _content_test(
+    account: str,
+    cause: str,
+    effects: list[FeatureEffect],
+    tested: int,
+    counts: dict[str, int],
+    found: dict[str, list[Finding]],
+) -> CauseTest:
+    mine = [e for e in effects if CONTENT_CAUSE.get(e.feature, "boring") == cause]
+    features = [f for f in counts if CONTENT_CAUSE.get(f, "boring") == cause]
+    if tested < MIN_CONTENT_POSTS:
+        return _not_tested(account, cause, f"{tested} post(s) with a baseline to compare, "
+                                           f"{MIN_CONTENT_POSTS} needed")  # fmt: skip
+    if not mine:
+        said = ", ".join(f"{describe(f)} ({counts[f]})" for f in features)
+        return _not_tested(account, cause, f"among {tested} posts too few or nearly all "
+                                            f"differ in this: {said}")  # fmt: skip
+    what = f"{tested:,} posts: " + ", ".join(f"{e.description} ({e.posts_with:,})" for e in mine)
+    if cause in found:
+        return _found(account, cause, what, tested, found[cause])
+    best = max(mine, key=lambda e: e.ci_low)
+    evidence = (
+        f"{_posts_that(best)} ({best.posts_with:,} of {tested:,}) were followed by "
+        f"×{best.rate_ratio:.2f} the departures (95% CI {best.ci_low:.2f}–{best.ci_high:.2f})"
+        + (f", which could be chance among the {len(effects)} features tested"
+           if best.ci_low > 1 else "")
+    )  # fmt: skip
+    return _no_sign(account, cause, evidence, what, tested, best.rate_ratio, best.ci_low,
+                    best.ci_high, best.p_adjusted)  # fmt: skip
+
+
+def _posts_that(e: FeatureEffect) -> str:
+    """'posts that sell something', 'posts with negative words', 'posts, per hashtag,'."""
+    verb, _, rest = e.description.partition(" ")
+    plural = {"sells": "sell", "asks": "ask", "has": "have", "repeats": "repeat"}
+    if verb in plural:
+        return f"posts that {plural[verb]} {rest}"
+    if verb == "per":
+        return f"posts, {e.description},"
+    return f"posts with {e.description}"
+
+
+def _dialogue_test(s: Series, talk: Dialogue | None, found: dict[str, list[Finding]]) -> CauseTest:
+    name = s.account.name
+    if talk is None:
+        why = ("an email list has no replies" if s.account.platform == "email"
+               else "no posts of the account imported")  # fmt: skip
+        return _not_tested(name, "monologue", why)
+    tested = (f"{talk.posts} posts ({talk.replies} replies), {talk.mentions} mentions and "
+              "replies to it")  # fmt: skip
+    if "monologue" in found:
+        return _found(name, "monologue", tested, talk.posts, found["monologue"])
+    rr = talk.unanswered_vs_answered
+    if rr is None:
+        why = (f"no mentions or replies to it recorded ({talk.replies} of its {talk.posts} "
+               "posts are replies)" if not talk.mentions else
+               f"answered {talk.answered} of {talk.mentions} mentions and replies: too few "
+               "on one side to compare who left")  # fmt: skip
+        return _not_tested(name, "monologue", why)
+    evidence = (
+        f"answered {talk.answer_rate:.0%} of {talk.mentions} mentions and replies; people "
+        f"left ×{rr.ratio:.1f} as often while unanswered, 95% CI {rr.ci_low:.1f}–{rr.ci_high:.1f}"
+    )
+    return _no_sign(name, "monologue", evidence, tested, talk.posts, rr.ratio, rr.ci_low,
+                    rr.ci_high, rr.p_value)  # fmt: skip
+
+
+def _offer_test(
+    account: str, offer: OfferJoiners | None, found: dict[str, list[Finding]]
+) -> CauseTest:
+    if offer is None:
+        return _not_tested(account, "one_time_offer",
+                           "no offer posts (a discount code or percentage off), or under 20 "
+                           "joiners to tell a spike")  # fmt: skip
+    tested = f"{offer.promotions} promotion(s), {offer.joiners} joiners around them"
+    if "one_time_offer" in found:
+        return _found(account, "one_time_offer", tested, offer.joiners, found["one_time_offer"])
+    rr = offer.fast_departures
+    if not offer.promotions:
+        return CauseTest(account, "one_time_offer", cause_words("one_time_offer"), "no_sign",
+                         "no sign of it (no offer post was followed by more joiners than "
+                         "usual)", tested, 0)  # fmt: skip
+    if rr is None:
+        return _not_tested(account, "one_time_offer",
+                           f"{offer.joiners} promotion joiners and {offer.others} others: "
+                           "too few to compare")  # fmt: skip
+    evidence = (
+        f"{offer.joiners} joined around {offer.promotions} promotion(s); in their first "
+        f"{FAST_DAYS} days they left ×{rr.ratio:.1f} as often as other joiners, 95% CI "
+        f"{rr.ci_low:.1f}–{rr.ci_high:.1f}"
+    )
+    return _no_sign(account, "one_time_offer", evidence, tested, offer.joiners, rr.ratio,
+                    rr.ci_low, rr.ci_high, rr.p_value)  # fmt: skip
 
 
 # -- too frequent ------------------------------------------------------------------------
@@ -313,7 +542,7 @@ def _hinge(
 
 def _daily_frequency(s: Series) -> Frequency | None:
     days = s.hours // 24
-    if days < 14:
+    if days < MIN_DAYS:
         return None
     n = days * 24
     posts = s.posting[:n].reshape(days, 24).sum(axis=1)
@@ -335,7 +564,7 @@ def _daily_frequency(s: Series) -> Frequency | None:
 
 def _campaign_frequency(s: Series, rows: PostRows, att: Attribution) -> Frequency | None:
     mine = [p for p in att.posts if p.account == s.account.name and p.kind == "campaign"]
-    if len(mine) < 10:
+    if len(mine) < MIN_CAMPAIGNS:
         return None
     mine.sort(key=lambda p: p.created_at)
     pos = np.array([time_to_hours(p.created_at) - s.h0 for p in mine])
@@ -356,20 +585,26 @@ def _campaign_frequency(s: Series, rows: PostRows, att: Attribution) -> Frequenc
 # -- content -----------------------------------------------------------------------------
 
 
-def _content(store: Store, s: Series, att: Attribution) -> list[FeatureEffect]:
+def _content(
+    store: Store, s: Series, att: Attribution
+) -> tuple[list[FeatureEffect], int, dict[str, int]]:
+    """Every content feature's effect, the posts tested, and how many of them had each
+    feature (features with fewer than 3 posts with or without them are not tested)."""
     from statsmodels.genmod import families
     from statsmodels.genmod.generalized_linear_model import GLM
 
     mine = [p for p in att.posts if p.account == s.account.name and p.expected > 0]
-    if len(mine) < 20:
-        return []
+    if len(mine) < MIN_CONTENT_POSTS:
+        return [], len(mine), {}
     feats = post_features(store, s.account.account_id)
     y = np.array([p.observed for p in mine])
     offset = np.log(np.array([p.expected for p in mine]))
     raw: list[tuple[str, int, float, float, float, float]] = []
+    counts: dict[str, int] = {}
     for name, values in feats.items():
         x = np.array([values.get(p.post, 0.0) for p in mine])
         with_it = int((x > 0).sum())
+        counts[name] = with_it
         if with_it < 3 or with_it > len(x) - 3:
             continue
         with warnings.catch_warnings():
@@ -389,9 +624,9 @@ def _content(store: Store, s: Series, att: Attribution) -> list[FeatureEffect]:
         p = float(2 * sstats.norm.sf(abs(b / se)))
         raw.append((name, with_it, b, se, p, 0.0))
     if not raw:
-        return []
+        return [], len(mine), counts
     adjusted = multipletests([r[4] for r in raw], method="holm")[1]
-    return [
+    effects = [
         FeatureEffect(
             s.account.name,
             name,
@@ -405,6 +640,7 @@ def _content(store: Store, s: Series, att: Attribution) -> list[FeatureEffect]:
         )
         for (name, n, b, se, p, _), adj in zip(raw, adjusted, strict=True)
     ]
+    return effects, len(mine), counts
 
 
 # -- monologue ---------------------------------------------------------------------------
