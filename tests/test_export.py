@@ -79,12 +79,16 @@ def test_posts_carry_departures_and_why_scores(db: Path) -> None:
         rows = export_rows(store, "posts", Filters(account="news"))
     left = {r["text"][:20]: r["left_after"] for r in rows}
     assert left['=HYPERLINK("http://x'] == 2
-    why = SimpleNamespace(
-        attribution=SimpleNamespace(
-            posts=[SimpleNamespace(account="news", post="c2", rate_ratio=3.0, break_up=True)]
-        )
-    )
-    scores = post_scores(why)
+    from breakup.why.attribution import Attribution, PostAttribution
+
+    post = PostAttribution(account="news", post="c2", kind="campaign",
+                           created_at=datetime(2025, 5, 13, tzinfo=UTC), text="sale",
+                           observed=3.0, expected=1.0, excess=2.0, rate_ratio=3.0, ci_low=1.1,
+                           ci_high=8.0, p_value=0.01, p_adjusted=0.02, adjusted_ci_low=1.05,
+                           break_up=True, exact=True)  # fmt: skip
+    att = Attribution(window_hours=48.0, alpha=0.05, correction="holm", posts_tested=1,
+                      posts=[post])  # fmt: skip
+    scores = post_scores(SimpleNamespace(attribution=att))  # type: ignore[arg-type]
     assert scores[("news", "c2")]["score_rate_ratio"] == 3.0
     assert scores[("news", "c2")]["score_break_up"] is True
 

@@ -7,7 +7,17 @@ from typing import Annotated
 import typer
 from rich.text import Text
 
-from .cli import AccountOpt, ChannelOpt, JsonOpt, _account, _ctx, _emit, _progress, app
+from .cli import (
+    AccountOpt,
+    ChannelOpt,
+    JsonOpt,
+    VerboseOpt,
+    _account,
+    _ctx,
+    _emit,
+    _progress,
+    app,
+)
 from .clock import parse_since
 from .terminal import peers_view
 
@@ -23,11 +33,13 @@ def why(
     since: Annotated[
         str | None, typer.Option(help="Test posts from this date, or e.g. 30d, 12w.")
     ] = None,
+    verbose: VerboseOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Why they left: break-up posts (excess departures with confidence intervals, Holm
     corrected), diagnosis (too frequent, content, monologue, one-time offers), triage
-    (internal, marketplace or users) and retention."""
+    (internal, marketplace or users) and retention. In words; --verbose adds the statistics
+    (intervals, p-values, the Cox model), --json every figure."""
     from .why import analyze
     from .why.render import why_report
     from .why.report import STEPS
@@ -42,7 +54,7 @@ def why(
         when = parse_since(since, c.clock) if since else None
         report = analyze(store, account=_account(store, account), since=when, step=step,
                          channel=channel.strip().lower() if channel else None)  # fmt: skip
-    _emit(as_json, report, why_report(report))
+    _emit(as_json, report, why_report(report, verbose=verbose))
 
 
 @peers_app.command("add")

@@ -13,19 +13,24 @@ import io
 import json
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from .analyses import Unavailable
+from .analyses.fans import TOP_FANS
 from .errors import InvalidInput
 from .filters import Filters
 from .left import who_left
-from .report.analyses import Unavailable, fans_results, why_result
+from .report.analyses import why_result
 from .report.queries import posts_with_departures, select_accounts
 from .safetext import FORMULA_START, neutralize  # noqa: F401 - FORMULA_START re-exported
 from .serialize import to_jsonable
 from .store import Store
+
+if TYPE_CHECKING:
+    from .why.report import WhyReport
 
 FORMATS = ("csv", "json", "parquet")
 
@@ -98,30 +103,34 @@ SCORE_FIELDS = (
 )
 
 
-def post_scores(why: Any) -> dict[tuple[str, str], dict[str, Any]]:
+def post_scores(
+    why: WhyReport | Unavailable | None,
+) -> dict[tuple[str, str], dict[str, float | bool]]:
     """The why analysis' verdict per post, by (account, external id), as ``score_*``
-    columns; nothing when the analysis is missing or declined."""
+    columns; nothing when the analysis declined."""
     if why is None or isinstance(why, Unavailable):
         return {}
-    attribution = getattr(why, "attribution", None)
-    out: dict[tuple[str, str], dict[str, Any]] = {}
-    for item in getattr(attribution, "posts", None) or []:
-        key = (str(getattr(item, "account", "")), str(getattr(item, "post", "")))
-        out[key] = {f"score_{f}": getattr(item, f, None) for f in SCORE_FIELDS}
-    return out
+    return {
+        (p.account, p.post): {
+            "score_observed": p.observed,
+            "score_expected": p.expected,
+            "score_excess": p.excess,
+            "score_rate_ratio": p.rate_ratio,
+            "score_ci_low": p.ci_low,
+            "score_ci_high": p.ci_high,
+            "score_p_value": p.p_value,
+            "score_p_adjusted": p.p_adjusted,
+            "score_break_up": p.break_up,
+        }
+        for p in why.attribution.posts
+    }
 
 
 def fans_rows(store: Store, filters: Filters) -> list[dict[str, Any]]:
-    results = fans_results(store, filters)
-    if "top_fans" not in results:
-        raise InvalidInput("fans export needs the fans analysis (breakup.fans), not installed")
-    top = results["top_fans"]
+    top = TOP_FANS.attempt(store, filters)
     if isinstance(top, Unavailable):
         raise InvalidInput(f"fans: {top.message}")
-    data = to_jsonable(top)
-    if isinstance(data, dict):  # a result object holding its rows
-        data = next((v for v in data.values() if isinstance(v, list)), [])
-    return [r if isinstance(r, dict) else {"value": r} for r in data]
+    return [to_jsonable(f) for f in top]
 
 
 TABLES: dict[str, Callable[[Store, Filters], list[dict[str, Any]]]] = {

@@ -34,16 +34,6 @@ def _plural(kind: str, n: int) -> str:
     return kind + ("es" if kind.endswith(("s", "sh", "ch", "x")) else "s")
 
 
-def _evidence(f: lib.TopFan, per_channel: bool) -> str:
-    """'264 likes, 51 reposts' — with the channel named when the fan has several."""
-    parts: dict[str, list[str]] = {}
-    for e in f.evidence:
-        parts.setdefault(_platform(e.account), []).append(f"{e.count} {_plural(e.kind, e.count)}")
-    if not per_channel and len(parts) == 1:
-        return ", ".join(next(iter(parts.values())))
-    return "; ".join(f"{ch}: {', '.join(items)}" for ch, items in parts.items())
-
-
 def fans_view(
     rows: Sequence[lib.TopFan],
     *,
@@ -51,33 +41,16 @@ def fans_view(
     more: bool = False,
     verbose: bool = False,
 ) -> RenderableType:
-    """Rank, who, score, last interaction, channels and what they did."""
+    """Rank, who, score, last interaction and what they did: the top fans' block
+    (:mod:`breakup.analyses.fans`), the one the report and the dashboard show too."""
+    from .analyses.fans import top_fans_block
+    from .report.terminal import blocks_view
+
     if not rows:
         return Text("No interactions recorded yet: nobody to rank.")
-    columns = [
-        Column("#", justify="right"),
-        Column("who", shrink=16, widest=None if verbose else 28),
-        Column("score", justify="right"),
-        Column("last", drop=2),
-        Column("interactions", justify="right", drop=3),
-        Column("what they did", shrink=24, drop=1),
+    parts: list[RenderableType] = [
+        blocks_view([top_fans_block(list(rows), limit=None)], verbose=verbose)
     ]
-    table_rows: list[list[Cell]] = []
-    for f in rows:
-        name = who(f.handle, f.members[0].external_id if f.members else "")
-        if len(f.members) > 1:
-            name.append(f" +{len(f.members) - 1} linked", style="dim")
-        table_rows.append(
-            [
-                str(f.rank),
-                name,
-                f"{f.score:.1f}",
-                day(f.last_at, now),
-                f"{f.interactions:,}",
-                Text(_evidence(f, per_channel=verbose or len(f.accounts) > 1)),
-            ]
-        )
-    parts: list[RenderableType] = [FitTable(columns, table_rows, title="Top fans")]
     if more:
         parts.append(Text("…and more; `--limit 0` for all", style="dim"))
     return Group(*parts)

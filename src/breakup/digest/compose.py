@@ -15,12 +15,16 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any
+from typing import TYPE_CHECKING
 
+from ..analyses import Unavailable
 from ..left import Departure, who_left
-from ..report.analyses import Unavailable
 from ..store import Store
 from ..why import words
+from ..why.attribution import Attribution, PostAttribution
+
+if TYPE_CHECKING:
+    from ..why.report import WhyReport
 
 MAX_ITEMS = 25
 
@@ -72,34 +76,31 @@ def _who(d: Departure) -> str:
     return "(hashed address)" if d.external_id.startswith("h:") else d.external_id
 
 
-def _attributions(why: Any) -> tuple[list[Any], float]:
-    """The attributed posts of a why report, or of an ``Attribution`` itself."""
+def _attributions(why: WhyReport | Attribution | Unavailable | None) -> Attribution | None:
+    """The attribution of a why report, or an ``Attribution`` itself (what the digest
+    computes: :func:`breakup.why.attribution_only`)."""
     if why is None or isinstance(why, Unavailable):
-        return [], 0.0
-    att = getattr(why, "attribution", why)
-    try:
-        return list(att.posts), float(att.window_hours)
-    except AttributeError:
-        return [], 0.0
+        return None
+    return why if isinstance(why, Attribution) else why.attribution
 
 
-def _likely(d: Departure, posts: list[Any], window_h: float) -> LikelyPost | None:
+def _likely(d: Departure, posts: list[PostAttribution], window_h: float) -> LikelyPost | None:
     """The post whose response window the departure falls in, with the verdict on it in
     words: a break-up post's cost and how sure we are, or that none stands out."""
     if d.campaign:
         return LikelyPost(d.campaign, d.left_latest, "named by the unsubscribe itself", True)
 
-    def covers(p: Any) -> bool:
-        start = getattr(p, "window_start", None) or p.created_at
-        end = getattr(p, "window_end", None) or p.created_at + timedelta(hours=window_h)
+    def covers(p: PostAttribution) -> bool:
+        start = p.window_start or p.created_at
+        end = p.window_end or p.created_at + timedelta(hours=window_h)
         return bool(p.account == d.account and p.created_at <= d.left_latest
                     and start <= d.left_latest and d.left_earliest <= end)  # fmt: skip
 
     candidates = [p for p in posts if covers(p)]
     if candidates:
-        best = max(candidates, key=lambda p: (p.break_up, getattr(p, "significant", False),
-                                              p.adjusted_ci_low, p.rate_ratio))  # fmt: skip
-        if best.break_up or getattr(best, "significant", False):
+        best = max(candidates, key=lambda p: (p.break_up, p.significant, p.adjusted_ci_low,
+                                              p.rate_ratio))  # fmt: skip
+        if best.break_up or best.significant:
             confidence = f"{'break-up post' if best.break_up else 'not one post'}: " \
                 + words.post_sentence(best, d.platform)  # fmt: skip
         else:
@@ -111,11 +112,19 @@ def _likely(d: Departure, posts: list[Any], window_h: float) -> LikelyPost | Non
     return None
 
 
-def compose(store: Store, period: date, *, account: str | None = None, why: Any = None) -> Digest:
-    """The digest of *period* (a UTC day). *why* is a ``breakup.why`` result, if any."""
+def compose(
+    store: Store,
+    period: date,
+    *,
+    account: str | None = None,
+    why: WhyReport | Attribution | Unavailable | None = None,
+) -> Digest:
+    """The digest of *period* (a UTC day). *why* is a ``breakup.why`` result, if any:
+    :func:`~breakup.why.attribution_only` is all it reads."""
     start, end = period_bounds(period)
     left = [d for d in who_left(store, account=account, since=start) if d.left_latest < end]
-    posts, window_h = _attributions(why)
+    att = _attributions(why)
+    posts, window_h = (att.posts, att.window_hours) if att is not None else ([], 0.0)
     items = [
         DigestItem(
             account=d.account,

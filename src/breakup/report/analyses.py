@@ -1,67 +1,32 @@
-"""The why (issue 4) and fans (issue 5) analyses, when this breakup has them.
-
-They are called through their public entry points only, with the keyword arguments each
-accepts, so a report works before, during and after they land. An analysis that refuses
-(too little data, say) or fails gives its message in place of its section; it never sinks
-the report, whose other sections are the user's data as observed.
-"""
+"""The report's analyses: every one registered in :mod:`breakup.analyses`, run once for
+the report's filters. An analysis that declines (too little data, say) or fails gives its
+message in place of its section; it never sinks the report, whose other sections are the
+user's data as observed."""
 
 from __future__ import annotations
 
-import importlib
-import inspect
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
-from ..errors import BreakupError
+from ..analyses import Section, Unavailable, analyses
+from ..analyses.why import WHY
 from ..filters import Filters
 from ..store import Store
 
-FANS_SECTIONS = ("top_fans", "at_risk", "hygiene", "unanswered")
+if TYPE_CHECKING:
+    from ..why.report import WhyReport
+
+__all__ = ["Unavailable", "fans_results", "why_result", "why_section"]
 
 
-@dataclass(frozen=True)
-class Unavailable:
-    """Stands in for a section whose analysis declined: shows why."""
-
-    message: str
+def why_result(store: Store, filters: Filters) -> WhyReport | Unavailable:
+    """The why analysis for the filters (account, channel, since)."""
+    return WHY.attempt(store, filters)
 
 
-def _module(name: str) -> Any:
-    try:
-        return importlib.import_module(f"breakup.{name}")
-    except ImportError:
-        return None
+def why_section(result: WhyReport | Unavailable) -> Section:
+    return Section(WHY.name, WHY.title, result, WHY.render(result))
 
 
-def _call(fn: Callable[..., Any], store: Store, filters: Filters) -> Any:
-    params = inspect.signature(fn).parameters
-    offered = {"account": filters.account, "since": filters.since}
-    kwargs = {k: v for k, v in offered.items() if k in params and v is not None}
-    try:
-        return fn(store, **kwargs)
-    except BreakupError as exc:
-        return Unavailable(str(exc))
-    except Exception as exc:  # a failing analysis must not take the whole report down
-        return Unavailable(f"{fn.__module__}.{fn.__name__} failed: {type(exc).__name__}: {exc}")
-
-
-def why_result(store: Store, filters: Filters) -> Any:
-    """``breakup.why.analyze`` for the filters, or None without that module."""
-    why = _module("why")
-    analyze = getattr(why, "analyze", None)
-    return None if analyze is None else _call(analyze, store, filters)
-
-
-def fans_results(store: Store, filters: Filters) -> dict[str, Any]:
-    """Each fans analysis that exists, by name (top_fans, at_risk, hygiene, unanswered)."""
-    fans = _module("fans")
-    if fans is None:
-        return {}
-    out: dict[str, Any] = {}
-    for name in FANS_SECTIONS:
-        fn = getattr(fans, name, None)
-        if callable(fn):
-            out[name] = _call(fn, store, filters)
-    return out
+def fans_results(store: Store, filters: Filters) -> list[Section]:
+    """Every other registered analysis (the fans ones) for the filters, in reading order."""
+    return [a.section(store, filters) for a in analyses() if a.name != WHY.name]

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING
 
+from ..analyses import Unavailable
 from ..filters import Filters
 from ..left import left_summary
 from ..status import account_status
 from ..store import Store
-from .analyses import fans_results, why_result
+from .analyses import fans_results, why_result, why_section
 from .model import PostRow, Report
 from .queries import (
     followers_series,
@@ -18,6 +19,9 @@ from .queries import (
     select_accounts,
 )
 from .sections import post_attributions
+
+if TYPE_CHECKING:
+    from ..why.report import WhyReport
 
 
 def build_report(
@@ -30,6 +34,8 @@ def build_report(
     """
     filters = filters or Filters()
     why = why_result(store, filters) if with_analyses else None
+    others = fans_results(store, filters) if with_analyses else []
+    sections = ([why_section(why)] if why is not None else []) + others
     now = store.clock()
     accounts = select_accounts(store, filters)
     names = {a.name for a in accounts}
@@ -52,11 +58,12 @@ def build_report(
         ),
         posts=_scored(posts_with_departures(store, accounts, filters), why),
         why=why,
-        fans=fans_results(store, filters) if with_analyses else {},
+        fans={s.name: s.result for s in others},
+        sections=sections,
     )
 
 
-def _scored(posts: list[PostRow], why: Any) -> list[PostRow]:
+def _scored(posts: list[PostRow], why: WhyReport | Unavailable | None) -> list[PostRow]:
     """Posts with the why analysis' verdict on each (``score``), where it has one."""
     scores = post_attributions(why)
     if not scores:

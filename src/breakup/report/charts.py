@@ -11,15 +11,19 @@ from __future__ import annotations
 
 import html
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import plotly.graph_objects as go
 import plotly.io as pio
 from plotly.subplots import make_subplots
 
+from ..analyses import Unavailable
 from ..safetext import strip_bidi_json
 from .model import PostRow, Report
 from .sections import survival_curves
+
+if TYPE_CHECKING:
+    from ..why.report import WhyReport
 
 PALETTE = ("#3b6ea8", "#c2573a", "#4f9a5b", "#8a5aa8", "#b08a2e", "#4a9aa8")
 SURVIVAL_SHOWN = 6  # cohort curves drawn; the others are one legend entry, hidden at first
@@ -130,16 +134,16 @@ def post_timeline_figure(report: Report) -> go.Figure:
         ]
         marker = {"color": PALETTE[i % len(PALETTE)], "symbol": "diamond", "size": 7}
         fig.add_trace(_post_markers(posts, hover, f"{html.escape(account)} posts", marker))
-    named = [p for p in report.posts if p.score is not None and getattr(p.score, "break_up", False)]
+    named = [(p, p.score) for p in report.posts if p.score is not None and p.score.break_up]
     if named:
         hover = [
-            f"break-up post: ×{p.score.rate_ratio:.2f} the usual departures "
-            f"(95% CI {p.score.ci_low:.2f}–{p.score.ci_high:.2f})<br>{_label(p.text)}"
-            for p in named
+            f"break-up post: ×{sc.rate_ratio:.2f} the usual departures "
+            f"(95% CI {sc.ci_low:.2f}–{sc.ci_high:.2f})<br>{_label(p.text)}"
+            for p, sc in named
         ]
         name = "break-up posts (named by the why analysis)"
         marker = {"color": "#d62728", "symbol": "star", "size": 14}
-        fig.add_trace(_post_markers(named, hover, name, marker))
+        fig.add_trace(_post_markers([p for p, _ in named], hover, name, marker))
     fig.update_layout(**_LAYOUT, barmode="stack")
     fig.update_yaxes(title_text="departures")
     if report.posts:  # the posts' period, not an email list's years of sign-ups
@@ -247,13 +251,11 @@ def survival_figure(curves: list[Curve]) -> go.Figure:
     return fig
 
 
-def survival_cohorts(why: Any) -> list[Curve]:
+def survival_cohorts(why: WhyReport | Unavailable | None) -> list[Curve]:
     """(cohort, followers, points) of each retention curve of the why result, or none."""
     curves = survival_curves(why)
-    try:
-        sizes = [int(getattr(c, "followers", 0) or 0) for c in why.retention.curves]
-    except (AttributeError, TypeError, ValueError):
-        sizes = []
+    sizes = [] if why is None or isinstance(why, Unavailable) else \
+        [c.followers for c in why.retention.curves]  # fmt: skip
     if len(sizes) != len(curves):
         sizes = [0] * len(curves)
     return [(name, n, points) for (name, points), n in zip(curves, sizes, strict=True)]
@@ -262,18 +264,17 @@ def survival_cohorts(why: Any) -> list[Curve]:
 BREAKUPS_SHOWN = 10
 
 
-def break_up_figure(why: Any) -> go.Figure | None:
+def break_up_figure(why: WhyReport | Unavailable | None) -> go.Figure | None:
     """What each break-up post cost (and posts the data can't tell apart), as bars of the
     excess departures with their 95% intervals; None when nothing stands out."""
-    try:
-        posts = [p for p in why.attribution.posts if p.break_up or p.significant]
-    except AttributeError:
+    if why is None or isinstance(why, Unavailable):
         return None
+    posts = [p for p in why.attribution.posts if p.break_up or p.significant]
     seen: set[str] = set()
     shown = []
     for p in posts:
         if p.post not in seen:
-            seen.update([p.post, *getattr(p, "ambiguous_with", [])])
+            seen.update([p.post, *p.ambiguous_with])
             shown.append(p)
     shown = shown[:BREAKUPS_SHOWN][::-1]  # largest on top
     if not shown:
@@ -308,10 +309,10 @@ def report_figures(report: Report) -> dict[str, str]:
         "followers": followers_figure(report),
         "timeline": post_timeline_figure(report),
     }
-    curves = survival_cohorts(report.why) if report.why is not None else []
+    curves = survival_cohorts(report.why)
     if curves:
         figures["survival"] = survival_figure(curves)
-    costs = break_up_figure(report.why) if report.why is not None else None
+    costs = break_up_figure(report.why)
     if costs is not None:
         figures["breakups"] = costs
     return {name: figure_json(fig) for name, fig in figures.items()}

@@ -6,27 +6,13 @@ the terminal and HTML outputs read the same structure, so they always agree.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 
+from ..analyses import Unavailable
+from ..analyses.blocks import MAX_ROWS, Block
 from ..serialize import to_jsonable
-from .analyses import Unavailable
 
-MAX_ROWS = 15
-
-
-@dataclass
-class Block:
-    """A titled part of a result: scalar fields, a table, and sub-blocks."""
-
-    title: str
-    fields: list[tuple[str, str]] = field(default_factory=list)
-    columns: list[str] = field(default_factory=list)
-    rows: list[list[str]] = field(default_factory=list)
-    more: int = 0  # rows left out
-    people: list[int | None] = field(default_factory=list)  # person of each row, if any
-    children: list[Block] = field(default_factory=list)
-    note: str | None = None
+__all__ = ["MAX_ROWS", "Block", "to_block"]
 
 
 def _cell(value: Any) -> str:

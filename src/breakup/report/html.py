@@ -3,12 +3,11 @@ bio and post text is shown as text) with plotly.js inlined, so it opens without 
 
 from __future__ import annotations
 
-import importlib
 import re
 from datetime import datetime
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit
 
 import jinja2
@@ -20,6 +19,9 @@ from .charts import report_figures
 from .html_headline import headline
 from .model import Report
 from .sections import analysis_sections
+
+if TYPE_CHECKING:
+    from ..why.attribution import PostAttribution
 
 # The favicon: a broken heart, inline (no request, works from a file:// page).
 FAVICON = "data:image/svg+xml," + quote(
@@ -139,14 +141,14 @@ def breakable_words(text: str) -> Markup:
 _COUNT_WORD = re.compile(r"(?<=\d) (?=[^\W\d])")
 
 
-def why_cost(score: Any, platform: str) -> str:
+def why_cost(score: PostAttribution | None, platform: str) -> str:
     """The why analysis' verdict on a post in its own words (``breakup.why.words``: what
-    the post cost, how unlikely chance is), or "" when that is not to be had."""
-    try:
-        words = importlib.import_module("breakup.why.words")
-        return f"{words.cost(score, platform)}; {words.chance(float(score.p_adjusted))}"
-    except (ImportError, AttributeError, TypeError, ValueError):
+    the post cost, how unlikely chance is), or "" without one."""
+    if score is None:
         return ""
+    from ..why import words
+
+    return f"{words.cost(score, platform)}; {words.chance(score.p_adjusted)}"
 
 
 def web_url(url: str | None) -> str | None:

@@ -3,9 +3,9 @@ answer the user's questions before any table — how many follow now and how tha
 who left lately, the top break-up post, the top cause.
 
 A function of a built :class:`~breakup.report.model.Report` only (nothing is queried or
-computed twice). The why result is read through its documented fields, defensively: a
-result of another shape leaves a card saying so, never a broken page. Where the data is
-too short to say anything, a card says what is missing instead of an all-clear.
+computed twice). The why result is read through its typed fields (:mod:`breakup.why`).
+Where the data is too short to say anything, a card says what is missing instead of an
+all-clear.
 """
 
 from __future__ import annotations
@@ -13,11 +13,14 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING
 
+from ..analyses import Unavailable
 from ..left import Departure
-from .analyses import Unavailable
 from .model import Report
+
+if TYPE_CHECKING:
+    from ..why.report import WhyReport
 
 CHANGE_DAYS = 30
 RECENT_DAYS = 7
@@ -148,51 +151,41 @@ def left_card(report: Report) -> Card:
     return Card("left", title, f"{count:,}", detail, "#departures", lines, tone)
 
 
-def _why_state(report: Report) -> str | None:
-    """None when the why result can be read, else why not (for the cards)."""
+def _why(report: Report) -> WhyReport | str:
+    """The why result, or why there is none (for the cards)."""
     if report.why is None:
         return "The why analysis was not run for this view."
     if isinstance(report.why, Unavailable):
         return f"No statistics: {report.why.message}"
-    return None
+    return report.why
 
 
-def _words() -> Any:
-    """The why analysis' own phrasing (``breakup.why.words``: the one source of wording
-    for the terminal, the report and the digest), imported when a card needs it."""
+def _break_up_card(report: Report, why: WhyReport) -> Card:
+    """The top break-up post as the why analysis names it (its largest estimated cost), in
+    the analysis' words."""
     from ..why import words
 
-    return words
-
-
-def _break_up_card(report: Report) -> Card:
-    """The top break-up post as the why analysis names it (its largest estimated cost), in
-    the analysis' words; raises AttributeError/TypeError/ValueError on another shape."""
     title = "Top break-up post"
-    att = report.why.attribution
-    words = _words()
+    att = why.attribution
     named = [p for p in att.posts if p.break_up]
     if not named:
-        return Card("post", title, "none stands out", str(words.bottom_line(att)), "#why")
-    top = max(named, key=lambda p: float(p.excess))
-    platform = {s.account: s.platform for s in report.status}.get(str(top.account), "bsky")
-    said = f"{words.cost(top, platform)}; {words.chance(float(top.p_adjusted))}"
+        return Card("post", title, "none stands out", words.bottom_line(att), "#why")
+    top = max(named, key=lambda p: p.excess)
+    platform = {s.account: s.platform for s in report.status}.get(top.account, "bsky")
+    said = f"{words.cost(top, platform)}; {words.chance(top.p_adjusted)}"
     detail = f"{top.account}, {_day(top.created_at)}: {said}"
     lines = [f"{len(named)} break-up posts in all"] if len(named) > 1 else []
     ids = {(p.account, p.external_id): p.post_id for p in report.posts}
-    post_id = ids.get((str(top.account), str(top.post)))
-    value = _first_line(str(top.text), 90)
+    post_id = ids.get((top.account, top.post))
+    value = _first_line(top.text, 90)
     return Card("post", title, value, detail, "#why", lines, "bad", post_id)
 
 
 def post_card(report: Report) -> Card:
     title = "Top break-up post"
-    state = _why_state(report)
-    if state is None:
-        try:
-            return _break_up_card(report)
-        except (AttributeError, TypeError, ValueError, KeyError):
-            state = "The why result has an unexpected shape."
+    why = _why(report)
+    if not isinstance(why, str):
+        return _break_up_card(report, why)
     if report.top_posts:
         top_post = report.top_posts[0]
         detail = (
@@ -201,33 +194,25 @@ def post_card(report: Report) -> Card:
         )
         title = "Post most departures followed"
         value = _first_line(top_post.text, 90)
-        return Card("post", title, value, detail, "#posts", [state], "", top_post.post_id)
-    return Card("post", title, "—", "No departure followed a post. " + state, "#posts")
+        return Card("post", title, value, detail, "#posts", [why], "", top_post.post_id)
+    return Card("post", title, "—", "No departure followed a post. " + why, "#posts")
 
 
 def cause_card(report: Report) -> Card:
-    title = "Top cause"
-    state = _why_state(report)
-    if state is not None:
-        return Card("cause", title, "—", state, None)
-    try:
-        return _cause_card(report)
-    except (AttributeError, TypeError, ValueError, KeyError):
-        return Card("cause", title, "—", "The why result has an unexpected shape.", "#why")
+    from ..why import words
 
-
-def _cause_card(report: Report) -> Card:
     title = "Top cause"
-    findings = list(report.why.diagnosis.findings)
-    top = max(findings, key=lambda f: float(f.ci_low)) if findings else None
+    why = _why(report)
+    if isinstance(why, str):
+        return Card("cause", title, "—", why, None)
+    findings = list(why.diagnosis.findings)
+    top = max(findings, key=lambda f: f.ci_low) if findings else None
     if top is None:
         detail = "No cause stands out from normal churn with enough certainty."
         return Card("cause", title, "no clear cause", detail, "#why")
-    words = _words()
-    cause = str(top.cause)
-    label = str(words.cause(cause))
-    others = sorted({str(f.cause) for f in findings} - {cause})
-    lines = ["also: " + ", ".join(str(words.cause(c)) for c in others)] if others else []
+    label = words.cause(top.cause)
+    others = sorted({f.cause for f in findings} - {top.cause})
+    lines = ["also: " + ", ".join(words.cause(c) for c in others)] if others else []
     return Card("cause", title, label, f"{top.account}: {top.statement}", "#why", lines, "bad")
 
 

@@ -8,11 +8,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any
+from typing import TYPE_CHECKING
 
+from ..analyses import Section, Unavailable
 from ..filters import Filters
 from ..left import Departure, LeftSummary
 from ..status import AccountStatus
+
+if TYPE_CHECKING:
+    from ..why.attribution import PostAttribution
+    from ..why.report import WhyReport
 
 
 @dataclass(frozen=True)
@@ -51,7 +56,7 @@ class PostRow:
     url: str | None
     left_after: int
     metrics: dict[str, int] = field(default_factory=dict)
-    score: Any = None
+    score: PostAttribution | None = None
 
 
 @dataclass(frozen=True)
@@ -94,7 +99,8 @@ class PostDetail:
 @dataclass(frozen=True)
 class Report:
     """Everything one report shows. ``why`` and ``fans`` are the results of those analyses
-    (issues 4 and 5) when this breakup has them, else None."""
+    (none without analyses); ``sections`` every registered analysis (:mod:`breakup.analyses`)
+    as the blocks each output renders."""
 
     generated_at: datetime
     filters: Filters
@@ -105,8 +111,9 @@ class Report:
     posts: list[PostRow]
     departures_total: int = 0  # departures in the period; ``departures`` keeps the latest
     left: LeftSummary | None = None  # the period's departures by kind, and stated reasons
-    why: Any = None
-    fans: dict[str, Any] = field(default_factory=dict)
+    why: WhyReport | Unavailable | None = None
+    fans: dict[str, object] = field(default_factory=dict)  # each fans analysis' result
+    sections: list[Section] = field(default_factory=list)  # every analysis, as blocks
 
     @property
     def top_posts(self) -> list[PostRow]:

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from rich.console import Group, RenderableType
+from rich.padding import Padding
 from rich.rule import Rule
-from rich.table import Table
 from rich.text import Text
 
 from .. import terminal as base
@@ -78,22 +78,60 @@ def departures_table(rows: list[Departure], title: str = "Recent departures") ->
     return base.departures_view(rows, title=title, now=None)
 
 
-def block_renderable(block: Block, level: int = 0, titled: bool = True) -> RenderableType:
+def _table(block: Block, verbose: bool) -> RenderableType:
+    """A block's table, fitted to the terminal: columns dropped or shrunk by their hints,
+    statistics only with *verbose*."""
+    keep = [i for i, c in enumerate(block.columns) if verbose or not block.hint(c).verbose]
+    columns = []
+    for i in keep:
+        h = block.hint(block.columns[i])
+        columns.append(
+            base.Column(
+                block.columns[i],
+                justify=h.justify,
+                drop=h.drop,
+                shrink=h.shrink,
+                widest=h.widest,
+                wrap=h.wrap,
+            )
+        )
+    rows: list[list[base.Cell]] = [[Text(row[i]) for i in keep] for row in block.rows]
+    return base.FitTable(columns, rows)
+
+
+def block_renderable(
+    block: Block, level: int = 0, titled: bool = True, *, verbose: bool = False
+) -> RenderableType:
+    """A block for the terminal (the same block the HTML report shows): its title, its
+    sentences and fields, its table fitted to the width, then its sub-blocks. Names and
+    texts from a source stay text (never markup)."""
     parts: list[RenderableType] = []
     if titled:
         parts.append(Text(block.title, style="bold" if level == 0 else "italic"))
     if block.note:
         parts.append(Text(f"  {block.note}", style="dim"))
-    for name, value in block.fields:
-        parts.append(Text(f"  {name}: {value}"))
-    if block.columns:
-        table = Table(*block.columns)
-        for row in block.rows:
-            table.add_row(*(Text(c) for c in row))
-        if block.more:
-            table.caption = f"… and {block.more} more"
-        parts.append(table)
-    parts += [block_renderable(child, level + 1) for child in block.children]
+    fields = block.fields + (block.details if verbose else [])
+    for name, value in fields:
+        line = Text()
+        if name:
+            line.append(f"{name}: ", style="dim")
+        line.append(value)
+        parts.append(Padding(line, (0, 0, 0, 2)))
+    if block.columns and block.rows:
+        parts.append(_table(block, verbose))
+    if block.more:
+        parts.append(Text(f"  … and {block.more} more", style="dim"))
+    parts += [block_renderable(c, level + 1, verbose=verbose) for c in block.children]
+    return Group(*parts)
+
+
+def blocks_view(blocks: list[Block], *, verbose: bool = False) -> RenderableType:
+    """An analysis' blocks, one after the other (``breakup why``, ``breakup fans``)."""
+    parts: list[RenderableType] = []
+    for i, b in enumerate(blocks):
+        if i:
+            parts.append(Text(""))
+        parts.append(block_renderable(b, verbose=verbose))
     return Group(*parts)
 
 
