@@ -75,26 +75,3 @@ def test_bsky_profile_views() -> None:
     negated = dict(view, labels=[{"val": "bot", "neg": True}])
     assert bsky.profile(negated, NOW).bot is None  # type: ignore[union-attr]
     assert bsky.profile({"handle": "x"}, NOW) is None
-
-
-def test_bsky_mentions_and_replies_carry_their_uri() -> None:
-    mine = f"at://{ME}/app.bsky.feed.post/3kabc"
-    uri = "at://did:plc:ada/app.bsky.feed.post/3kxyz"
-    view = {
-        "uri": uri,
-        "author": {"did": "did:plc:ada", "handle": "ada.example"},
-        "indexedAt": "2025-02-01T10:00:01Z",
-        "record": {
-            "createdAt": "2025-02-01T10:00:00Z",
-            "text": "@brand hello",
-            "reply": {"parent": {"uri": mine}, "root": {"uri": mine}},
-        },
-    }
-    got = bsky.mention(view, ME, NOW)
-    assert got is not None
-    assert (got.kind, got.post, got.ref) == (InteractionKind.REPLY, mine, uri)
-    plain = dict(view, record={"createdAt": "2025-02-01T10:00:00Z", "text": "@brand"})
-    got = bsky.mention(plain, ME, NOW)
-    assert got is not None and (got.kind, got.post, got.ref) == (InteractionKind.MENTION, None, uri)
-    own = dict(view, author={"did": ME})
-    assert bsky.mention(own, ME, NOW) is None

@@ -171,7 +171,6 @@ def _bsky_samples() -> dict[str, Any]:
             "createdAt": "2026-05-31T10:00:00.000Z",
             "indexedAt": "2026-05-31T10:00:01.000Z",
         },
-        "mention": {**view.post_view(reply), "author": view.profile_basic(brand)},
     }
 
 
@@ -243,11 +242,6 @@ def check_bsky(name: str, body: Any) -> None:
             assert isinstance(found, Interaction)
             utc_not_after_now(found.at)
             well_formed_person(found.person, "did:")
-    elif name == "mention":
-        found = bp.mention(body, "did:plc:brand", NOW)
-        if found is not None:
-            utc_not_after_now(found.at)
-            assert found.person.external_id != "did:plc:brand"
 
 
 @pytest.mark.parametrize("name", sorted(BSKY))

@@ -194,10 +194,6 @@ def _root(
     ctx.obj = _Ctx(db, system_clock, ctx.invoked_subcommand)
 
 
-def _kinds_help() -> str:
-    return "; ".join(f"{name}: {cls.summary}" for name, cls in sources().items())
-
-
 @app.command("import")
 def import_(
     ctx: typer.Context,
@@ -396,7 +392,7 @@ def stream(
     import signal
     import threading
 
-    from .stream import stream as consume
+    from .jetstream import stream as consume
 
     c = _ctx(ctx)
     stop = threading.Event()
@@ -437,7 +433,7 @@ def stream(
 def _stream_runner(url: str | None, clock: Clock) -> Any:
     """The Jetstream consumer, if this breakup has one."""
     try:
-        from .stream import stream as consume
+        from .jetstream import stream as consume
     except ImportError:
         return None
 

@@ -67,32 +67,6 @@ def profile(view: Any, now: datetime) -> Profile | None:
     )
 
 
-def mention(view: Any, account: str, now: datetime) -> Interaction | None:
-    """A postView by someone else that replies to or mentions *account* (from
-    ``app.bsky.notification.listNotifications`` or ``app.bsky.feed.searchPosts``): a REPLY
-    to the account's post it answers, else a MENTION. Its ref is the post's AT-URI, which
-    the account's own replies name as their parent."""
-    if not isinstance(view, dict):
-        return None
-    uri = view.get("uri")
-    record = view.get("record")
-    who = person(view.get("author"))
-    if who is None or who.external_id == account or not isinstance(record, dict):
-        return None
-    if split_at_uri(uri) is None:
-        return None
-    at = claimed_time(record.get("createdAt"), view.get("indexedAt"), now)
-    if at is None:
-        return None
-    reply = record.get("reply")
-    parent = reply.get("parent") if isinstance(reply, dict) else None
-    parent_uri = _text(parent.get("uri")) if isinstance(parent, dict) else ""
-    target = split_at_uri(parent_uri)
-    if target is not None and target[0] == account:
-        return Interaction(who, InteractionKind.REPLY, at, parent_uri, uri)
-    return Interaction(who, InteractionKind.MENTION, at, None, uri)
-
-
 def _count(value: Any) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
 
