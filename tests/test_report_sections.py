@@ -14,9 +14,9 @@ import pytest
 from fastapi.testclient import TestClient
 from rich.console import Console
 
-from breakup.report import Report, build_report, render_html, render_terminal
 from breakup.analyses import Unavailable
 from breakup.analyses.blocks import Block
+from breakup.report import Report, build_report, render_html, render_terminal
 from breakup.report.sections import analysis_sections
 from breakup.store import Store
 from breakup.web import create_app
