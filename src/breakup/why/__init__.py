@@ -6,7 +6,7 @@ are stable for renderers (terminal, HTML report, dashboard):
 
 ``WhyReport`` (:mod:`.report`)
     generated_at, accounts, peers, since, attribution, diagnosis, triage, retention,
-    seconds, notes.
+    seconds, notes, until (the store as it stood then: :mod:`.asof`).
 ``Attribution`` / ``PostAttribution`` / ``AccountAttribution`` / ``OutsideBurst``
     (:mod:`.attribution`, on the point process of :mod:`.pointprocess` and :mod:`.timeline`)
     Per post: observed and expected departures in its response window, the excess it

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 import numpy as np
 
 from ..store import Account, Store
+from .asof import as_of
 from .attribution import Attribution, attribute
 from .data import PostRows, Series, departures_sql, load_posts, load_series, time_to_hours
 from .diagnosis import Diagnosis, diagnose
@@ -31,6 +32,9 @@ class WhyReport:
     retention: Retention
     seconds: float  # how long the analysis took
     notes: list[str] = field(default_factory=list)
+    # The store as it stood then (None: everything): posts tested up to it, and every
+    # model saw only what was known by then (see :mod:`.asof`).
+    until: datetime | None = None
 
 
 STEPS = ("loading", "break-up posts", "diagnosis and triage", "retention")
@@ -45,30 +49,46 @@ def analyze(
     seed: int = 0,
     step: Callable[[str], None] | None = None,
     channel: str | None = None,
+    until: datetime | None = None,
 ) -> WhyReport:
     """Why followers of the own accounts (or the one named) left. *step* hears the name of
     each of the STEPS as it starts (a progress bar).
 
     ``since`` limits which posts are tested (break-up posts, content and campaign-cadence
     effects); the baseline models, the other diagnoses, the triage and retention use the
-    account's whole tracked history. Peers are every account with role ``peer``; *channel*
-    keeps the own accounts of one platform. ``cox_sample`` bounds the Cox model's cost
-    (spans sampled with *seed*).
+    account's whole tracked history up to ``until``. ``until`` analyses the store as it
+    stood then (:func:`.asof.as_of`): posts after it are neither tested nor seen, follower
+    spans that began after it do not exist, departures observed after it have not happened
+    (those people still followed), the series, the retention curves' censoring and the
+    triage end at the last observation by then — nothing later leaks into any model.
+    Peers are every account with role ``peer``; *channel* keeps the own accounts of one
+    platform. ``cox_sample`` bounds the Cox model's cost (spans sampled with *seed*).
     """
     from threadpoolctl import threadpool_limits
 
     # The model matrices are small (hours x a few dozen columns): multithreaded BLAS only
     # adds contention, by an order of magnitude on a shared machine.
     with threadpool_limits(limits=1, user_api="blas"):
-        return _analyze(store, account, since, cox_sample, seed, step or (lambda _: None),
-                        channel)  # fmt: skip
+        if until is None:
+            return _analyze(store, account, since, cox_sample, seed, step or (lambda _: None),
+                            channel)  # fmt: skip
+        with as_of(store, until) as then:
+            out = _analyze(then, account, since, cox_sample, seed, step or (lambda _: None),
+                           channel)  # fmt: skip
+        return replace(out, until=until)
 
 
 def attribution_only(
-    store: Store, account: str | None = None, since: datetime | None = None
+    store: Store,
+    account: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
 ) -> Attribution:
     """Only the break-up posts (what the digest and the validation read): the other
-    analyses of :func:`analyze` are not computed."""
+    analyses of :func:`analyze` are not computed. ``until`` as in :func:`analyze`."""
+    if until is not None:
+        with as_of(store, until) as then:
+            return attribution_only(then, account, since)
     from threadpoolctl import threadpool_limits
 
     own = [store.account(account)] if account is not None else store.accounts(role="own")
@@ -125,7 +145,8 @@ def _analyze(
     for b in attribution.bursts:  # shared with the peers: the marketplace's already
         if not b.market_wide:
             bursts.setdefault(b.account, []).append(
-                (time_to_hours(b.start), time_to_hours(b.end), b.excess))
+                (time_to_hours(b.start), time_to_hours(b.end), b.excess)
+            )
     step(STEPS[2])
     verdict = triage(series, peers, campaigns, bursts)
     diagnosis = diagnose(store, series, posts, departures, attribution, since=since)
