@@ -137,8 +137,7 @@ def codes(
     rows = store.con.execute(
         f"""
         SELECT c.code, c.prefix, c.person_id, p.platform, p.external_id,
-               (SELECT arg_max(handle, seen_at) FROM person_names n
-                WHERE n.person_id = c.person_id),
+               (SELECT handle FROM latest_names n WHERE n.person_id = c.person_id),
                (SELECT min(email) FROM person_emails e WHERE e.person_id = c.person_id),
                c.issued_at
         FROM reward_codes c JOIN people p USING (person_id)

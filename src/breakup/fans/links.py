@@ -51,10 +51,7 @@ class Link:
 
 
 HINTS_SQL = """
-    WITH names AS (
-        SELECT person_id, arg_max(handle, seen_at) AS handle FROM person_names
-        GROUP BY person_id
-    ),
+    WITH names AS (SELECT person_id, handle FROM latest_names),
     email AS (
         SELECT a.person_id AS person_id, b.person_id AS linked_id, 'email-hash' AS via
         FROM people a JOIN people b
@@ -126,10 +123,8 @@ def find_person(store: Store, spec: str) -> PersonRef:
             SELECT DISTINCT person_id FROM (
                 SELECT person_id FROM people WHERE external_id = ?
                 UNION ALL
-                SELECT person_id FROM (
-                    SELECT person_id, arg_max(handle, seen_at) AS h FROM person_names
-                    GROUP BY person_id)
-                WHERE lower(ltrim(h, '@')) = lower(ltrim(?, '@'))
+                SELECT person_id FROM latest_names
+                WHERE lower(ltrim(handle, '@')) = lower(ltrim(?, '@'))
             )
             """,
             [text, text],
@@ -147,8 +142,7 @@ def person_ref(store: Store, person_id: int) -> PersonRef:
     row = store.con.execute(
         """
         SELECT p.person_id, p.platform, p.external_id,
-               (SELECT arg_max(handle, seen_at) FROM person_names n
-                WHERE n.person_id = p.person_id)
+               (SELECT handle FROM latest_names n WHERE n.person_id = p.person_id)
         FROM people p WHERE p.person_id = ?
         """,
         [person_id],
