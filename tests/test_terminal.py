@@ -11,6 +11,7 @@ import json
 import os
 import subprocess
 import sys
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,7 @@ from rich.console import Console, Group, RenderableType
 from breakup import terminal, terminal_fans
 from breakup.fans import hygiene, top_fans
 from breakup.ingest import ImportResult, save_batch
-from breakup.left import left_summary, who_left
+from breakup.left import Departure, PostRef, left_summary, who_left
 from breakup.sources import ReadOptions, get_source
 from breakup.status import account_status
 from breakup.store import Account, Store
@@ -121,6 +122,50 @@ def test_left_golden(store: Store, width: int) -> None:
     assert "  21 May </script>" in out and "21 May 12:00" not in out
     assert "Their own reasons (3 of 7 unsubscribers gave one):" in out
     assert "2  Other: too many emails" in out
+
+
+HANDLES = [  # (platform, handle): as long as real ones get
+    ("bsky", "zoetanaka468.bsky.social"),
+    ("mastodon", "@beagarcia181@mastodon.example"),
+    ("bsky", "katenguyen496.bsky.social"),
+    ("mastodon", "@umakowalski420@social.example"),
+]
+
+
+def _handle_departures() -> list[Departure]:
+    out = []
+    for i, (platform, handle) in enumerate(HANDLES):
+        at = END - timedelta(hours=3 + 5 * i)
+        post = PostRef(
+            f"p{i}",
+            "post",
+            at - timedelta(hours=2),
+            "This latte-art competition was the best day of the year, thank you all",
+        )
+        out.append(Departure(
+            account=f"{platform}:brand", platform=platform, person_id=i, external_id=f"id{i}",
+            handle=handle, display_name=None, kind="unfollowed", left_earliest=at,
+            left_latest=at, exact=True, followed_since=at - timedelta(days=40 + 90 * i),
+            followed_before_tracking=False, tenure_days=40.0 + 90 * i, campaign=None,
+            reason=None, last_posts=[post],
+        ))  # fmt: skip
+    return out
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_left_names_get_the_room(width: int) -> None:
+    """The "who" column is what a manager reads first: at 80 columns handles as long as
+    real ones show whole, and the columns that give way say so; at 120 everything shows."""
+    view = terminal.departures_view(_handle_departures(), now=END)
+    out = render(view, width)
+    for _, handle in HANDLES:
+        assert handle in out, (handle, out)
+    if width == 120:
+        assert "followed" in out.splitlines()[1] and "account" in out.splitlines()[1]
+    else:
+        assert "(followed, account: wider terminal, or --json)" in out
+    assert "This latte-art" in out
+    check("left-handles", out, width)
 
 
 @pytest.mark.parametrize("width", WIDTHS)

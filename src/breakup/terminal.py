@@ -35,7 +35,9 @@ class Column:
     ``drop`` first. ``shrink``: 0 never shrinks (numbers, dates, names you must type); a
     positive value lets the column shrink down to that many characters, cutting its text
     with an ellipsis (``wrap``: folding it at words instead, for a description that is
-    read whole).
+    read whole). ``want``: a shrinking column that gets this much room (or its longest
+    cell's, if shorter) before any droppable column is kept — the table drops columns
+    rather than squeeze it below that (the names in "who").
     """
 
     header: str
@@ -45,9 +47,14 @@ class Column:
     style: str | None = None
     widest: int | None = None  # never wider than this (a shrinking column)
     wrap: bool = False  # a shrinking column's text wraps at words instead of being cut
+    want: int = 0  # room kept for this shrinking column before droppable ones (0: shrink)
 
 
 Cell = str | Text
+
+
+def _plain(cell: Cell) -> str:
+    return cell.plain if isinstance(cell, Text) else cell
 
 
 class FitTable:
@@ -64,7 +71,15 @@ class FitTable:
         self.rows = [list(r) for r in rows]
         self.title = title
 
-    def _table(self, keep: list[int], measuring: bool) -> Table:
+    def _room(self, i: int, spare: int) -> int:
+        """What column *i* is given when it has a ``want``: that and half the *spare* width
+        of the terminal (the other columns that shrink get the rest), or its longest cell
+        if shorter."""
+        c = self.columns[i]
+        cells = [cell_len(_plain(r[i])) for r in self.rows]
+        return min(c.want + max(spare, 0) // 2, max([len(c.header), *cells]))
+
+    def _table(self, keep: list[int], measuring: bool, spare: int | None = None) -> Table:
         table = Table(
             title=self.title,
             title_justify="left",
@@ -82,8 +97,9 @@ class FitTable:
                 justify=c.justify,  # type: ignore[arg-type]
                 style=c.style,
                 no_wrap=not c.shrink,
-                max_width=c.shrink if (measuring and c.shrink) else c.widest,
+                max_width=(c.want or c.shrink) if (measuring and c.shrink) else c.widest,
                 min_width=min(c.shrink, len(c.header)) if c.shrink else None,
+                width=self._room(i, spare) if (spare is not None and c.want) else None,
             )
         for row in self.rows:
             cells: list[Text] = []
@@ -105,13 +121,18 @@ class FitTable:
             key=lambda i: (-self.columns[i].drop, -i),
         )
         wide = options.update_width(10_000)
-        while droppable:
+
+        def spare() -> int:
+            """The width left over with the kept columns at their least (``want`` met)."""
             natural = Measurement.get(console, wide, self._table(keep, measuring=True)).maximum
-            if natural <= options.max_width:
-                break
+            return options.max_width - natural
+
+        while droppable and spare() < 0:
             keep.remove(droppable.pop(0))
+        left = spare()
+        table = self._table(keep, measuring=False, spare=left if left >= 0 else None)
         dropped = [self.columns[i].header for i in range(len(self.columns)) if i not in keep]
-        return self._table(keep, measuring=False), dropped
+        return table, dropped
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
         table, dropped = self.fit(console, options)
@@ -343,13 +364,13 @@ def _departures_table(
     several = len(labels) > 1
     columns = [
         Column("left (UTC)"),
-        Column("who", shrink=18),
+        Column("who", shrink=18, want=30),
         Column("how"),
         Column("followed", drop=2, justify="right"),
     ]
     if several:
         columns.append(Column("account", drop=3))
-    columns.append(Column("just before", shrink=24, drop=1))
+    columns.append(Column("just before", shrink=18, drop=1))
     table_rows: list[list[Cell]] = []
     for d in rows:
         row: list[Cell] = [
