@@ -87,3 +87,21 @@ def test_peers_add_and_list(tmp_path: Path) -> None:
     ]
     bad = runner.invoke(app, ["--db", str(db), "peers", "add", "nameless"])
     assert bad.exit_code != 0
+
+
+def test_why_until_sees_the_store_as_it_stood_then(tmp_path: Path) -> None:
+    """--until: the break-up post after it is not tested, and nothing later is counted."""
+    db = tmp_path / "s.duckdb"
+    world = World(10 * 24, post_every_hours=4, effects=[Effect(30, 40, 0.5)], seed=1)
+    with Store(db, clock=fixed_clock(T0 + timedelta(hours=world.hours + 1))) as store:
+        save_world(store, world)
+    runner = CliRunner()
+    full = json.loads(runner.invoke(app, ["--db", str(db), "why", "--json"]).output)
+    cut = T0 + timedelta(hours=100)  # before the planted post's hour 120
+    out = runner.invoke(app, ["--db", str(db), "why", "--json", "--until", cut.isoformat()])
+    assert out.exit_code == 0, out.output
+    data = json.loads(out.output)
+    assert data["until"].startswith(cut.strftime("%Y-%m-%dT%H:%M"))
+    posts = {p["post"] for p in data["attribution"]["posts"]}
+    assert "p30" not in posts
+    assert 0 < data["attribution"]["posts_tested"] < full["attribution"]["posts_tested"]

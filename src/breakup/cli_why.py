@@ -16,6 +16,7 @@ from .cli import (
     _ctx,
     _emit,
     _progress,
+    _when,
     app,
 )
 from .clock import parse_since
@@ -33,13 +34,18 @@ def why(
     since: Annotated[
         str | None, typer.Option(help="Test posts from this date, or e.g. 30d, 12w.")
     ] = None,
+    until: Annotated[
+        str | None,
+        typer.Option(metavar="WHEN", help="As the store stood then: a date, or e.g. 30d back."),
+    ] = None,
     verbose: VerboseOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Why they left: break-up posts (excess departures with confidence intervals, Holm
     corrected), diagnosis (too frequent, content, monologue, one-time offers), triage
     (internal, marketplace or users) and retention. In words; --verbose adds the statistics
-    (intervals, p-values, the Cox model), --json every figure."""
+    (intervals, p-values, the Cox model), --json every figure. --until analyses the store as
+    it stood then (nothing later is seen)."""
     from .why import analyze
     from .why.render import why_report
     from .why.report import STEPS
@@ -52,8 +58,10 @@ def why(
             bar.update(task, description=name, completed=STEPS.index(name))
 
         when = parse_since(since, c.clock) if since else None
+        upto = _when(until, c.clock, "--until")
         report = analyze(store, account=_account(store, account), since=when, step=step,
-                         channel=channel.strip().lower() if channel else None)  # fmt: skip
+                         channel=channel.strip().lower() if channel else None,
+                         until=upto)  # fmt: skip
     _emit(as_json, report, why_report(report, verbose=verbose))
 
 

@@ -71,20 +71,34 @@ def attribution_block(att: Attribution) -> Block:
 
 
 def diagnosis_block(d: Diagnosis) -> Block:
-    """The findings in the survey's words (only effects whose interval excludes none)."""
+    """Every survey cause tested on every account, in the survey's words, with what it
+    found — "no sign of it" and "not tested" included (older results without the tests:
+    the findings only)."""
     from ..why import words
 
     block = Block("Diagnosis")
-    rows = [
-        [
-            f.account,
-            words.cause(f.cause),
-            f.statement,
-            f"{num(f.estimate)} {ci(f.ci_low, f.ci_high)}",
-            f"{float(f.p_value):.2g}",
+    if d.tests:
+        rows = [
+            [
+                t.account,
+                t.label or words.cause(t.cause),
+                t.statement,
+                "" if t.estimate is None else f"{num(t.estimate)} {ci(t.ci_low, t.ci_high)}",
+                "" if t.p_value is None else f"{float(t.p_value):.2g}",
+            ]
+            for t in d.tests
         ]
-        for f in d.findings
-    ]
+    else:
+        rows = [
+            [
+                f.account,
+                words.cause(f.cause),
+                f.statement,
+                f"{num(f.estimate)} {ci(f.ci_low, f.ci_high)}",
+                f"{float(f.p_value):.2g}",
+            ]
+            for f in d.findings
+        ]
     columns = ["account", "cause", "finding", "rate ratio [95% CI]", "p"]
     hints = {
         "account": Hint(drop=2, shrink=12),
@@ -195,7 +209,7 @@ class WhyAnalysis(Analysis["WhyReport"]):
         from ..why import analyze
 
         return analyze(store, account=filters.account, since=filters.since,
-                       channel=filters.channel)  # fmt: skip
+                       channel=filters.channel, until=filters.until)  # fmt: skip
 
     def blocks(self, result: WhyReport) -> list[Block]:
         blocks = [

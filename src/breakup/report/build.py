@@ -39,7 +39,7 @@ def build_report(
     now = store.clock()
     accounts = select_accounts(store, filters)
     names = {a.name for a in accounts}
-    status = [s for s in account_status(store, account=filters.account) if s.account in names]
+    status = [s for s in account_status(store, filters) if s.account in names]
     departures, total = recent_departures(store, accounts, filters)
     return Report(
         generated_at=now,
