@@ -12,6 +12,7 @@ from rich.console import Group, RenderableType
 from rich.text import Text
 
 from . import fans as lib
+from .analyses.fans import platform_of
 from .terminal import ALL_HINT, Cell, Column, FitTable, cut_note, day, moment, one_line, who
 
 __all__ = [
@@ -22,16 +23,6 @@ __all__ = [
     "listening_view",
     "risk_view",
 ]
-
-
-def _platform(account: str) -> str:
-    return account.split(":", 1)[0] if ":" in account else account
-
-
-def _plural(kind: str, n: int) -> str:
-    if n == 1:
-        return kind
-    return kind + ("es" if kind.endswith(("s", "sh", "ch", "x")) else "s")
 
 
 def fans_view(
@@ -108,7 +99,7 @@ def risk_view(r: lib.AtRisk, *, verbose: bool = False, more: bool = False) -> Re
             [
                 str(f.rank),
                 who(f.handle, f.external_id),
-                Text(_platform(f.account)),
+                Text(platform_of(f.account)),
                 f"{f.probability:.1%}",
                 f"{f.engagement_30d:g} / {f.engagement_prev_30d:g}",
                 Text("; ".join(f.reasons)),
@@ -180,7 +171,7 @@ def listening_view(
             who(u.handle, u.external_id),
             u.kind,
             "yes" if u.still_follows else "no",
-            Text(_platform(u.account)),
+            Text(platform_of(u.account)),
             Text(one_line(u.post_text or "—"), style="" if u.post_text else "dim"),
             *([Text(u.ref)] if verbose else []),
         ]
@@ -225,7 +216,7 @@ def deals_view(d: lib.DealSeekers, top: int = 20, *, now: datetime | None = None
     table_rows: list[list[Cell]] = [
         [
             day(x.at, now),
-            Text(_platform(x.account)),
+            Text(platform_of(x.account)),
             str(x.cohort.joined),
             f"{x.cohort.share_left:.0%}",
             f"{x.cohort.share_low:.0%}–{x.cohort.share_high:.0%}",
@@ -270,7 +261,7 @@ def hygiene_view(rows: Sequence[lib.Hygiene]) -> RenderableType:
     """One column per account, one row per measure; then the dead weight listed."""
     if not rows:
         return Text("No accounts yet.")
-    platforms = [_platform(h.account) for h in rows]
+    platforms = [platform_of(h.account) for h in rows]
     unique = len(set(platforms)) == len(platforms)
     heads = [p if unique else h.account for p, h in zip(platforms, rows, strict=True)]
     columns = [Column("")] + [Column(h, justify="right") for h in heads]
@@ -287,7 +278,7 @@ def hygiene_view(rows: Sequence[lib.Hygiene]) -> RenderableType:
     parts: list[RenderableType] = [FitTable(columns, table_rows, title="Audience hygiene")]
     people: list[list[Cell]] = [
         [
-            Text(_platform(h.account)),
+            Text(platform_of(h.account)),
             who(f.handle, f.external_id),
             f.direction,
             Text(", ".join(_flag_words(r, h.inactive_days) for r in f.reasons)),
@@ -305,7 +296,7 @@ def hygiene_view(rows: Sequence[lib.Hygiene]) -> RenderableType:
         title = "Dead weight: bot-like, inactive or silent (first listed per account)"
         parts.append(FitTable(columns, people, title=title))
     more = [
-        (_platform(h.account), h.followers - h.real_audience - listed)
+        (platform_of(h.account), h.followers - h.real_audience - listed)
         for h in rows
         if (listed := sum(1 for f in h.dead_weight if f.direction == "followers"))
         < h.followers - h.real_audience

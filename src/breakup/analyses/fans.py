@@ -36,7 +36,8 @@ def _one(names: list[str] | None) -> str | None:
     return names[0] if names is not None and len(names) == 1 else None
 
 
-def _platform(account: str) -> str:
+def platform_of(account: str) -> str:
+    """The platform part of an account name ('bsky:brand' -> 'bsky')."""
     return account.split(":", 1)[0] if ":" in account else account
 
 
@@ -50,7 +51,7 @@ def evidence(f: TopFan, per_channel: bool) -> str:
     """'264 likes, 51 reposts' — with the channel named when the fan has several."""
     parts: dict[str, list[str]] = {}
     for e in f.evidence:
-        parts.setdefault(_platform(e.account), []).append(f"{e.count} {_plural(e.kind, e.count)}")
+        parts.setdefault(platform_of(e.account), []).append(f"{e.count} {_plural(e.kind, e.count)}")
     if not per_channel and len(parts) == 1:
         return ", ".join(next(iter(parts.values())))
     return "; ".join(f"{ch}: {', '.join(items)}" for ch, items in parts.items())
