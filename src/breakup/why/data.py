@@ -63,10 +63,12 @@ def has_profiles(store: Store) -> bool:
 
 
 def departures_sql(store: Store) -> str:
-    """A query of every ended follower span with its class (see the module docstring).
+    """A query of every departure (the ``departures`` view: ended follower spans) with
+    its class (see the module docstring).
 
-    Columns: span_id, account_id, person_id, start_earliest, start_latest, end_earliest,
-    end_latest, end_exact, end_kind, end_campaign, cls.
+    Columns: span_id, account_id, person_id, start_earliest, start_latest, end_earliest
+    (the view's ``left_earliest``), end_latest, end_exact, end_kind, end_campaign,
+    voluntary (the view's: of the person's own choice), cls.
     """
     if has_profiles(store):
         prof = """
@@ -93,15 +95,15 @@ def departures_sql(store: Store) -> str:
         prof, bot, inactive = "", "false", "false"
     return f"""
         SELECT s.span_id, s.account_id, s.person_id, s.start_earliest, s.start_latest,
-               coalesce(s.end_earliest, s.end_latest) AS end_earliest, s.end_latest,
+               s.left_earliest AS end_earliest, s.end_latest,
                coalesce(s.end_exact, false) AS end_exact, s.end_kind, s.end_campaign,
+               s.voluntary,
                CASE WHEN s.end_kind IN ('deleted', 'suspended') THEN 'gone'
                     WHEN s.end_kind = 'blocked' THEN 'blocked'
                     WHEN {bot} THEN 'bot'
                     WHEN {inactive} THEN 'inactive'
                     ELSE 'active' END AS cls
-        FROM spans s {prof}
-        WHERE s.direction = 'followers' AND s.end_latest IS NOT NULL
+        FROM departures s {prof}
     """
 
 
@@ -167,14 +169,12 @@ def coverage(store: Store, account_id: int) -> tuple[datetime, datetime] | None:
         SELECT coalesce(
                    (SELECT min(observed_at) FROM observations
                     WHERE account_id = $a AND direction = 'followers'),
-                   (SELECT min(end_latest) FROM spans
-                    WHERE account_id = $a AND direction = 'followers'),
+                   (SELECT min(end_latest) FROM departures WHERE account_id = $a),
                    (SELECT min(occurred_at) FROM events WHERE account_id = $a)),
                greatest(
                    (SELECT max(observed_at) FROM observations
                     WHERE account_id = $a AND direction = 'followers'),
-                   (SELECT max(end_latest) FROM spans
-                    WHERE account_id = $a AND direction = 'followers'),
+                   (SELECT max(end_latest) FROM departures WHERE account_id = $a),
                    (SELECT max(occurred_at) FROM events WHERE account_id = $a))
         """,
         {"a": account_id},
@@ -245,7 +245,7 @@ def load_series(store: Store, account: Account, departures: str) -> Series | Non
     windows = store.con.execute(
         f"""
         SELECT epoch(end_earliest) / 3600 AS e, epoch(end_latest) / 3600 AS l, cls,
-               cls IN {ATTRIBUTABLE} AND end_kind IN {VOLUNTARY_KINDS} AS att,
+               cls IN {ATTRIBUTABLE} AND voluntary AS att,
                count(*)::DOUBLE AS c
         FROM ({departures}) d
         WHERE account_id = $a
