@@ -11,12 +11,18 @@ Layout (hive-style partitions, written by DuckDB's ``COPY … PARTITION_BY``)::
                                                       ``members``
     LAKE/events/platform=bsky/account=brand/…         follow / unfollow / unsubscribe …
     LAKE/checks/platform=bsky/account=brand/…         account states seen on re-checks
+    LAKE/posts/platform=bsky/account=brand/…          the account's posts and campaigns
+    LAKE/profiles/platform=bsky/account=brand/…       people's profiles as an import of
+                                                      the account saw them (what ``why``
+                                                      reads to tell bots and the inactive)
 
 Observations, events and checks belong to imports; an export writes the rows of the
 imports not exported yet (the manifest lists them) into files named after the export
 (``e000002_0.parquet``) and never rewrites a file written by an earlier one. The manifest
 is replaced atomically last: files of an export that died before it are deleted by the
-next export, which takes the same number. Partition directories are for layout and
+next export, which takes the same number. A table added to the lake after an export (posts and
+profiles came with version 2) is written for every import at the next export, the earlier
+ones included. Partition directories are for layout and
 pruning; engines key on the ``account_id`` column inside the files (a name in a path is
 escaped differently by every engine).
 """
@@ -37,7 +43,7 @@ from .errors import StoreError
 from .store import Store
 
 MANIFEST = "_manifest.json"
-LAKE_VERSION = 1
+LAKE_VERSION = 2
 
 # Tables written per import: name -> SELECT over the new imports (``_lake_new``), with the
 # partition columns platform and account (the account's name).
@@ -61,8 +67,19 @@ _PER_IMPORT: dict[str, str] = {
         SELECT a.platform, a.name AS account, c.* FROM checks c
         JOIN accounts a USING (account_id) SEMI JOIN _lake_new n USING (import_id)
     """,
+    "posts": """
+        SELECT a.platform, a.name AS account, p.* FROM posts p
+        JOIN accounts a USING (account_id) SEMI JOIN _lake_new n USING (import_id)
+    """,
+    "profiles": """
+        SELECT a.platform, a.name AS account, i.account_id, pr.* FROM profiles pr
+        JOIN imports i USING (import_id) JOIN accounts a ON a.account_id = i.account_id
+        SEMI JOIN _lake_new n USING (import_id)
+    """,
 }
 TABLES = ("accounts", "people", *_PER_IMPORT)
+# The per-import tables of a version 1 lake (a manifest without "tables").
+_V1_TABLES = ("imports", "observations", "events", "checks")
 
 
 @dataclass
@@ -70,6 +87,8 @@ class Manifest:
     exports: list[dict[str, Any]] = field(default_factory=list)
     imports: list[list[int]] = field(default_factory=list)  # exported import ids, as ranges
     people_through: int = 0  # highest person id exported
+    # Per-import tables written for every exported import (a newer table is back-filled).
+    tables: list[str] = field(default_factory=lambda: list(_PER_IMPORT))
 
     @property
     def next_export(self) -> int:
@@ -89,6 +108,7 @@ class Manifest:
             "version": LAKE_VERSION,
             "imports": self.imports,
             "people_through": self.people_through,
+            "tables": self.tables,
             "exports": self.exports,
         }
 
@@ -99,12 +119,15 @@ def read_manifest(lake: Path) -> Manifest:
         return Manifest()
     try:
         data = json.loads(path.read_text("utf-8"))
-        if data.get("version") != LAKE_VERSION:
-            raise StoreError(f"{path}: lake version {data.get('version')!r}, expected 1")
+        if data.get("version") not in (1, LAKE_VERSION):
+            raise StoreError(
+                f"{path}: lake version {data.get('version')!r}, expected 1 or {LAKE_VERSION}"
+            )
         return Manifest(
             exports=list(data["exports"]),
             imports=[[int(lo), int(hi)] for lo, hi in data["imports"]],
             people_through=int(data["people_through"]),
+            tables=[str(t) for t in data.get("tables", _V1_TABLES)],
         )
     except (ValueError, KeyError, TypeError) as exc:
         raise StoreError(f"{path}: not a breakup lake manifest ({exc})") from None
@@ -157,7 +180,8 @@ def _remove_unfinished(lake: Path, no: int) -> None:
 
 def export(store: Store, lake: Path) -> ExportResult:
     """Write what the store holds that the lake does not yet: the imports not exported,
-    the people interned since, and the accounts as they are now."""
+    the people interned since, and the accounts as they are now; a per-import table the
+    lake does not have yet (an older lake) gets the rows of every import."""
     lake.mkdir(parents=True, exist_ok=True)
     manifest = read_manifest(lake)
     no = manifest.next_export
@@ -169,12 +193,15 @@ def export(store: Store, lake: Path) -> ExportResult:
         all_ids = {int(r[0]) for r in con.execute("SELECT import_id FROM imports").fetchall()}
         new = sorted(all_ids - manifest.import_ids)
         max_person = int(store.scalar("SELECT coalesce(max(person_id), 0) FROM people"))
-        if not new and max_person <= manifest.people_through:
+        missing = [t for t in _PER_IMPORT if t not in manifest.tables]
+        if not new and max_person <= manifest.people_through and not missing:
             return ExportResult(None)
         result = ExportResult(no, imports=len(new))
-        con.register("_lake_new", pa.table({"import_id": pa.array(new, pa.int64())}))
+        every = sorted(manifest.import_ids | set(new))
         try:
             for table, select in _PER_IMPORT.items():
+                ids = every if table in missing else new
+                con.register("_lake_new", pa.table({"import_id": pa.array(ids, pa.int64())}))
                 result.rows[table] = _copy(
                     store, select, lake / table, tag, ["platform", "account"]
                 )
@@ -204,6 +231,7 @@ def export(store: Store, lake: Path) -> ExportResult:
             "rows": result.rows,
         }
     )
+    manifest.tables = list(_PER_IMPORT)
     manifest.imports = ranges(manifest.import_ids | set(new))
     manifest.people_through = max(manifest.people_through, max_person)
     _write_manifest(lake, manifest)

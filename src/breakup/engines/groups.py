@@ -102,6 +102,8 @@ _SCRATCH_TABLES = (
     "checks",
     "spans",
     "tracking_state",
+    "posts",
+    "profiles",
 )
 
 

@@ -10,6 +10,12 @@ Two grouped maps over the lake, each running :mod:`breakup.engines.groups` (that
 
 Results: ``OUT/spans/platform=…/account=…/part-*.parquet`` (departures are the spans of
 direction ``followers`` with an end), read back by :func:`breakup.lake.read_spans`.
+
+Then the why attribution (:func:`why`), a third grouped map: per own account, its rows and
+its peers' (those spans, observations, events, posts, profiles) run
+:func:`breakup.why.attribution_only` itself (:mod:`breakup.engines.attribution`); the
+per-post results go to ``OUT/why/account_id=…/part-*.parquet``, read back by
+:func:`breakup.engines.results.read_why`.
 The same job runs on a cluster: only the master changes (and breakup must be installed
 where the executors run Python).
 """
@@ -22,6 +28,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 import pyarrow as pa
@@ -32,6 +39,8 @@ from pyspark.sql.types import StructType
 
 from .. import lake
 from ..errors import BreakupError
+from . import results
+from .attribution import WHY_INPUT, WHY_OUT, why_group
 from .groups import CHECKS, SPANS, TRACK_INPUT, classify_group, track_group
 
 
@@ -177,3 +186,74 @@ def track(spark: SparkSession, lake_dir: Path, out: Path) -> TrackSummary:
         first.unpersist()
     n_accounts, n_spans, n_departures = lake.span_counts(out)
     return TrackSummary(n_accounts, n_spans, n_departures, time.perf_counter() - started)
+
+
+@dataclass
+class WhySummary:
+    accounts: int  # own accounts attributed
+    analysed: int  # of those, with enough history for the model
+    posts_tested: int
+    break_up_posts: int
+    seconds: float
+
+
+def why(
+    spark: SparkSession,
+    lake_dir: Path,
+    out: Path,
+    *,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> WhySummary:
+    """The why attribution of every own account of the lake, from the spans :func:`track`
+    wrote under ``out/spans``, written under ``out/why`` (replacing any). Each own account
+    is one group and one Holm family, as ``breakup why --account NAME`` analyses it;
+    *since* and *until* as there."""
+    started = time.perf_counter()
+    schema = _schema(WHY_INPUT)
+    accounts = spark.read.parquet(lake.table_glob(lake_dir, "accounts"))
+    own = accounts.where(F.col("role") == "own").select(F.col("account_id").alias("for_account"))
+    peers = accounts.where(F.col("role") == "peer").select("account_id")
+    # The accounts each group reads: the own account and every peer but itself.
+    need = own.select("for_account", F.col("for_account").alias("account_id")).unionByName(
+        own.crossJoin(peers).where(F.col("for_account") != F.col("account_id"))
+    )
+    need = F.broadcast(need)
+
+    def mine(df: DataFrame) -> DataFrame:
+        return df.drop("platform", "account").join(need, "account_id")
+
+    spans = _read(spark, out, "spans")
+    if spans is None:
+        raise BreakupError(f"{out / 'spans'}: no spans (track the lake first)")
+    spans = mine(spans.where(F.col("direction") == "followers"))
+    parts = [
+        _cols(accounts.join(need, "account_id"), schema, rec=F.lit("account")),
+        _cols(spans, schema, rec=F.lit("span")),
+    ]
+    if (obs := _read(spark, lake_dir, "observations")) is not None:
+        parts.append(_cols(mine(obs.drop("members")), schema, rec=F.lit("obs"),
+                           at=F.col("observed_at")))  # fmt: skip
+    if (ev := _read(spark, lake_dir, "events")) is not None:
+        parts.append(_cols(mine(ev), schema, rec=F.lit("event"), at=F.col("occurred_at")))
+    if (posts := _read(spark, lake_dir, "posts")) is not None:
+        parts.append(_cols(mine(posts), schema, rec=F.lit("post"), at=F.col("created_at")))
+    if (profiles := _read(spark, lake_dir, "profiles")) is not None:
+        # Only the profiles of people whose span (in any account of the group) ended.
+        ended = spans.where(F.col("end_latest").isNotNull()).select("for_account", "person_id")
+        seen = profiles.drop("platform", "account", "account_id").join(
+            ended.distinct(), "person_id"
+        )
+        parts.append(_cols(seen, schema, rec=F.lit("profile"), at=F.col("observed_at")))
+    rows = parts[0]
+    for p in parts[1:]:
+        rows = rows.unionByName(p)
+
+    # A function of its own, not a partial: Spark infers the kind of map from its hints.
+    def group(table: pa.Table) -> pa.Table:
+        return why_group(table, since, until)
+
+    result = rows.groupBy("for_account").applyInArrow(group, _schema(WHY_OUT))
+    result.write.mode("overwrite").partitionBy("account_id").parquet(str(out / "why"))
+    counts = results.why_counts(out)
+    return WhySummary(*counts, seconds=time.perf_counter() - started)
