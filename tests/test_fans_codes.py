@@ -81,12 +81,13 @@ def test_csv_cells_cannot_be_formulas(tmp_path: Path) -> None:
 
 ISSUER = """
 import json, sys
-from breakup.fans import issue_codes, open_store_waiting
+from breakup.access import write_store
+from breakup.fans import issue_codes
 path, prefix, ids = sys.argv[1], sys.argv[2], [int(x) for x in sys.argv[3].split(",")]
 got = {}
 for round_ in range(6):  # several overlapping rounds: each opens, issues, closes
     chunk = ids[round_ * 5 :] + ids[: round_ * 5]
-    with open_store_waiting(path, timeout=120) as store:
+    with write_store(path, wait=120) as store:
         for c in issue_codes(store, prefix, chunk):
             assert got.setdefault(c.person_id, c.code) == c.code, "a person's code changed"
 print(json.dumps(got))

@@ -6,7 +6,7 @@ alphabet without look-alikes (no 0/O, 1/I/L): about 50 bits, so guessing one is 
 again returns the codes people already have and only creates codes for the others, inside
 one transaction with ``INSERT … ON CONFLICT DO NOTHING``, so two issuers (threads or
 processes) can never give one person two codes or one code to two people. DuckDB lets one
-process write a file at a time; :func:`open_store_waiting` retries opening while another
+process write a file at a time; :func:`breakup.access.write_store` waits while another
 holds it.
 
 :func:`write_codes_csv` exports them for a shop or mail tool; every cell that a spreadsheet
@@ -19,8 +19,8 @@ from __future__ import annotations
 import csv
 import re
 import secrets
-import time
 from collections.abc import Iterable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -28,8 +28,9 @@ from typing import IO, Any
 
 import pyarrow as pa
 
+from ..access import write_store
 from ..clock import Clock, system_clock
-from ..errors import InvalidInput, StoreError, StoreLocked
+from ..errors import InvalidInput, StoreError
 from ..safetext import neutralize
 from ..store import Store
 from ._common import db_time, utc
@@ -200,20 +201,9 @@ def write_codes_csv(rows: Sequence[RewardCode], out: IO[str] | Path) -> None:
 
 
 def open_store_waiting(
-    path: Path | str,
-    *,
-    timeout: float = 30.0,
-    clock: Clock = system_clock,
-    sleep: Any = time.sleep,
-) -> Store:
-    """Open a store for writing, waiting while another process holds DuckDB's file lock."""
-    deadline = time.monotonic() + timeout
-    delay = 0.05
-    while True:
-        try:
-            return Store(path, clock=clock)
-        except StoreLocked:
-            if time.monotonic() >= deadline:
-                raise
-        sleep(delay)
-        delay = min(delay * 2, 0.5)
+    path: Path | str, *, timeout: float = 30.0, clock: Clock = system_clock
+) -> AbstractContextManager[Store]:
+    """Deprecated: :func:`breakup.access.write_store` (the one opener for writing) with
+    ``wait=timeout``; kept only until ``breakup fans --codes`` opens through the CLI's
+    ``store()``."""
+    return write_store(path, clock=clock, wait=timeout)

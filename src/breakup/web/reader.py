@@ -186,13 +186,14 @@ class StoreReader:
                     return self._current  # serve the last consistent copy
             raise StoreError(f"{self.path}: the store kept changing while it was being read")
 
-    @staticmethod
-    def _settle(target: Path) -> None:
-        """Fold the copied log into the copy, so read-only opens need not replay it."""
-        try:
-            duckdb.connect(str(target)).close()
-        except duckdb.Error as exc:
-            raise StoreError(f"cannot read a copy of the store: {exc}") from None
+    def _settle(self, target: Path) -> None:
+        """Fold the copied log into the copy (opening it once for writing, as any writer
+        does: an older store's copy gets its missing migrations too), so read-only opens
+        need not replay it."""
+        from ..access import write_store
+
+        with write_store(target, clock=self.clock, store_class=self.store_class):
+            pass
 
     def _discard(self, target: Path) -> None:
         for f in (target, target.with_name(target.name + ".wal")):
