@@ -387,3 +387,32 @@ def test_cli_digest_while_watch_holds_the_store(tmp_path: Path, hook: Hook) -> N
         holder.stdin.write("\n")
         holder.stdin.flush()
         holder.wait(timeout=30)
+
+
+def test_a_digest_computes_only_what_it_shows(
+    db: Store, hook: Hook, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Never the report nor the whole why analysis: the day's departures, and the break-up
+    posts step only when a departure's likely post is to be judged (not on a quiet day)."""
+    import breakup.digest.schedule as schedule
+    import breakup.report.build as build
+    import breakup.why.report as why_report
+
+    calls: list[str] = []
+    real = schedule.attribution_only
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        calls.append("break-up posts")
+        return real(*args, **kwargs)
+
+    def forbidden(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("a digest ran the report or the whole why analysis")
+
+    monkeypatch.setattr(schedule, "attribution_only", counted)
+    monkeypatch.setattr(why_report, "_analyze", forbidden)
+    monkeypatch.setattr(build, "build_report", forbidden)
+    (target,) = targets_from_raw({"digest": [{"webhook": hook.url}]})
+    quiet = send_digests(db, [target], date(2025, 5, 2), send_empty=True)
+    assert [r.status for r in quiet] == ["sent"] and calls == []
+    (busy,) = send_digests(db, [target], EVIL_DAY)
+    assert busy.status == "sent" and busy.departures > 0 and calls == ["break-up posts"]

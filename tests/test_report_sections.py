@@ -70,6 +70,10 @@ def db(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def with_fake_why(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("breakup.report.build.why_result", lambda store, filters: fake_why())
     monkeypatch.setattr("breakup.report.build.fans_results", lambda store, filters: [])
+    # Its break-up posts step alone (what the dashboard's post page runs), the same.
+    monkeypatch.setattr(
+        "breakup.why.report.attribution_only", lambda store, *a, **k: fake_why().attribution
+    )
 
 
 def report_of(db: Path) -> Report:

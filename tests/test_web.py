@@ -379,3 +379,67 @@ def test_concurrent_requests_build_a_report_once(
             t.join(timeout=120)
         assert codes == [200] * 5
         assert len(calls) == 1
+
+
+def test_a_post_page_runs_only_the_break_up_posts_step(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A post's page shows the why analysis' verdict on it without building the report or
+    running the whole analysis: only its break-up posts step, once per copy of the store
+    (kept for the next post), and the page is the one the whole-store report's verdict
+    gives, figure for figure."""
+    from datetime import timedelta
+
+    import jinja2
+
+    import breakup.web.app as web_app
+    import breakup.why.report as why_report
+    from benchmarks.why_worlds import T0, Effect, World, save_world
+    from breakup.clock import fixed_clock
+    from breakup.report import post_detail, post_verdicts
+    from breakup.report.html import environment
+    from breakup.serialize import dumps
+
+    db = tmp_path / "why.duckdb"
+    world = World(10 * 24, post_every_hours=4, effects=[Effect(30, 40, 0.5)], seed=1)
+    clock = fixed_clock(T0 + timedelta(hours=world.hours + 1))
+    with Store(db, clock=clock) as store:
+        save_world(store, world)
+    with Store(db, clock=clock, read_only=True) as store:
+        report = build_report(store)
+        scored = [p for p in report.posts if p.score is not None]
+        top = next(p for p in scored if p.score is not None and p.score.break_up)
+        other = next(p for p in scored if p.post_id != top.post_id)
+        verdicts = post_verdicts(store)
+        env = environment(jinja2.PackageLoader("breakup.web", "templates"))
+        expected = env.get_template("post.html.j2").render(
+            url_prefix="", links=True, detail=post_detail(store, top.post_id), score=top.score
+        )
+    # The verdicts computed alone are the whole analysis' (every post, every figure).
+    assert {k: dumps(v) for k, v in verdicts.items()} == {
+        (p.account, p.external_id): dumps(p.score) for p in scored
+    }
+
+    calls: list[str] = []
+
+    def spy(name: str, real: Any) -> Any:
+        def counted(*args: Any, **kwargs: Any) -> Any:
+            calls.append(name)
+            return real(*args, **kwargs)
+
+        return counted
+
+    monkeypatch.setattr(web_app, "build_report", spy("report", web_app.build_report))
+    monkeypatch.setattr(why_report, "_analyze", spy("whole why", why_report._analyze))
+    monkeypatch.setattr(
+        why_report, "attribution_only", spy("break-up posts", why_report.attribution_only)
+    )
+    with TestClient(create_app(db, clock=clock), base_url=LOCAL) as c:
+        page = c.get(f"/posts/{top.post_id}")
+        second = c.get(f"/posts/{other.post_id}")
+        assert calls == ["break-up posts"]  # once, for both pages; no report, no analysis
+        assert c.get("/").status_code == 200  # the index builds the report …
+        assert calls == ["break-up posts", "report", "whole why"]
+    assert page.status_code == second.status_code == 200
+    assert page.text == expected
+    assert "break-up post" in page.text

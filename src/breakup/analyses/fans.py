@@ -4,7 +4,8 @@ dashboard all four."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from abc import abstractmethod
+from typing import TYPE_CHECKING, TypeVar
 
 from ..errors import InvalidInput
 from ..filters import Filters
@@ -12,10 +13,13 @@ from . import Analysis, register
 from .blocks import Block, Hint, ci, num, pct, table, when
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     from ..fans import AtRisk, Hygiene, TopFan, Unanswered
     from ..store import Store
 
 TOP = 20
+T = TypeVar("T")
 
 
 def accounts_of(store: Store, filters: Filters) -> list[str] | None:
@@ -171,23 +175,35 @@ class AtRiskAnalysis(Analysis["AtRisk"]):
         return [table(block, columns, rows, people, hints=hints)]
 
 
+class EachAccount(Analysis[list[T]]):
+    """An analysis whose rows are per own account: run for each account the filters
+    name, in turn (or once for every own account when they name none)."""
+
+    @abstractmethod
+    def rows(self, store: Store, account: str | None, at: datetime | None) -> list[T]:
+        """The rows of *account* (None: of every own account) as of *at*."""
+
+    def run(self, store: Store, filters: Filters) -> list[T]:
+        names = accounts_of(store, filters)
+        return [
+            row
+            for name in (names if names is not None else [None])
+            for row in self.rows(store, name, filters.until)
+        ]
+
+
 @register
-class HygieneAnalysis(Analysis["list[Hygiene]"]):
+class HygieneAnalysis(EachAccount["Hygiene"]):
     """Dead weight and the real audience per account (``breakup hygiene``)."""
 
     name = "hygiene"
     title = "Hygiene"
     order = 40
 
-    def run(self, store: Store, filters: Filters) -> list[Hygiene]:
+    def rows(self, store: Store, account: str | None, at: datetime | None) -> list[Hygiene]:
         from ..fans import hygiene
 
-        names = accounts_of(store, filters)
-        return [
-            row
-            for name in (names if names is not None else [None])
-            for row in hygiene(store, name, at=filters.until)
-        ]
+        return hygiene(store, account, at=at)
 
     def blocks(self, result: list[Hygiene]) -> list[Block]:
         rows = [
@@ -212,22 +228,17 @@ class HygieneAnalysis(Analysis["list[Hygiene]"]):
 
 
 @register
-class UnansweredAnalysis(Analysis["list[Unanswered]"]):
+class UnansweredAnalysis(EachAccount["Unanswered"]):
     """Replies and mentions never answered (``breakup fans --unanswered``)."""
 
     name = "unanswered"
     title = "Never answered"
     order = 50
 
-    def run(self, store: Store, filters: Filters) -> list[Unanswered]:
+    def rows(self, store: Store, account: str | None, at: datetime | None) -> list[Unanswered]:
         from ..fans import unanswered
 
-        names = accounts_of(store, filters)
-        return [
-            row
-            for name in (names if names is not None else [None])
-            for row in unanswered(store, name, at=filters.until)
-        ]
+        return unanswered(store, account, at=at)
 
     def blocks(self, result: list[Unanswered]) -> list[Block]:
         rows = [

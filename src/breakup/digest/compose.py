@@ -112,17 +112,31 @@ def _likely(d: Departure, posts: list[PostAttribution], window_h: float) -> Like
     return None
 
 
+def day_departures(store: Store, period: date, account: str | None = None) -> list[Departure]:
+    """Who left on *period* (a UTC day): each departure in the day its end was seen."""
+    start, end = period_bounds(period)
+    return [d for d in who_left(store, account=account, since=start) if d.left_latest < end]
+
+
+def needs_attribution(left: list[Departure]) -> bool:
+    """Whether the digest of *left* shows any post the why analysis judges: not when
+    nobody left, nor when every unsubscribe named its campaign."""
+    return any(not d.campaign for d in left)
+
+
 def compose(
     store: Store,
     period: date,
     *,
     account: str | None = None,
     why: WhyReport | Attribution | Unavailable | None = None,
+    left: list[Departure] | None = None,
 ) -> Digest:
     """The digest of *period* (a UTC day). *why* is a ``breakup.why`` result, if any:
-    :func:`~breakup.why.attribution_only` is all it reads."""
-    start, end = period_bounds(period)
-    left = [d for d in who_left(store, account=account, since=start) if d.left_latest < end]
+    :func:`~breakup.why.attribution_only` is all it reads. *left*: the day's departures
+    when the caller already has them (:func:`day_departures`)."""
+    if left is None:
+        left = day_departures(store, period, account)
     att = _attributions(why)
     posts, window_h = (att.posts, att.window_hours) if att is not None else ([], 0.0)
     items = [

@@ -24,8 +24,9 @@ from ..clock import Clock, system_clock, to_db
 from ..errors import BreakupError
 from ..report.analyses import Unavailable
 from ..store import Store
+from ..why.attribution import Attribution
 from ..why.report import attribution_only
-from .compose import Digest, compose, period_bounds
+from .compose import Digest, compose, day_departures, needs_attribution, period_bounds
 from .config import DigestTarget, targets_from_raw
 from .smtp import SmtpFactory, send_email
 from .webhook import post_webhook
@@ -86,18 +87,22 @@ class Senders:
 
 
 def _composer(store: Store, period: date) -> Callable[[str | None], Digest]:
-    """Digests by account, each composed (and the why analysis run) once."""
+    """Digests by account, each composed (and the why analysis run) once, and only what
+    they show: the day's departures, and the break-up posts step of the why analysis
+    (none of its other steps, nor any other analysis) only when a departure needs it."""
     made: dict[str | None, Digest] = {}
     start, _ = period_bounds(period)
 
     def get(account: str | None) -> Digest:
         if account not in made:
-            # Only the break-up posts: the digest shows no other analysis.
-            try:
-                why: Any = attribution_only(store, account, since=start - timedelta(days=2))
-            except BreakupError as exc:
-                why = Unavailable(str(exc))
-            made[account] = compose(store, period, account=account, why=why)
+            left = day_departures(store, period, account)
+            why: Attribution | Unavailable | None = None
+            if needs_attribution(left):
+                try:
+                    why = attribution_only(store, account, since=start - timedelta(days=2))
+                except BreakupError as exc:
+                    why = Unavailable(str(exc))
+            made[account] = compose(store, period, account=account, why=why, left=left)
         return made[account]
 
     return get

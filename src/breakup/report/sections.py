@@ -16,7 +16,7 @@ from ..analyses.why import WHY
 from .model import Report
 
 if TYPE_CHECKING:
-    from ..why.attribution import PostAttribution
+    from ..why.attribution import Attribution, PostAttribution
     from ..why.report import WhyReport
 
 
@@ -24,13 +24,19 @@ def why_blocks(why: WhyReport | Unavailable) -> list[Block]:
     return WHY.render(why)
 
 
-def post_attributions(
-    why: WhyReport | Unavailable | None,
-) -> dict[tuple[str, str], PostAttribution]:
+Verdicts = dict[tuple[str, str], "PostAttribution"]
+"""The why analysis' verdict on each post it tested, by (account, external id)."""
+
+
+def verdicts_of(attribution: Attribution) -> Verdicts:
+    return {(p.account, p.post): p for p in attribution.posts}
+
+
+def post_attributions(why: WhyReport | Unavailable | None) -> Verdicts:
     """The why analysis' per-post result by (account, external id), or none."""
     if why is None or isinstance(why, Unavailable):
         return {}
-    return {(p.account, p.post): p for p in why.attribution.posts}
+    return verdicts_of(why.attribution)
 
 
 def survival_curves(

@@ -2,7 +2,8 @@
 drill-downs from a post to who left after it and from a person to their history.
 
 Every page renders a result of the library (``build_report``, ``post_detail``,
-``person_history``) with the report's own templates; nothing is computed here.
+``post_verdicts``, ``person_history``) with the report's own templates; nothing is
+computed here.
 """
 
 from __future__ import annotations
@@ -15,13 +16,13 @@ import re
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor
 from contextlib import asynccontextmanager
 from datetime import datetime
 from importlib.resources import files
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import jinja2
 from fastapi import FastAPI, Request
@@ -29,10 +30,20 @@ from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from plotly.offline import get_plotlyjs
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 
+from ..access import read_store
 from ..clock import Clock, fixed_clock, parse_time, system_clock
 from ..errors import AccountError, BreakupError, InvalidInput
-from ..report import Filters, Report, build_report, person_history, post_detail
+from ..report import (
+    Filters,
+    Report,
+    Verdicts,
+    build_report,
+    person_history,
+    post_detail,
+    post_verdicts,
+)
 from ..report.html import environment, report_context
+from ..report.sections import post_attributions
 from ..serialize import to_jsonable
 from ..store import Store
 from .auth import allowed_hosts, token_middleware
@@ -42,6 +53,8 @@ REPORTS_KEPT = 8
 REBUILD_EVERY = 10.0  # seconds between background rebuilds of a report while the store changes
 PAGES_KEPT = 256  # rendered pages (index, JSON report, people, posts), least recent out
 PLOTLY_JS = Path(str(files("plotly") / "package_data" / "plotly.min.js"))
+
+V = TypeVar("V")
 
 
 def _filters(
@@ -64,7 +77,7 @@ def _date(value: str | None, what: str, *, end_of_day: bool = False) -> datetime
     return t
 
 
-def _finite(value: Any) -> Any:
+def _finite(value: object) -> object:
     """JSON has no NaN or infinity (an analysis may give them): they become null."""
     if isinstance(value, float) and not math.isfinite(value):
         return None
@@ -107,6 +120,94 @@ def _choices(store: Store) -> dict[str, list[str]]:
     }
 
 
+class Kept(Generic[V]):
+    """Results of one kind (reports, post verdicts) per copy of the store and filters,
+    the last *size* of them. Each is built once: concurrent requests for the same copy and
+    filters wait for the first instead of building it in parallel. When the store changed
+    and a result for the same filters exists, that one is answered at once while the new
+    copy's is built in the background, at most every *rebuild_every* seconds (stale, never
+    slow); *away*, when given, builds it there (in a worker process, from the copy's path).
+    """
+
+    def __init__(
+        self,
+        read: StoreReader,
+        build: Callable[[Store, Filters], V],
+        *,
+        size: int,
+        rebuild_every: float,
+        away: Callable[[Path, Filters], V] | None = None,
+    ) -> None:
+        self.read = read
+        self.build = build
+        self.away = away
+        self.size = size
+        self.rebuild_every = rebuild_every
+        self.lock = threading.Lock()
+        self.done: OrderedDict[tuple[Path, Filters], V] = OrderedDict()
+        self.latest: dict[Filters, tuple[int, V]] = {}  # the newest built, per filters
+        self.building: dict[tuple[Path, Filters], threading.Lock] = {}
+        self.started: dict[Filters, float] = {}  # when the last background build began
+
+    def peek(self, path: Path, filters: Filters) -> V | None:
+        """The result for this very copy and filters if it is built, without building it."""
+        with self.lock:
+            return self.done.get((path, filters))
+
+    def keep(self, key: tuple[Path, Filters], value: V) -> None:
+        with self.lock:
+            self.done[key] = value
+            self.building.pop(key, None)
+            order = _generation(key[0])
+            if key[1] not in self.latest or self.latest[key[1]][0] <= order:
+                self.latest[key[1]] = (order, value)
+            while len(self.done) > self.size:
+                self.done.popitem(last=False)
+
+    def _build_later(self, key: tuple[Path, Filters]) -> None:
+        """Build the result of a newer copy in the background (the copy is held)."""
+        try:
+            if self.away is not None:
+                self.keep(key, self.away(*key))
+            else:
+                with self.read.store(key[0]) as store:
+                    self.keep(key, self.build(store, key[1]))
+        except Exception:  # a failed build is tried again by the next request
+            logging.getLogger(__name__).exception("building the dashboard's results failed")
+            with self.lock:
+                self.building.pop(key, None)
+        finally:
+            self.read.release(key[0])
+
+    def get(self, store: Store, filters: Filters) -> V:
+        """The kept result, or build it (see the class)."""
+        key = (store.path, filters)
+        with self.lock:
+            if key in self.done:
+                self.done.move_to_end(key)
+                return self.done[key]
+            older = self.latest.get(filters)
+            if older is not None:
+                now = time.monotonic()
+                due = now - self.started.get(filters, float("-inf")) >= self.rebuild_every
+                if due and not any(k[1] == filters for k in self.building):
+                    self.started[filters] = now
+                    self.building[key] = threading.Lock()
+                    self.read.hold(store.path)  # released by _build_later
+                    threading.Thread(
+                        target=self._build_later, args=(key,), name="breakup-report", daemon=True
+                    ).start()
+                return older[1]
+            single = self.building.setdefault(key, threading.Lock())
+        with single:
+            with self.lock:
+                if key in self.done:
+                    return self.done[key]
+            value = self.build(store, filters)
+            self.keep(key, value)
+        return value
+
+
 def create_app(
     db: Path,
     *,
@@ -128,92 +229,64 @@ def create_app(
     background at most every *rebuild_every* seconds and the previous one answered
     meanwhile; with *workers* (a process pool) those rebuilds run there, off this process'
     GIL. ``analyses=False`` leaves out the why and fans sections.
+
+    A post's page shows the why analysis' verdict on it: only the break-up posts step of
+    that analysis is run for it (:func:`breakup.report.post_verdicts`, kept per snapshot
+    like the reports), or read from the whole-store report when that is already built.
     """
     read = reader or StoreReader(db, clock=clock, background=True)
-    reports: OrderedDict[tuple[Path, Filters], Report] = OrderedDict()
-    latest: dict[Filters, tuple[int, Report]] = {}  # the newest report built, per filters
-    reports_lock = threading.Lock()
 
-    building: dict[tuple[Path, Filters], threading.Lock] = {}
-    started: dict[Filters, float] = {}  # when the last background build began, per filters
+    def report_away(path: Path, filters: Filters) -> Report:
+        assert workers is not None
+        return workers.submit(build_in_worker, path, filters, analyses, clock()).result()
 
-    def keep(key: tuple[Path, Filters], report: Report) -> None:
-        with reports_lock:
-            reports[key] = report
-            building.pop(key, None)
-            order = _generation(key[0])
-            if key[1] not in latest or latest[key[1]][0] <= order:
-                latest[key[1]] = (order, report)
-            while len(reports) > REPORTS_KEPT:
-                reports.popitem(last=False)
+    def verdicts_away(path: Path, filters: Filters) -> Verdicts:
+        assert workers is not None
+        return workers.submit(verdicts_in_worker, path, clock()).result()
 
-    def build_later(key: tuple[Path, Filters]) -> None:
-        """Build the report of a newer copy in the background (the copy is held)."""
-        try:
-            if workers is not None:
-                # In a worker process: the analyses do not hold this process' GIL
-                # against the requests meanwhile. It opens the (held) copy read-only.
-                job = workers.submit(build_in_worker, key[0], key[1], analyses, clock())
-                keep(key, job.result())
-            else:
-                with read.store(key[0]) as store:
-                    keep(key, build_report(store, key[1], with_analyses=analyses))
-        except Exception:  # a failed build is tried again by the next request
-            logging.getLogger(__name__).exception("building the dashboard's report failed")
-            with reports_lock:
-                building.pop(key, None)
-        finally:
-            read.release(key[0])
+    reports: Kept[Report] = Kept(
+        read,
+        lambda store, filters: build_report(store, filters, with_analyses=analyses),
+        size=REPORTS_KEPT,
+        rebuild_every=rebuild_every,
+        away=report_away if workers is not None else None,
+    )
+    verdicts: Kept[Verdicts] = Kept(
+        read,
+        lambda store, _: post_verdicts(store),
+        size=REPORTS_KEPT,
+        rebuild_every=rebuild_every,
+        away=verdicts_away if workers is not None else None,
+    )
 
-    # Rendered pages, kept with the report they show (if any): a copy of the store never
-    # changes, so a page is rendered once per copy (and report), not once per request.
-    pages: OrderedDict[tuple[Any, ...], tuple[Report | None, bytes]] = OrderedDict()
+    def verdicts_for(store: Store) -> Verdicts:
+        """The why analysis' verdict on every post of this copy (its whole store): from the
+        whole-store report if built (the same analysis), else its break-up posts step."""
+        if verdicts.peek(store.path, Filters()) is None:
+            report = reports.peek(store.path, Filters())
+            if report is not None:
+                verdicts.keep((store.path, Filters()), post_attributions(report.why))
+        return verdicts.get(store, Filters())
 
-    def rendered(key: tuple[Any, ...], report: Report | None) -> bytes | None:
-        with reports_lock:
-            kept = pages.get((*key, id(report)))
+    # Rendered pages, kept with the result they show (if any): a copy of the store never
+    # changes, so a page is rendered once per copy (and result), not once per request.
+    pages_lock = threading.Lock()
+    pages: OrderedDict[tuple[object, ...], tuple[object, bytes]] = OrderedDict()
+
+    def rendered(key: tuple[object, ...], shown: object) -> bytes | None:
+        with pages_lock:
+            kept = pages.get((*key, id(shown)))
             if kept is not None:
-                pages.move_to_end((*key, id(report)))
-        return kept[1] if kept is not None and kept[0] is report else None
+                pages.move_to_end((*key, id(shown)))
+        return kept[1] if kept is not None and kept[0] is shown else None
 
-    def remember(key: tuple[Any, ...], report: Report | None, body: bytes | memoryview) -> bytes:
+    def remember(key: tuple[object, ...], shown: object, body: bytes | memoryview) -> bytes:
         kept = bytes(body)
-        with reports_lock:
-            pages[(*key, id(report))] = (report, kept)
+        with pages_lock:
+            pages[(*key, id(shown))] = (shown, kept)
             while len(pages) > PAGES_KEPT:
                 pages.popitem(last=False)
         return kept
-
-    def report_for(store: Store, filters: Filters) -> Report:
-        """The cached report, or build it — once: concurrent requests for the same
-        snapshot and filters wait for the first instead of building it in parallel. When
-        the store changed and a report for the same filters exists, that one is answered
-        at once while the new copy's is built in the background (stale, never slow)."""
-        key = (store.path, filters)
-        with reports_lock:
-            if key in reports:
-                reports.move_to_end(key)
-                return reports[key]
-            older = latest.get(filters)
-            if older is not None:
-                now = time.monotonic()
-                due = now - started.get(filters, float("-inf")) >= rebuild_every
-                if due and not any(k[1] == filters for k in building):
-                    started[filters] = now
-                    building[key] = threading.Lock()
-                    read.hold(store.path)  # released by build_later
-                    threading.Thread(
-                        target=build_later, args=(key,), name="breakup-report", daemon=True
-                    ).start()
-                return older[1]
-            single = building.setdefault(key, threading.Lock())
-        with single:
-            with reports_lock:
-                if key in reports:
-                    return reports[key]
-            report = build_report(store, filters, with_analyses=analyses)
-            keep(key, report)
-        return report
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -233,7 +306,7 @@ def create_app(
         TrustedHostMiddleware, allowed_hosts=list(hosts or allowed_hosts()), www_redirect=False
     )
 
-    def page(request: Request, template: str, **context: Any) -> HTMLResponse:
+    def page(request: Request, template: str, **context: object) -> HTMLResponse:
         html = env.get_template(template).render(
             url_prefix=request.scope.get("root_path", ""), links=True, **context
         )
@@ -261,7 +334,7 @@ def create_app(
         form = {"account": account or "", "channel": channel or ""}
         form |= {"since": since or "", "until": until or ""}
         with read.store() as store:
-            report = report_for(store, filters)
+            report = reports.get(store, filters)
             key = ("index", store.path, request.scope.get("root_path", ""), *form.values())
             html = rendered(key, report)
             if html is None:
@@ -274,16 +347,16 @@ def create_app(
     @app.get("/posts/{post_id}", response_class=HTMLResponse)
     def post(request: Request, post_id: int) -> HTMLResponse:
         with read.store() as store:
-            # The why analysis' verdict on the post, from the (cached) whole-store report.
-            report = report_for(store, Filters()) if analyses else None
+            # The why analysis' verdict on the post (its break-up posts step only, kept).
+            shown = verdicts_for(store) if analyses else None
             key = ("post", store.path, request.scope.get("root_path", ""), post_id)
-            html = rendered(key, report)
+            html = rendered(key, shown)
             if html is None:
                 detail = post_detail(store, post_id)
-                posts = report.posts if report is not None else []
-                score = next((p.score for p in posts if p.post_id == post_id), None)
+                p = detail.post
+                score = shown.get((p.account, p.external_id)) if shown is not None else None
                 context = {"detail": detail, "score": score}
-                html = remember(key, report, page(request, "post.html.j2", **context).body)
+                html = remember(key, shown, page(request, "post.html.j2", **context).body)
         return HTMLResponse(html)
 
     @app.get("/people/{person_id}", response_class=HTMLResponse)
@@ -304,7 +377,7 @@ def create_app(
         until: str | None = None,
     ) -> Response:
         with read.store() as store:
-            report = report_for(store, _filters(account, channel, since, until))
+            report = reports.get(store, _filters(account, channel, since, until))
         body = rendered(("api",), report)
         if body is None:
             body = remember(("api",), report, JSONResponse(_finite(to_jsonable(report))).body)
@@ -331,8 +404,14 @@ def _generation(path: Path) -> int:
 
 def build_in_worker(path: Path, filters: Filters, analyses: bool, now: datetime) -> Report:
     """A report of the copy at *path* as of *now*, built in a worker process."""
-    with Store(path, clock=fixed_clock(now), read_only=True) as store:
+    with read_store(path, clock=fixed_clock(now)) as store:
         return build_report(store, filters, with_analyses=analyses)
+
+
+def verdicts_in_worker(path: Path, now: datetime) -> Verdicts:
+    """The post verdicts of the copy at *path* as of *now*, in a worker process."""
+    with read_store(path, clock=fixed_clock(now)) as store:
+        return post_verdicts(store)
 
 
 def serve(
