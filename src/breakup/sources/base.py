@@ -26,6 +26,7 @@ from .. import progress
 from ..clock import Clock, system_clock
 from ..errors import InvalidExport
 from ..models import Batch
+from ..readahead import readahead
 
 # Zip bombs: a member is refused before it is decompressed when its header promises more
 # than MAX_MEMBER_BYTES, or more than MAX_RATIO times its compressed size once past
@@ -189,31 +190,38 @@ class ExportFiles:
                 return
             info = self._zip.getinfo(name)
             self._check_member(info)
-            first = name not in self._counted
-            self._counted.add(name)
-            size = 0
-            with self._zip.open(info) as member:
-                while chunk := member.read(CHUNK):
-                    size += len(chunk)
-                    if size > info.file_size:
-                        raise InvalidExport(
-                            self.path, f"{name} holds more than its {info.file_size:,} bytes"
-                        )
-                    if first:
-                        self._total += len(chunk)
-                        if self._total > MAX_TOTAL_BYTES:
-                            raise InvalidExport(
-                                self.path,
-                                f"{name}: the members read expand beyond "
-                                f"{MAX_TOTAL_BYTES / 1024**3:.0f} GiB (a zip bomb?)",
-                            )
-                    yield chunk
+            pieces = self._inflate(name, info)
+            # A large member is inflated in a thread (zlib lets go of the GIL) while the
+            # caller parses the pieces before it.
+            yield from readahead(pieces) if info.file_size > 4 * CHUNK else pieces
         except InvalidExport:
             raise
         except (zipfile.BadZipFile, KeyError, OSError, EOFError, ValueError) as exc:
             raise InvalidExport(self.path, f"cannot read {name}: {exc}") from None
         except Exception as exc:  # zlib.error and friends from a damaged archive
             raise InvalidExport(self.path, f"cannot read {name}: {exc}") from None
+
+    def _inflate(self, name: str, info: zipfile.ZipInfo) -> Iterator[bytes]:
+        assert self._zip is not None
+        first = name not in self._counted
+        self._counted.add(name)
+        size = 0
+        with self._zip.open(info) as member:
+            while chunk := member.read(CHUNK):
+                size += len(chunk)
+                if size > info.file_size:
+                    raise InvalidExport(
+                        self.path, f"{name} holds more than its {info.file_size:,} bytes"
+                    )
+                if first:
+                    self._total += len(chunk)
+                    if self._total > MAX_TOTAL_BYTES:
+                        raise InvalidExport(
+                            self.path,
+                            f"{name}: the members read expand beyond "
+                            f"{MAX_TOTAL_BYTES / 1024**3:.0f} GiB (a zip bomb?)",
+                        )
+                yield chunk
 
     def _check_member(self, info: zipfile.ZipInfo) -> None:
         size, packed = info.file_size, max(1, info.compress_size)
