@@ -1,15 +1,24 @@
 """CLI commands for the lake and batch engines; they register on the shared Typer app on
-import: ``breakup lake export DIR`` and ``breakup batch --engine spark``."""
+import: ``breakup lake export DIR``, ``breakup batch --engine spark`` and
+``breakup lake why DIR`` (the attribution a batch wrote, read back)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+from rich.console import Group, RenderableType
+from rich.table import Table
+from rich.text import Text
 
-from .cli import JsonOpt, _ctx, _emit, app
-from .errors import InvalidInput
+from .cli import AccountOpt, JsonOpt, LimitOpt, SinceOpt, UntilOpt, _ctx, _emit, _when, app
+from .errors import InvalidInput, UnknownAccount
+
+if TYPE_CHECKING:
+    from .engines.spark import TrackSummary, WhySummary
+    from .why.attribution import Attribution
 
 lake_app = typer.Typer(help="The store as a Parquet lake, for engines beyond one machine.")
 app.add_typer(lake_app, name="lake")
@@ -36,8 +45,18 @@ def lake_export(ctx: typer.Context, lake_dir: LakeArg, as_json: JsonOpt = False)
     _emit(as_json, result, text)
 
 
+@dataclass
+class BatchSummary:
+    accounts: int
+    spans: int
+    departures: int
+    seconds: float
+    why: WhySummary | None  # None: --no-why
+
+
 @app.command()
 def batch(
+    ctx: typer.Context,
     lake_dir: Annotated[Path, typer.Option("--lake", metavar="DIR", help="The lake to read.")],
     engine: Annotated[str, typer.Option(help="The engine: spark.")] = "spark",
     master: Annotated[
@@ -47,19 +66,104 @@ def batch(
         Path | None,
         typer.Option("--out", metavar="DIR", help="Where results go (default DIR/results)."),
     ] = None,
+    why: Annotated[
+        bool, typer.Option("--why/--no-why", help="Also attribute departures to posts.")
+    ] = True,
+    since: SinceOpt = None,
+    until: UntilOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Track every account of a lake (spans and departures, as `import` does) on a batch
-    engine, writing Parquet under OUT/spans."""
+    engine, writing Parquet under OUT/spans; then the why attribution of every own account
+    (break-up posts, as `breakup why --account NAME`; --since and --until as there) under
+    OUT/why, read back by `breakup lake why OUT`. Exits 1 if an account's attribution
+    failed (the others' results stand)."""
     if engine != "spark":
         raise InvalidInput(f"--engine {engine}: unknown engine (spark is the one there is)")
-    from .engines.spark import running, track
+    from .engines import spark as engine_
 
+    clock = _ctx(ctx).clock
+    when, upto = _when(since, clock, "--since"), _when(until, clock, "--until")
     target = out if out is not None else lake_dir / "results"
-    with running(master) as spark:
-        summary = track(spark, lake_dir, target)
+    with engine_.running(master) as spark:
+        tracked = engine_.track(spark, lake_dir, target)
+        att = engine_.why(spark, lake_dir, target, since=when, until=upto) if why else None
+    summary = BatchSummary(tracked.accounts, tracked.spans, tracked.departures,
+                           tracked.seconds, att)  # fmt: skip
+    _emit(as_json, summary, _batch_text(tracked, att, target, master))
+    if att is not None and att.failed:
+        raise typer.Exit(1)  # the results of the other accounts stand
+
+
+def _batch_text(tracked: TrackSummary, att: WhySummary | None, out: Path, master: str) -> str:
     text = (
-        f"{summary.accounts} account(s): {summary.spans} spans, {summary.departures} "
-        f"departures → {target / 'spans'} ({summary.seconds:.1f} s on {master})"
+        f"{tracked.accounts} account(s): {tracked.spans} spans, {tracked.departures} "
+        f"departures → {out / 'spans'} ({tracked.seconds:.1f} s on {master})"
     )
-    _emit(as_json, summary, text)
+    if att is not None:
+        text += (
+            f"\nwhy: {att.accounts} own account(s) ({att.analysed} with enough history), "
+            f"{att.posts_tested} posts tested, {att.break_up_posts} break-up post(s) → "
+            f"{out / 'why'} ({att.seconds:.1f} s)"
+        )
+        for name, error in att.failed.items():
+            text += f"\nwhy failed for {name}: {error}"
+    return text
+
+
+@lake_app.command("why")
+def lake_why(
+    results: Annotated[
+        Path, typer.Argument(metavar="DIR", help="A batch's results (--out), or its lake.")
+    ],
+    account: AccountOpt = None,
+    limit: LimitOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """The break-up posts a batch found (`breakup batch`), per own account: each post's
+    departures observed and expected in its window, excess, p, Holm p and q; --json every
+    figure, as `breakup why --json` gives them under attribution."""
+    from .engines.results import read_all_why
+
+    if not (results / "why").is_dir() and (results / "results" / "why").is_dir():
+        results = results / "results"
+    found = read_all_why(results)
+    if account is not None:
+        match = [n for n in found if n == account] or [n for n in found if account in n]
+        if len(match) != 1:
+            known = ", ".join(found) or "none"
+            raise UnknownAccount(f"--account {account}: {len(match)} match (there are: {known})")
+        found = {match[0]: found[match[0]]}
+    shown = 10 if limit is None else limit
+    _emit(as_json, found, Group(*(_why_view(a, shown) for a in found.values())))
+
+
+def _why_view(att: Attribution, limit: int) -> RenderableType:
+    parts: list[RenderableType] = []
+    for acct in att.accounts:
+        line = f"{acct.account} ({acct.platform}, {acct.mode}): "
+        if acct.status != "ok":
+            line += acct.needed
+        else:
+            line += (
+                f"{acct.posts_tested} posts tested, {acct.named} break-up post(s), "
+                f"{acct.departures} departures"
+            )
+            if acct.response_time:
+                line += f", response time {acct.response_time}"
+        parts.append(Text(line, style="bold"))
+    if att.posts:
+        table = Table(box=None)
+        for col in ("post", "created", "observed", "expected", "excess", "p", "Holm p", "q",
+                    "break-up"):  # fmt: skip
+            table.add_column(col, justify="left" if col in ("post", "created") else "right")
+        posts = att.posts if limit == 0 else att.posts[:limit]
+        for p in posts:
+            verdict = "yes" if p.break_up else ("ambiguous" if p.significant else "")
+            table.add_row(
+                Text(p.post), Text(p.created_at.strftime("%Y-%m-%d %H:%M")),
+                f"{p.observed:.1f}", f"{p.expected:.1f}", f"{p.excess:.1f}",
+                f"{p.p_value:.2g}", f"{p.p_adjusted:.2g}", f"{p.q_value:.2g}", verdict,
+            )  # fmt: skip
+        parts.append(table)
+    return Group(*parts)

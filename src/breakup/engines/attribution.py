@@ -11,22 +11,32 @@ series, the kernel choice, the point-process fits and the Holm step-down cannot 
 The result goes out as :data:`WHY_OUT`, one row per record (``rec``): the
 ``attribution`` itself, its ``account``, each ``post`` (``rank`` keeps the report's order,
 most extreme first) and each outside ``burst``; the columns are the union of the fields of
-those dataclasses, so :func:`from_rows` rebuilds the very objects. Nothing here imports an
-engine.
+those dataclasses, so :func:`from_rows` rebuilds the very objects. An account whose
+attribution raised gets a single ``error`` row saying what (the other accounts' results
+stand). Nothing here imports an engine.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import traceback
 import types
 import typing
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 
+from ..errors import BreakupError
 from ..why.attribution import AccountAttribution, Attribution, OutsideBurst, PostAttribution
 from .groups import _TS, _conform, _Scratch
+
+
+class AttributionFailed(BreakupError):
+    """The attribution of an account raised on the engine; the message says what and
+    where."""
+
 
 # One row per account, span, observation, event, post or profile (``rec`` says which) that
 # the attribution of the own account ``for_account`` reads; other kinds' columns are null.
@@ -119,7 +129,7 @@ def _fields(cls: type) -> dict[str, pa.DataType]:
 def _out_schema() -> pa.Schema:
     columns: dict[str, pa.DataType] = {
         "rec": pa.string(), "rank": pa.int32(), "account_id": pa.int32(),
-        "account": pa.string(), "platform": pa.string(),
+        "account": pa.string(), "platform": pa.string(), "error": pa.string(),
     }  # fmt: skip
     for cls in RECORDS.values():
         for name, typ in _fields(cls).items():
@@ -167,6 +177,8 @@ def from_rows(table: pa.Table) -> Attribution:
     """The Attribution whose :func:`to_rows` rows *table* holds (of one account)."""
     by: dict[str, list[dict[str, Any]]] = {rec: [] for rec in RECORDS}
     for row in table.to_pylist():
+        if row["rec"] == "error":
+            raise AttributionFailed(f"{row['account']}: the attribution failed: {row['error']}")
         by[str(row["rec"])].append(row)
     built: dict[str, list[Any]] = {}
     for rec, cls in RECORDS.items():
@@ -247,5 +259,16 @@ def why_group(
     (name, platform), *_ = con.execute(
         "SELECT name, platform FROM accounts WHERE account_id = ?", [own]
     ).fetchall()
-    att = attribution_only(store, str(name), since=since, until=until)
+    try:
+        att = attribution_only(store, str(name), since=since, until=until)
+    except Exception as exc:  # one account's failure is reported, the others' stand
+        return _error_row(exc, own, str(name), str(platform))
     return to_rows(att, own, str(name), str(platform))
+
+
+def _error_row(exc: Exception, account_id: int, account: str, platform: str) -> pa.Table:
+    where = traceback.extract_tb(exc.__traceback__)[-1]
+    text = f"{type(exc).__name__}: {exc} ({Path(where.filename).name}:{where.lineno})"
+    row = {"rec": "error", "rank": 0, "account_id": account_id, "account": account,
+           "platform": platform, "error": text}  # fmt: skip
+    return pa.Table.from_pylist([row], schema=WHY_OUT)

@@ -53,8 +53,9 @@ def read_why(out: Path, account: str) -> Attribution:
 
 
 def read_all_why(out: Path) -> dict[str, Attribution]:
-    """Every own account's attribution under ``out/why``, by account name."""
-    table = _read(out)
+    """Every own account's attribution under ``out/why``, by account name (those that
+    failed are left out: :func:`why_failures` says why)."""
+    table = _read(out, "WHERE rec <> 'error'")
     names = table.column("account").to_pylist()
     return {
         name: from_rows(table.filter(pa.array([n == name for n in names])))
@@ -62,9 +63,18 @@ def read_all_why(out: Path) -> dict[str, Attribution]:
     }
 
 
+def why_failures(out: Path) -> dict[str, str]:
+    """The accounts whose attribution raised on the engine, with what it said."""
+    if not any((out / "why").rglob("*.parquet")):
+        return {}
+    table = _read(out, "WHERE rec = 'error'")
+    return dict(zip(table.column("account").to_pylist(), table.column("error").to_pylist(),
+                    strict=True))  # fmt: skip
+
+
 def why_counts(out: Path) -> tuple[int, int, int, int]:
     """Accounts attributed, of those analysed (enough history), posts tested and break-up
-    posts named under ``out/why``."""
+    posts named under ``out/why`` (accounts whose attribution failed not counted)."""
     import duckdb
 
     if not any((out / "why").rglob("*.parquet")):

@@ -195,6 +195,7 @@ class WhySummary:
     posts_tested: int
     break_up_posts: int
     seconds: float
+    failed: dict[str, str]  # accounts whose attribution raised: what it said
 
 
 def why(
@@ -256,4 +257,5 @@ def why(
     result = rows.groupBy("for_account").applyInArrow(group, _schema(WHY_OUT))
     result.write.mode("overwrite").partitionBy("account_id").parquet(str(out / "why"))
     counts = results.why_counts(out)
-    return WhySummary(*counts, seconds=time.perf_counter() - started)
+    failed = results.why_failures(out)
+    return WhySummary(*counts, seconds=time.perf_counter() - started, failed=failed)
