@@ -25,7 +25,19 @@ from .clock import Clock, system_clock
 from .errors import StoreError, StoreLocked
 from .store import Store, default_db_path
 
-__all__ = ["read_store", "write_store"]
+__all__ = ["open_read_only", "read_store", "write_store"]
+
+
+def open_read_only(
+    path: Path | str, *, clock: Clock = system_clock, store_class: type[Store] = Store
+) -> Store:
+    """The store at *path* opened read-only, for a caller that keeps it open and closes it
+    (the dashboard's shared connection to its private copy); :class:`StoreLocked` while
+    another process holds the file. Anything else reads through :func:`read_store`."""
+    where = Path(path)
+    if not where.exists():
+        raise StoreError(f"{where}: no store here yet (import something first)")
+    return store_class(where, clock=clock, read_only=True)
 
 
 @contextmanager
@@ -38,10 +50,8 @@ def read_store(
     """The store at *path* (default: :func:`default_db_path`) for reading, whoever holds
     it: read-only, or a consistent copy while another process writes it."""
     where = Path(path) if path is not None else default_db_path()
-    if not where.exists():
-        raise StoreError(f"{where}: no store here yet (import something first)")
     try:
-        store = store_class(where, clock=clock, read_only=True)
+        store = open_read_only(where, clock=clock, store_class=store_class)
     except StoreLocked:
         from .web.reader import StoreReader
 

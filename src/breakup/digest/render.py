@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from functools import cache
-from typing import Any
+from typing import TypedDict
 
 import jinja2
 
@@ -82,7 +82,35 @@ def slack_escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
-def slack_payload(digest: Digest) -> dict[str, Any]:
+class SlackText(TypedDict):
+    type: str  # plain_text, mrkdwn
+    text: str
+
+
+class SlackBlock(TypedDict):
+    type: str  # header, section
+    text: SlackText
+
+
+class SlackPayload(TypedDict):
+    """A Slack incoming webhook's message (Block Kit), with its plain-text fallback."""
+
+    text: str
+    blocks: list[SlackBlock]
+
+
+class AllowedMentions(TypedDict):
+    parse: list[str]
+
+
+class DiscordPayload(TypedDict):
+    """A Discord webhook's message; nobody can be mentioned."""
+
+    content: str
+    allowed_mentions: AllowedMentions
+
+
+def slack_payload(digest: Digest) -> SlackPayload:
     lines = []
     for item in digest.items[:MAX_ITEMS]:
         head, post = item_lines(item)
@@ -107,7 +135,7 @@ def discord_escape(text: str) -> str:
     return _DISCORD_MARKDOWN.sub(r"\\\1", text).replace("@", "@\u200b")
 
 
-def discord_payload(digest: Digest) -> dict[str, Any]:
+def discord_payload(digest: Digest) -> DiscordPayload:
     lines = [f"**{discord_escape(digest.title)}**", discord_escape(summary(digest))]
     for item in digest.items[:MAX_ITEMS]:
         head, post = item_lines(item)

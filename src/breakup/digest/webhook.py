@@ -9,12 +9,12 @@ import httpx
 from ..errors import ServiceError
 from .compose import Digest
 from .config import DigestTarget
-from .render import discord_payload, slack_payload
+from .render import DiscordPayload, SlackPayload, discord_payload, slack_payload
 
 TIMEOUT = 30.0
 
 
-def payload(target: DigestTarget, digest: Digest) -> dict[str, object]:
+def payload(target: DigestTarget, digest: Digest) -> SlackPayload | DiscordPayload:
     return discord_payload(digest) if target.format == "discord" else slack_payload(digest)
 
 

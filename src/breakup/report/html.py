@@ -7,16 +7,17 @@ import re
 from datetime import datetime
 from functools import cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, TypedDict
 from urllib.parse import quote, urlsplit
 
 import jinja2
 from markupsafe import Markup, escape
 from plotly.offline import get_plotlyjs
 
+from ..analyses.blocks import Block
 from ..safetext import display_text
 from .charts import report_figures
-from .html_headline import headline
+from .html_headline import Card, headline
 from .model import Report
 from .sections import analysis_sections
 
@@ -165,14 +166,24 @@ def _snippet(text: str, width: int = 120) -> str:
     return flat if len(flat) <= width else flat[: width - 1] + "…"
 
 
-def report_context(report: Report) -> dict[str, Any]:
+class ReportContext(TypedDict):
+    """What the section templates read: the report, its charts (by id, the figure's
+    JSON), every analysis' blocks (id, title, blocks) and the headline cards."""
+
+    report: Report
+    figures: dict[str, str]
+    sections: list[tuple[str, str, list[Block]]]
+    headline: list[Card]
+
+
+def report_context(report: Report) -> ReportContext:
     """What the section templates read: the report, its charts, and the why/fans blocks."""
-    return {
-        "report": report,
-        "figures": report_figures(report),
-        "sections": analysis_sections(report),
-        "headline": headline(report),
-    }
+    return ReportContext(
+        report=report,
+        figures=report_figures(report),
+        sections=analysis_sections(report),
+        headline=headline(report),
+    )
 
 
 @cache

@@ -8,8 +8,8 @@ from rich.rule import Rule
 from rich.text import Text
 
 from .. import terminal as base
+from ..analyses.blocks import Block
 from ..left import Departure
-from .generic import Block
 from .model import PostRow, Report, Series
 from .sections import analysis_sections
 

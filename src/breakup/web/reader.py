@@ -30,6 +30,7 @@ from pathlib import Path
 
 import duckdb
 
+from ..access import open_read_only, write_store
 from ..clock import Clock, system_clock
 from ..errors import StoreError
 from ..store import Store
@@ -190,8 +191,6 @@ class StoreReader:
         """Fold the copied log into the copy (opening it once for writing, as any writer
         does: an older store's copy gets its missing migrations too), so read-only opens
         need not replay it."""
-        from ..access import write_store
-
         with write_store(target, clock=self.clock, store_class=self.store_class):
             pass
 
@@ -209,13 +208,13 @@ class StoreReader:
                 self._discard(old)
 
     def _connection(self, path: Path) -> duckdb.DuckDBPyConnection:
-        """The shared read-only connection to the copy at *path* (opened once, through the
-        store class, so the schema version is checked)."""
+        """The shared read-only connection to the copy at *path* (opened once, through
+        :func:`breakup.access.open_read_only`, so the schema version is checked)."""
         with self._lock:
             con = self._conns.get(path)
         if con is not None:
             return con
-        opened = self.store_class(path, clock=self.clock, read_only=True)
+        opened = open_read_only(path, clock=self.clock, store_class=self.store_class)
         with self._lock:
             con = self._conns.setdefault(path, opened.con)
         if con is not opened.con:
