@@ -506,6 +506,8 @@ EXACT, WINDOWED, LIST = "bsky:exact.example", "bsky:windowed.example", "email:li
 # Planted: the break-up posts each shape names (not vacuous: blame is compared).
 PLANTED = {EXACT: {"p5", "p15"}, WINDOWED: {"p10"}, LIST: {"c7"}}
 WHY_SINCE = datetime(2025, 3, 4, 6, tzinfo=UTC)  # cuts the exact world's first post off
+WHY_UNTIL = datetime(2025, 5, 20, tzinfo=UTC)  # cuts the simulated brand's last 12 days
+SIM_BSKY = "bsky:brand.bsky.social"
 
 
 def _email_list(store: Store, name: str = LIST, seed: int = 9) -> None:
@@ -609,7 +611,7 @@ def _embedded_why(run: WhyRun, account: str, **kw: Any) -> Any:
         return attribution_only(store, account, **kw)
 
 
-@pytest.mark.parametrize("account", [EXACT, WINDOWED, LIST, "bsky:brand.bsky.social",
+@pytest.mark.parametrize("account", [EXACT, WINDOWED, LIST, SIM_BSKY,
                                      "mastodon:@brand@mastodon.example",
                                      "email:news@brand.example"])  # fmt: skip
 def test_both_engines_give_the_same_attribution(why_run: WhyRun, account: str) -> None:
@@ -641,18 +643,20 @@ def test_every_own_account_is_attributed_and_the_shapes_are_covered(why_run: Why
     assert named == sum(len(a.break_up_posts) for a in found.values()) >= 4
 
 
-def test_since_limits_the_posts_tested_on_both_engines(spark: Any, why_run: WhyRun,
-                                                       tmp_path: Path) -> None:  # fmt: skip
+def test_since_and_until_on_both_engines(spark: Any, why_run: WhyRun, tmp_path: Path) -> None:
+    """--since limits the posts tested; --until sees the store as it stood then."""
     from breakup.engines.results import read_why
     from breakup.engines.spark import why
 
     out = tmp_path / "out"
     shutil.copytree(why_run.out / "spans", out / "spans")
-    why(spark, why_run.lake, out, since=WHY_SINCE)
-    for account in (EXACT, LIST):
-        want = _embedded_why(why_run, account, since=WHY_SINCE)
+    why(spark, why_run.lake, out, since=WHY_SINCE, until=WHY_UNTIL)
+    for account in (EXACT, LIST, SIM_BSKY):
+        want = _embedded_why(why_run, account, since=WHY_SINCE, until=WHY_UNTIL)
         assert _close(read_why(out, account), want, account) == []
     assert "p5" not in {p.post for p in read_why(out, EXACT).posts}
+    last = max(p.created_at for p in read_why(out, SIM_BSKY).posts)
+    assert last <= WHY_UNTIL < max(p.created_at for p in read_why(why_run.out, SIM_BSKY).posts)
 
 
 def test_an_older_lake_gets_the_posts_of_every_import(why_run: WhyRun, tmp_path: Path) -> None:

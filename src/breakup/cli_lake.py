@@ -135,7 +135,11 @@ def lake_why(
             raise UnknownAccount(f"--account {account}: {len(match)} match (there are: {known})")
         found = {match[0]: found[match[0]]}
     shown = 10 if limit is None else limit
-    _emit(as_json, found, Group(*(_why_view(a, shown) for a in found.values())))
+    views: list[RenderableType] = []
+    for att in found.values():
+        views += [Text("")] if views else []
+        views.append(_why_view(att, shown))
+    _emit(as_json, found, Group(*views))
 
 
 def _why_view(att: Attribution, limit: int) -> RenderableType:
