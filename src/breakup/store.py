@@ -24,6 +24,7 @@ from typing import Any, Self
 import duckdb
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 from platformdirs import user_data_dir
 
 from .clock import Clock, from_db, system_clock, to_db
@@ -563,9 +564,11 @@ class Store:
     def intern(self, platform: str, external_ids: pa.Array | pa.ChunkedArray) -> np.ndarray:
         """Person ids (uint32, same order) for external ids, creating the new ones.
 
-        Set-based, whatever the number of ids: one join finds the people already known;
-        the others get the next ids in order of first appearance. Nothing is sorted by
-        string, and nothing but the new ids is grouped.
+        Set-based, whatever the number of ids. Known people are found by one join against
+        the platform's people, or, once this Store has interned a few small batches into
+        a large store, by its in-memory :class:`PeopleIndex` (a lookup whose cost grows
+        with the batch, not with the store). The others get the next ids in order of first
+        appearance. Nothing is sorted by string, and nothing but the new ids is grouped.
         """
         n = len(external_ids)
         if n == 0:
@@ -574,13 +577,48 @@ class Store:
             raise StoreError(f"{self.path}: a person without an external id")
         pos = pa.array(np.arange(n, dtype=np.uint32))
         ids = np.zeros(n, dtype=np.uint32)  # person ids start at 1: 0 is "not known yet"
+        index = self._people_index
+        if index is None:
+            index = self._people_index = PeopleIndex()
+        txid, count, top = first(
+            self.con.execute(
+                "SELECT txid_current(), count(*), coalesce(max(person_id), 0) FROM people"
+            )
+        )
         self.con.register("_incoming", pa.table({"pos": pos, "ext": external_ids}))
         try:
+            doubt = None
+            if index.use(self.con, platform, n, txid, int(count), int(top)):
+                hashes = self.con.execute("SELECT pos, hash(ext) AS h FROM _incoming").fetchnumpy()
+                h = np.empty(n, dtype=np.uint64)
+                h[hashes["pos"]] = hashes["h"]
+                doubt = index.lookup(platform, h, external_ids, ids)
+            if doubt is None or doubt.any():
+                self._join_known(platform, ids, doubt)
+        finally:
+            self.con.unregister("_incoming")
+        is_new = ids == 0
+        if is_new.any():
+            index.inserting(txid, int(top))
+            self._intern_new(platform, external_ids, pos, ids, is_new)
+        return ids
+
+    _people_index: PeopleIndex | None = None
+
+    def _join_known(self, platform: str, ids: np.ndarray, only: np.ndarray | None) -> None:
+        """Fill *ids* at the positions of ``_incoming`` whose external id a person of
+        *platform* has: one join against all of them (where *only*, of those positions)."""
+        where = ""
+        if only is not None:
+            self.con.register("_only", pa.table({"pos": pa.array(np.flatnonzero(only))}))
+            where = "WHERE i.pos IN (SELECT pos FROM _only)"
+        try:
             known = self.con.sql(
-                """
+                f"""
                 SELECT i.pos, p.person_id FROM _incoming i
                 JOIN (SELECT person_id, external_id FROM people WHERE platform = ?) p
                   ON p.external_id = i.ext
+                {where}
                 """,
                 params=[platform],
             )
@@ -589,11 +627,8 @@ class Store:
             for batch in known.to_arrow_reader(1 << 20):
                 ids[batch.column(0).to_numpy()] = batch.column(1).to_numpy()
         finally:
-            self.con.unregister("_incoming")
-        is_new = ids == 0
-        if is_new.any():
-            self._intern_new(platform, external_ids, pos, ids, is_new)
-        return ids
+            if only is not None:
+                self.con.unregister("_only")
 
     def _intern_new(
         self,
@@ -649,6 +684,165 @@ class Store:
             )
         finally:
             self.con.unregister("_fresh")
+
+
+@dataclass
+class _Run:
+    """People of one platform sorted by the hash of their external id."""
+
+    hashes: np.ndarray  # uint64, ascending
+    pids: np.ndarray  # uint32, same order
+    exts: pa.Array  # large_string, same order
+
+    @classmethod
+    def of(cls, hashes: np.ndarray, pids: np.ndarray, exts: pa.Array) -> _Run:
+        order = np.argsort(hashes, kind="stable")
+        return cls(hashes[order], pids[order], exts.take(pa.array(order)))
+
+    def __len__(self) -> int:
+        return len(self.hashes)
+
+    def merge(self, other: _Run) -> _Run:
+        return _Run.of(
+            np.concatenate([self.hashes, other.hashes]),
+            np.concatenate([self.pids, other.pids]),
+            pa.concat_arrays([self.exts, other.exts]),
+        )
+
+
+class PeopleIndex:
+    """The people of a store in memory, by the 64-bit hash of their external id, so that
+    interning a batch costs O(batch · log people) instead of a join against every person.
+
+    It is a cache a Store builds for itself, never a second truth: every hit is checked by
+    comparing the external ids themselves (a hash collision goes to the join), and before
+    every lookup it is brought up to date from the people table. Person ids only grow and
+    people are never deleted, so it keeps *verified* runs — every person up to
+    ``verified_max``, known committed because it was visible when no insert of the current
+    transaction preceded it — and re-reads the rows above that mark (a range the zonemaps
+    of ``person_id`` confine to the newest row groups) as a *tail*. A count of the whole
+    table proves nothing else changed; if it disagrees (a rolled back import, another
+    writer) the index is rebuilt. A transaction that rolls back leaves its rows only in
+    the tail, which the next lookup re-reads, so it never sees them.
+
+    It pays only where the join is wasteful: a platform is indexed once the store holds at
+    least ``MIN_PEOPLE`` people and ``RATIO`` times the batch, and this Store has already
+    paid ``BUILD_AFTER`` such joins (a one-off import never builds it). Memory: about 35
+    bytes per indexed person (hash, person id, the id's characters).
+    """
+
+    MIN_PEOPLE = 100_000
+    RATIO = 8
+    BUILD_AFTER = 2
+
+    def __init__(self) -> None:
+        self.runs: dict[str, list[_Run]] = {}  # per indexed platform, verified people
+        self.tail: dict[str, _Run] = {}  # per indexed platform, people above verified_max
+        self.verified_max = 0
+        self.verified_count = 0  # people of every platform up to verified_max
+        self.joins = 0
+        self.tx: tuple[int, int] | None = None  # (txid, max person id before its first insert)
+
+    def inserting(self, txid: int, top: int) -> None:
+        """People are about to be inserted in transaction *txid*, above person id *top*."""
+        if self.tx is None or self.tx[0] != txid:
+            self.tx = (txid, top)
+
+    def use(
+        self, con: duckdb.DuckDBPyConnection, platform: str, n: int, txid: int, count: int,
+        top: int,
+    ) -> bool:  # fmt: skip
+        """Whether to look *n* ids of *platform* up here; if so the index is made current
+        (*count* people in the store, the highest person id *top*, in transaction *txid*)."""
+        if platform not in self.runs:
+            if count < self.MIN_PEOPLE or count < self.RATIO * n:
+                return False
+            self.joins += 1
+            if self.joins <= self.BUILD_AFTER:
+                return False
+            self.runs[platform] = self._fetch(
+                con, "platform = ? AND person_id <= ?", [platform, self.verified_max]
+            )
+        self._sync(con, txid, count, top)
+        return True
+
+    def _sync(self, con: duckdb.DuckDBPyConnection, txid: int, count: int, top: int) -> None:
+        if top < self.verified_max:
+            self._reset()
+        floor = self.tx[1] if self.tx is not None and self.tx[0] == txid else top
+        floor = max(floor, self.verified_max)
+        upto, above = first(
+            con.execute(
+                "SELECT count(*) FILTER (WHERE person_id <= ?), count(*) FROM people "
+                "WHERE person_id > ?",
+                [floor, self.verified_max],
+            )
+        )
+        if self.verified_count + above != count:
+            self._reset()
+            upto, above = first(
+                con.execute(
+                    "SELECT count(*) FILTER (WHERE person_id <= ?), count(*) FROM people",
+                    [floor],
+                )
+            )
+        for platform, runs in self.runs.items():
+            where = "platform = ? AND person_id > ?"
+            runs += self._fetch(con, where + " AND person_id <= ?",
+                                [platform, self.verified_max, floor])  # fmt: skip
+            while len(runs) > 1 and len(runs[-2]) <= 2 * len(runs[-1]):
+                last = runs.pop()
+                runs.append(runs.pop().merge(last))
+            tail = self._fetch(con, where, [platform, floor])
+            if tail:
+                self.tail[platform] = tail[0]
+            else:
+                self.tail.pop(platform, None)
+        self.verified_count += int(upto)
+        self.verified_max = floor
+
+    def _reset(self) -> None:
+        self.runs = {platform: [] for platform in self.runs}
+        self.tail = {}
+        self.verified_max = 0
+        self.verified_count = 0
+
+    @staticmethod
+    def _fetch(con: duckdb.DuckDBPyConnection, where: str, params: list[Any]) -> list[_Run]:
+        rows = con.sql(
+            f"SELECT hash(external_id) AS h, person_id, external_id FROM people WHERE {where}",
+            params=params,
+        ).to_arrow_table()
+        if rows is None or rows.num_rows == 0:
+            return []
+        exts = rows.column("external_id").combine_chunks().cast(pa.large_string())
+        return [_Run.of(rows.column("h").to_numpy(), rows.column("person_id").to_numpy(), exts)]
+
+    def lookup(
+        self, platform: str, hashes: np.ndarray, exts: pa.Array | pa.ChunkedArray,
+        ids: np.ndarray,
+    ) -> np.ndarray:  # fmt: skip
+        """Fill *ids* with the person of each external id (its hash in *hashes*) the index
+        holds. Returns where a hash matched but the id did not (a collision, or two
+        people of one hash): only those still need the join; every other id is new."""
+        if isinstance(exts, pa.ChunkedArray):
+            exts = exts.combine_chunks()
+        found = np.zeros(len(hashes), dtype=bool)
+        doubt = np.zeros(len(hashes), dtype=bool)
+        runs = self.runs[platform] + ([self.tail[platform]] if platform in self.tail else [])
+        for run in runs:
+            todo = np.flatnonzero(~found)
+            at = np.minimum(np.searchsorted(run.hashes, hashes[todo]), len(run) - 1)
+            hit = run.hashes[at] == hashes[todo]
+            if not hit.any():
+                continue
+            where, at = todo[hit], at[hit]
+            same = pc.equal(run.exts.take(pa.array(at)), exts.take(pa.array(where)).cast(
+                pa.large_string())).to_numpy(zero_copy_only=False)  # fmt: skip
+            ids[where[same]] = run.pids[at[same]]
+            found[where[same]] = True
+            doubt[where[~same]] = True
+        return doubt & ~found
 
 
 def _lock_holder(exc: duckdb.IOException) -> str | None:
