@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from hypothesis import given, settings
+import pytest
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from breakup.errors import InvalidExport
+from breakup.sources import base
 from breakup.sources.base import ExportFiles, _swallows_rows
 
 
@@ -72,3 +74,78 @@ def test_reads_as_the_dictreader_did(
     path.write_text(text, encoding="utf-8", newline="")
     got = _outcome(ExportFiles(path).read_csv(path.name, required))
     assert got == _outcome(_dictreader_rows(path, required))
+
+
+def _columns_outcome(path: Path, required: set[str]) -> object:
+    try:
+        table = ExportFiles(path).read_csv_columns(path.name, required)
+    except InvalidExport as exc:
+        return str(exc)
+    names = list(table.values)
+    return [dict(zip(names, row, strict=True)) for row in zip(*table.values.values(), strict=True)]
+
+
+def _row_starts(path: Path) -> list[int]:
+    """Where each non-blank row after the header begins (csv.reader's own count)."""
+    reader = csv.reader(io.StringIO(path.read_text("utf-8-sig"), newline=""))
+    next(reader, None)
+    starts, before = [], reader.line_num
+    for row in reader:
+        if row:
+            starts.append(before + 1)
+        before = reader.line_num
+    return starts
+
+
+@settings(
+    max_examples=400, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    header=st.sampled_from(["a,b", "a,a", "a", "", "b,a,c", '"a",b']),
+    lines=st.lists(CELLS, max_size=8),
+    required=st.sampled_from([set(), {"a"}, {"c"}]),
+    batch=st.sampled_from([1, 2, 3, 100_000]),
+    ending=st.sampled_from(["\n", "\r\n"]),
+)
+def test_columns_read_as_the_rows_do(
+    tmp_path_factory: object,
+    monkeypatch_batch: Callable[[int], None],
+    header: str,
+    lines: list[str],
+    required: set[str],
+    batch: int,
+    ending: str,
+) -> None:
+    """The columnar reader accepts, refuses and words exactly what read_csv does, in
+    batches of any size, and knows the line where each row begins."""
+    monkeypatch_batch(batch)
+    text = ending.join([header, *lines])
+    path = Path(str(tmp_path_factory.mktemp("csv"))) / "f.csv"  # type: ignore[attr-defined]
+    path.write_text(text, encoding="utf-8", newline="")
+    rows = _outcome(ExportFiles(path).read_csv(path.name, required))
+    assert _columns_outcome(path, required) == rows
+    if isinstance(rows, list) and rows:
+        table = ExportFiles(path).read_csv_columns(path.name, required)
+        assert [table.line(i) for i in range(len(table))] == _row_starts(path)
+
+
+@pytest.fixture
+def monkeypatch_batch() -> Iterator[Callable[[int], None]]:
+    saved = base._CSV_BATCH
+
+    def set_batch(n: int) -> None:
+        base._CSV_BATCH = n
+
+    yield set_batch
+    base._CSV_BATCH = saved
+
+
+def test_a_million_rows_are_read_as_columns_in_one_pass(tmp_path: Path) -> None:
+    path = tmp_path / "big.csv"
+    body = "".join(f"{i},h{i}\n" for i in range(250_000))
+    path.write_text("id,handle\n" + body, encoding="utf-8")
+    table = ExportFiles(path).read_csv_columns(path.name, {"id"})
+    assert table.lines is None  # the fast path took every batch
+    assert len(table) == 250_000
+    assert table.values["id"][-1] == "249999" and table.values["handle"][0] == "h0"
+    assert table.line(249_999) == 250_001

@@ -206,6 +206,12 @@ def _check_times(store: Store, batch: Batch, path: str | None) -> None:
             raise InvalidInput(f"{where}: {what} time {t.isoformat()} is in the future")
 
 
+def _distinct(ids: np.ndarray) -> bool:
+    """Whether no person id appears twice."""
+    ordered = np.sort(ids)
+    return not bool((ordered[1:] == ordered[:-1]).any())
+
+
 class _Writer:
     def __init__(
         self,
@@ -267,6 +273,9 @@ class _Writer:
         ):
             return
         n = members.num_rows
+        # One row per (person, time) goes in; a snapshot (one time) listing nobody twice,
+        # the usual case, needs no grouping for it, which would cost most of the statement.
+        once = not isinstance(seen_at, pa.Array) and _distinct(ids)
         if not isinstance(seen_at, pa.Array):
             seen_at = pa.array(np.full(n, np.datetime64(seen_at, "us")), pa.timestamp("us"))
         names = pa.table(
@@ -277,28 +286,32 @@ class _Writer:
                 "display_name": members.column("display_name"),
             }
         )
+        rows = "*" if once else "DISTINCT ON (person_id, seen) *"
         self.con.register("_names", names)
         try:
             # Append a row when what we see differs from the name in effect at that time.
             # A missing field means "not shown here", never "removed": it keeps the value
-            # in effect.
+            # in effect. Only people with names on record are joined and grouped.
             self.con.execute(
-                """
+                f"""
                 INSERT INTO person_names
-                SELECT person_id, seen, coalesce(handle, (was).h),
-                       coalesce(display_name, (was).d), ?
-                FROM (
-                    SELECT n.person_id, n.seen, n.handle, n.display_name,
-                           max_by({'h': pn.handle, 'd': pn.display_name}, pn.seen_at) AS was
-                    FROM (SELECT DISTINCT ON (person_id, seen) * FROM _names
-                          WHERE handle IS NOT NULL OR display_name IS NOT NULL) n
-                    LEFT JOIN person_names pn
+                WITH n AS (
+                    SELECT {rows} FROM _names
+                    WHERE handle IS NOT NULL OR display_name IS NOT NULL
+                ), prior AS (
+                    SELECT n.person_id, n.seen,
+                           max_by({{'h': pn.handle, 'd': pn.display_name}}, pn.seen_at) AS was
+                    FROM n JOIN person_names pn
                       ON pn.person_id = n.person_id AND pn.seen_at <= n.seen
-                    GROUP BY ALL
+                    GROUP BY n.person_id, n.seen
                 )
-                WHERE was IS NULL
-                   OR (handle IS NOT NULL AND handle IS DISTINCT FROM (was).h)
-                   OR (display_name IS NOT NULL AND display_name IS DISTINCT FROM (was).d)
+                SELECT n.person_id, n.seen, coalesce(n.handle, (p.was).h),
+                       coalesce(n.display_name, (p.was).d), ?
+                FROM n LEFT JOIN prior p ON p.person_id = n.person_id AND p.seen = n.seen
+                WHERE p.was IS NULL
+                   OR (n.handle IS NOT NULL AND n.handle IS DISTINCT FROM (p.was).h)
+                   OR (n.display_name IS NOT NULL
+                       AND n.display_name IS DISTINCT FROM (p.was).d)
                 """,
                 [self.import_id],
             )

@@ -14,6 +14,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
 
+import pyarrow as pa
 from pydantic import BaseModel, ConfigDict, PlainValidator, ValidationError
 
 from ..clock import parse_time
@@ -31,9 +32,10 @@ from ..models import (
     Post,
     PostKind,
     Snapshot,
+    members_table,
 )
 from . import register
-from .base import ExportFiles, FileSource, ReadOptions
+from .base import CsvColumns, ExportFiles, FileSource, ReadOptions
 
 PLATFORM_DEFAULT = "custom"
 
@@ -88,14 +90,16 @@ class CsvSource(FileSource):
             if len(files.names) != 1:
                 raise InvalidExport(path, "expected one CSV file")
             batch = _batch(self.name, options.platform or self.platform, files)
-            rows = list(files.read_csv(files.names[0], {"id"}))
-        if not rows:
+            # Columns, not a dict per row: snapshot files run to millions of rows.
+            table = files.read_csv_columns(files.names[0], {"id"})
+        if not len(table):
             raise InvalidExport(path, "no rows")
-        if "event" in rows[0]:
-            for n, row in enumerate(rows, start=2):
-                where = f"line {n}"
-                if "time" not in row:
-                    raise InvalidExport(path, "event rows need a time column")
+        if "event" in table.values:
+            if "time" not in table.values:
+                raise InvalidExport(path, "event rows need a time column")
+            for i in range(len(table)):
+                row = {key: values[i] for key, values in table.values.items()}
+                where = f"line {table.line(i)}"
                 batch.events.append(
                     Event(
                         _person(row, path, where),
@@ -107,14 +111,30 @@ class CsvSource(FileSource):
             return batch
         if options.at is None:
             raise InvalidExport(path, "a snapshot CSV needs --at (when the list was taken)")
-        directions = {(r.get("direction") or "followers").strip().lower() for r in rows}
+        given = set(table.values.get("direction", [""]))
+        directions = {(d or "followers").strip().lower() for d in given}
         if len(directions) != 1:
             raise InvalidExport(path, "a snapshot CSV must hold one direction")
         direction = _enum(Direction, directions.pop(), path, "direction")
-        people = [_person(r, path, f"line {n}") for n, r in enumerate(rows, start=2)]
-        batch.snapshots.append(Snapshot.of(direction, options.at, people))
+        batch.snapshots.append(
+            Snapshot(direction, options.at, _members(table, path), complete=True)
+        )
         batch.observed_at = options.at
         return batch
+
+
+def _members(table: CsvColumns, path: Path) -> pa.Table:
+    """A snapshot's members from its columns, read as :func:`_person` reads one row."""
+    ids = [value.strip() for value in table.values["id"]]
+    if not all(ids):
+        first = ids.index("")
+        raise InvalidExport(path, f"line {table.line(first)}: missing id")
+    handles, names = table.values.get("handle"), table.values.get("display_name")
+    return members_table(
+        ids,
+        None if handles is None else [h or None for h in handles],
+        None if names is None else [n or None for n in names],
+    )
 
 
 @register
