@@ -638,6 +638,12 @@ def test_every_own_account_is_attributed_and_the_shapes_are_covered(why_run: Why
     posts = [p for att in found.values() for p in att.posts]
     assert any(p.peers_rate_ratio is not None for p in posts)  # the peer was compared
     assert any(p.window_end is None for p in posts)  # campaigns have no window end
+    # What `breakup why --account NAME` shows is this very attribution.
+    from breakup.why import analyze
+
+    with Store(why_run.store, read_only=True) as store:
+        report = analyze(store, account=EXACT, cox_sample=0)
+    assert _close(found[EXACT], report.attribution, EXACT) == []
     n, analysed, tested, named = why_counts(why_run.out)
     assert (n, analysed, tested) == (len(why_run.own), len(why_run.own), len(posts))
     assert named == sum(len(a.break_up_posts) for a in found.values()) >= 4
@@ -659,10 +665,14 @@ def test_since_and_until_on_both_engines(spark: Any, why_run: WhyRun, tmp_path: 
     assert last <= WHY_UNTIL < max(p.created_at for p in read_why(why_run.out, SIM_BSKY).posts)
 
 
-def test_an_older_lake_gets_the_posts_of_every_import(why_run: WhyRun, tmp_path: Path) -> None:
+def test_an_older_lake_gets_the_posts_of_every_import(spark: Any, why_run: WhyRun,
+                                                      tmp_path: Path) -> None:  # fmt: skip
     """A version 1 lake (no posts, no profiles) gets both, for every import, at the next
-    export, though no import is new."""
+    export, though no import is new; until then the batch's why says to export."""
     import duckdb
+
+    from breakup.engines.spark import why
+    from breakup.errors import BreakupError
 
     copy, lake_dir = tmp_path / "store.duckdb", tmp_path / "lake"
     shutil.copy(why_run.store, copy)
@@ -673,6 +683,8 @@ def test_an_older_lake_gets_the_posts_of_every_import(why_run: WhyRun, tmp_path:
     manifest["version"] = 1
     del manifest["tables"]
     (lake_dir / lake.MANIFEST).write_text(json.dumps(manifest))
+    with pytest.raises(BreakupError, match="older lake, without posts and profiles"):
+        why(spark, lake_dir, why_run.out)
     with Store(copy, clock=fixed_clock(WHY_END)) as store:
         result = lake.export(store, lake_dir)
         posts, profiles = (int(store.scalar(f"SELECT count(*) FROM {t}"))

@@ -211,6 +211,12 @@ def why(
     is one group and one Holm family, as ``breakup why --account NAME`` analyses it;
     *since* and *until* as there."""
     started = time.perf_counter()
+    missing = [t for t in ("posts", "profiles") if t not in lake.read_manifest(lake_dir).tables]
+    if missing:
+        raise BreakupError(
+            f"{lake_dir}: an older lake, without {' and '.join(missing)}: run "
+            "`breakup lake export` on it once more (it adds them for every import)"
+        )
     schema = _schema(WHY_INPUT)
     accounts = spark.read.parquet(lake.table_glob(lake_dir, "accounts"))
     own = accounts.where(F.col("role") == "own").select(F.col("account_id").alias("for_account"))
