@@ -1,4 +1,5 @@
-"""Tracking on Apache Spark: the lake in, spans (and so departures) out as Parquet.
+"""Tracking and the why attribution on Apache Spark: the lake in, spans (and so
+departures) and per-post attribution out as Parquet.
 
 Two grouped maps over the lake, each running :mod:`breakup.engines.groups` (that is,
 :mod:`breakup.tracking` itself) per group:
@@ -15,8 +16,11 @@ Then the why attribution (:func:`why`), a third grouped map: per own account, it
 its peers' (those spans, observations, events, posts, profiles) run
 :func:`breakup.why.attribution_only` itself (:mod:`breakup.engines.attribution`); the
 per-post results go to ``OUT/why/account_id=…/part-*.parquet``, read back by
-:func:`breakup.engines.results.read_why`.
-The same job runs on a cluster: only the master changes (and breakup must be installed
+:func:`breakup.engines.results.read_why`. Each own account is its own Holm family there,
+as ``breakup why --account NAME`` attributes it; peers' rows go to every own account's
+group (a peer's departures are compared in each own account's windows).
+
+The same jobs run on a cluster: only the master changes (and breakup must be installed
 where the executors run Python).
 """
 
