@@ -116,8 +116,7 @@ def fans_(
         if n == 0:
             raise InvalidInput("--codes needs a --limit of at least 1")
         prefix = check_prefix(codes)
-        c._check_exists()
-        with lib.open_store_waiting(c.path, clock=c.clock) as store:
+        with c.store() as store:
             at = _when(until, c.clock, "--until")
             best = lib.top_fans(store, _one_account(store, account, channel), n, at=at)
             issued = lib.issue_codes(store, prefix, [f.person_id for f in best])

@@ -197,14 +197,11 @@ def digest(
     targets = load_targets(config)
     day = parse_time(period, what="--period").date() if period else None
     try:
-        store = Store(c.db, clock=c.clock)
+        with c.store() as store:
+            results = send_digests(store, targets, day, send_empty=send_empty)
     except StoreLocked as exc:
         hint = "a running watch sends the [[digest]] tables of its own config when due"
         raise StoreLocked(exc.path, "; ".join(filter(None, [exc.detail, hint]))) from None
-    try:
-        results = send_digests(store, targets, day, send_empty=send_empty)
-    finally:
-        store.close()
     table = Table(title="Digests")
     for col in ("target", "period", "status", "left", "attempts", "error"):
         table.add_column(col)

@@ -34,7 +34,7 @@ One module per concept: :mod:`.ranking`, :mod:`.links`, :mod:`.risk`, :mod:`.cod
 
 from __future__ import annotations
 
-from .codes import RewardCode, codes, issue_codes, open_store_waiting, write_codes_csv
+from .codes import RewardCode, codes, issue_codes, write_codes_csv
 from .dealseekers import Cohort, DealSeekers, PromoCohort, deal_seekers
 from .hygiene import Flagged, Hygiene, PersonLine, hygiene
 from .links import Link, PersonRef, find_person, link_people, links, unlink_people
@@ -75,7 +75,6 @@ __all__ = [
     "link_people",
     "links",
     "listening",
-    "open_store_waiting",
     "top_fans",
     "unanswered",
     "unlink_people",

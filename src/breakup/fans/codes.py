@@ -20,7 +20,6 @@ import csv
 import re
 import secrets
 from collections.abc import Iterable, Sequence
-from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -28,8 +27,6 @@ from typing import IO, Any
 
 import pyarrow as pa
 
-from ..access import write_store
-from ..clock import Clock, system_clock
 from ..errors import InvalidInput, StoreError
 from ..safetext import neutralize
 from ..store import Store
@@ -198,12 +195,3 @@ def write_codes_csv(rows: Sequence[RewardCode], out: IO[str] | Path) -> None:
                 )
             ]
         )
-
-
-def open_store_waiting(
-    path: Path | str, *, timeout: float = 30.0, clock: Clock = system_clock
-) -> AbstractContextManager[Store]:
-    """Deprecated: :func:`breakup.access.write_store` (the one opener for writing) with
-    ``wait=timeout``; kept only until ``breakup fans --codes`` opens through the CLI's
-    ``store()``."""
-    return write_store(path, clock=clock, wait=timeout)
