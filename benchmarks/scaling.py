@@ -4,6 +4,7 @@
     python benchmarks/scaling.py                  # every size; updates docs/performance.md
     python benchmarks/scaling.py --max 1000000    # stop the follower sizes at 1M
     python benchmarks/scaling.py --resume         # measure only what performance.json lacks
+    python benchmarks/scaling.py --only accounts,accounts-joined,spark   # re-measure these
 
 Follower cases reuse ``benchmarks/run.py``: ``diff`` (two snapshots with 1 % churn, with
 its Python set and DuckDB anti-join baselines), ``ingest-0`` (first snapshot), ``ingest-1``
@@ -13,7 +14,12 @@ days), ``storage`` (daily snapshots, bytes per follower per snapshot; 10 days he
 the 10M run short) and ``why`` (``benchmarks/bench_why.py``: one year, 3,000 posts). The
 account case tracks N accounts of 10,000 followers each: a first snapshot of every
 account, then a day with 1 % churn for every account (the timed round), then ``breakup
-status`` and ``breakup left`` over all of them.
+status`` and ``breakup left`` over all of them. ``accounts`` interns as shipped (the
+Store's in-memory PeopleIndex once the store is large), ``accounts-joined`` with the index
+off (one join against every person per import, as before issue 18). ``spark`` takes the
+store ``accounts`` left, writes it as a lake (``breakup lake export``) and tracks every
+account of it on Spark (``breakup batch --master local[1]``, then ``local[2]``), as CLI
+subprocesses timed from outside, JVM start included.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -39,10 +46,12 @@ from breakup.ingest import save_batch
 from breakup.left import who_left
 from breakup.models import Batch, Direction, Snapshot, members_table
 from breakup.status import account_status
-from breakup.store import Store
+from breakup.store import PeopleIndex, Store
 
 FOLLOWER_SIZES = [10_000, 100_000, 1_000_000, 10_000_000]
 ACCOUNT_COUNTS = [1, 10, 100, 1000]
+ACCOUNT_CASES = ("accounts", "accounts-joined", "spark")
+SPARK_MASTERS = ("local[1]", "local[2]")
 PER_ACCOUNT = 10_000
 STORAGE_DAYS = 10
 DOCS = Path(__file__).parent.parent / "docs"
@@ -98,9 +107,43 @@ def bench_accounts(count: int, db: Path) -> dict[str, Any]:
     }
 
 
+def _cli(*args: str) -> tuple[float, dict[str, Any]]:
+    """Run ``breakup ARGS --json``: seconds from outside, and what it printed."""
+    exe = Path(sys.executable).with_name("breakup")
+    start = time.perf_counter()
+    out = subprocess.run([str(exe), *args, "--json"], check=True, capture_output=True, text=True)
+    result: dict[str, Any] = json.loads(out.stdout)
+    return time.perf_counter() - start, result
+
+
+def bench_spark(db: Path, workdir: Path) -> dict[str, Any]:
+    """The store the account case left, as a lake, tracked on Spark at each master."""
+    lake = workdir / "lake"
+    seconds, exported = _cli("--db", str(db), "lake", "export", str(lake))
+    result: dict[str, Any] = {"export_seconds": seconds, "exported": exported}
+    exe = Path(sys.executable).with_name("breakup")
+    helptext = subprocess.run([str(exe), "batch", "--help"], capture_output=True, text=True)
+    no_why = ["--no-why"] if "--no-why" in helptext.stdout else []  # tracking only
+    for master in SPARK_MASTERS:
+        out = workdir / "results"
+        shutil.rmtree(out, ignore_errors=True)
+        seconds, summary = _cli("batch", "--lake", str(lake), "--master", master,
+                                "--out", str(out), *no_why)  # fmt: skip
+        result[master] = {"seconds": seconds, "summary": summary}
+    return result
+
+
 def run_case(case: str, n: int, workdir: Path) -> dict[str, Any]:
     if case == "accounts":
         return bench_accounts(n, workdir / "accounts.duckdb")
+    if case == "accounts-joined":  # the join against every person, as before issue 18
+        PeopleIndex.MIN_PEOPLE = sys.maxsize
+        return bench_accounts(n, workdir / "joined.duckdb")
+    if case == "spark":
+        db = workdir / "accounts.duckdb"
+        if not db.exists():  # the account case did not run here: make its store
+            bench_accounts(n, db)
+        return bench_spark(db, workdir)
     if case == "storage":
         return bench.bench_storage(n, workdir / "storage.duckdb", STORAGE_DAYS)
     if case == "ingest-1":  # the churn day needs the first day in the store
@@ -114,9 +157,12 @@ def run_case(case: str, n: int, workdir: Path) -> dict[str, Any]:
     return bench.run_case(case, n, workdir, STORAGE_DAYS)
 
 
-def measure(case: str, n: int) -> dict[str, Any]:
+def measure(case: str, n: int, workdir: Path | None = None) -> dict[str, Any]:
+    """Run one case in a subprocess; in *workdir* if given (kept: the spark case reads the
+    store the account case left there), else in a fresh temporary directory."""
     with tempfile.TemporaryDirectory(prefix="breakup-scaling-") as tmp:
-        cmd = [sys.executable, __file__, "--case", case, "--n", str(n), "--workdir", tmp]
+        where = str(workdir or tmp)
+        cmd = [sys.executable, __file__, "--case", case, "--n", str(n), "--workdir", where]
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE)
         assert proc.stdout is not None
         out = proc.stdout.read()
@@ -129,12 +175,18 @@ def measure(case: str, n: int) -> dict[str, Any]:
     return result
 
 
-def plan(max_followers: int, max_accounts: int = ACCOUNT_COUNTS[-1]) -> list[tuple[str, int]]:
+def plan(
+    max_followers: int,
+    max_accounts: int = ACCOUNT_COUNTS[-1],
+    max_spark_accounts: int = ACCOUNT_COUNTS[-1],
+) -> list[tuple[str, int]]:
     sizes = [n for n in FOLLOWER_SIZES if n <= max_followers]
     each = ("diff", "ingest-0", "ingest-1", "sqlite-0", "sqlite-1", "storage")
     cases = [(c, n) for n in sizes for c in each]
     cases += [("why", n) for n in sizes]
-    cases += [("accounts", a) for a in ACCOUNT_COUNTS if a <= max_accounts]
+    for a in ACCOUNT_COUNTS:
+        if a <= max_accounts:
+            cases += [(c, a) for c in ACCOUNT_CASES if c != "spark" or a <= max_spark_accounts]
     return cases
 
 
@@ -181,19 +233,54 @@ def table(results: Results) -> str:
         why = _get(results, "why", n)
         cells.append(f"{_t(why['seconds'])} ({_mb(why['peak_rss'])})" if why else "not run")
         lines.append("| " + " | ".join(cells) + " |")
-    lines += [
-        "",
-        "| tracked accounts (10k followers each) | churn day, all accounts | per account "
-        "| status | left | peak RSS | store file |",
-        "|---:|---:|---:|---:|---:|---:|---:|",
-    ]
-    for a, r in sorted(results.get("accounts", {}).items()):
-        lines.append(
-            f"| {a:,} | {_t(r['seconds'])} | {r['per_account_ms']:.1f} ms | "
-            f"{_t(r['status_seconds'])} | {_t(r['left_seconds'])} | {_mb(r['peak_rss'])} | "
-            f"{_mb(r['bytes'])} |"
-        )
+    lines += ["", *accounts_table(results)]
     return "\n".join(lines)
+
+
+def _ms(r: dict[str, Any] | None, key: str = "per_account_ms") -> str:
+    return f"{r[key]:.1f} ms" if r and key in r else "not run"
+
+
+def accounts_table(results: Results) -> list[str]:
+    accounts = results.get("accounts", {})
+    joined = results.get("accounts-joined", {})
+    lines = [
+        "| tracked accounts (10k followers each) | churn day, all accounts | per account "
+        "| per account, joining every person | first day, per account | status | left "
+        "| peak RSS | store file |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for a, r in sorted(accounts.items()):
+        lines.append(
+            f"| {a:,} | {_t(r['seconds'])} | {_ms(r)} | {_ms(joined.get(a))} | "
+            f"{1000 * r['first_round'] / a:.1f} ms | {_t(r['status_seconds'])} | "
+            f"{_t(r['left_seconds'])} | {_mb(r['peak_rss'])} | {_mb(r['bytes'])} |"
+        )
+    if len(accounts) > 1:
+        lo, hi = min(accounts), max(accounts)
+        ratio = f"{accounts[hi]['per_account_ms'] / accounts[lo]['per_account_ms']:.2f}x"
+        if lo in joined and hi in joined:
+            old = joined[hi]["per_account_ms"] / joined[lo]["per_account_ms"]
+            ratio += f" (joining every person: {old:.2f}x)"
+        lines += ["", f"Per account on the churn day, {hi:,} accounts against {lo:,}: {ratio}."]
+    spark = results.get("spark", {})
+    if spark:
+        masters = " | ".join(f"Spark {m}, per account" for m in SPARK_MASTERS)
+        lines += [
+            "",
+            "| tracked accounts | DuckDB, both days, per account | lake export, per account "
+            f"| {masters} |",
+            "|---:|---:|---:|" + "---:|" * len(SPARK_MASTERS),
+        ]
+        for a, r in sorted(spark.items()):
+            duck = accounts.get(a)
+            both = f"{1000 * (duck['first_round'] + duck['seconds']) / a:.1f} ms" if duck else "-"
+            cells = [f"{a:,}", both, f"{1000 * r['export_seconds'] / a:.1f} ms"]
+            for m in SPARK_MASTERS:
+                sec = r[m]["seconds"]
+                cells.append(f"{1000 * sec / a:,.1f} ms ({_t(sec)} in all)")
+            lines.append("| " + " | ".join(cells) + " |")
+    return lines
 
 
 def _curve(ax: Any, results: Results, case: str, key: str, label: str, style: str = "o-") -> None:
@@ -238,6 +325,18 @@ def chart(results: Results, path: Path) -> None:
                    label="per account")  # fmt: skip
         ax3.loglog([a for a, _ in pts], [r["left_seconds"] for _, r in pts], "^-",
                    label="breakup left, all accounts")  # fmt: skip
+        both = [(a, (r["first_round"] + r["seconds"]) / a) for a, r in pts]
+        ax3.loglog([a for a, _ in both], [v for _, v in both], "d-",
+                   label="DuckDB both days, per account")  # fmt: skip
+    joined = sorted(results.get("accounts-joined", {}).items())
+    if joined:
+        ax3.loglog([a for a, _ in joined], [r["per_account_ms"] / 1000 for _, r in joined],
+                   "s:", label="per account, joining every person")  # fmt: skip
+    spark = sorted(results.get("spark", {}).items())
+    for m in SPARK_MASTERS:
+        if spark:
+            ax3.loglog([a for a, _ in spark], [r[m]["seconds"] / a for a, r in spark], "x--",
+                       label=f"Spark {m} (both days), per account")  # fmt: skip
     ax3.set_xlabel("tracked accounts (10k followers each)")
     ax3.set_ylabel("seconds")
     ax3.set_title("Time by number of accounts")
@@ -286,6 +385,8 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--max", type=int, default=10_000_000, help="largest follower size")
     parser.add_argument("--max-accounts", type=int, default=ACCOUNT_COUNTS[-1])
+    parser.add_argument("--max-spark-accounts", type=int, default=ACCOUNT_COUNTS[-1])
+    parser.add_argument("--only", help="comma-separated cases to (re-)measure; keeps the rest")
     parser.add_argument("--out", type=Path, default=DOCS / "performance.json")
     parser.add_argument("--doc", type=Path, default=DOCS / "performance.md")
     parser.add_argument("--resume", action="store_true", help="keep what --out already has")
@@ -297,15 +398,28 @@ def main(argv: list[str] | None = None) -> None:
         print(json.dumps(run_case(args.case, args.n, args.workdir)))
         return
     results: Results = {}
-    if args.resume and args.out.exists():
+    only = set(args.only.split(",")) if args.only else None
+    if (args.resume or only) and args.out.exists():
         saved = json.loads(args.out.read_text())
         results = {case: {int(n): r for n, r in by_n.items()} for case, by_n in saved.items()}
-    for case, n in plan(args.max, args.max_accounts):
-        if n in results.get(case, {}):
-            continue
-        print(f"{case} at {n:,} …", file=sys.stderr, flush=True)
-        results.setdefault(case, {})[n] = measure(case, n)
-        args.out.write_text(json.dumps(results, indent=1, default=str))
+    todo = plan(args.max, args.max_accounts, args.max_spark_accounts)
+    if only is not None:
+        todo = [(c, n) for c, n in todo if c in only]
+        for c in only:
+            results.pop(c, None)
+    with tempfile.TemporaryDirectory(prefix="breakup-scaling-accounts-") as shared:
+        for case, n in todo:
+            if n in results.get(case, {}):
+                continue
+            print(f"{case} at {n:,} …", file=sys.stderr, flush=True)
+            # the spark case reads the store the account case left in the same directory
+            workdir = Path(shared) / str(n) if case in ("accounts", "spark") else None
+            if workdir is not None:
+                workdir.mkdir(exist_ok=True)
+            results.setdefault(case, {})[n] = measure(case, n, workdir)
+            if case == "spark" and workdir is not None:
+                shutil.rmtree(workdir)
+            args.out.write_text(json.dumps(results, indent=1, default=str))
     tables = table(results)
     print(tables)
     chart(results, args.doc.with_name("performance.png"))

@@ -2,12 +2,15 @@
 
     python benchmarks/sqlprofile.py --accounts 100     # the scaling script's account case
     python benchmarks/sqlprofile.py --accounts 1000 --top 15
+    python benchmarks/sqlprofile.py --accounts 1000 --joined   # interning by the join only
 
 Wraps each Store's DuckDB connection in a proxy that times ``execute`` and ``sql`` by
 statement (the first 90 characters, whitespace folded), then runs the account case of
 ``benchmarks/scaling.py``: a first snapshot of N accounts of 10,000 followers, then a day
 with 1 % churn for each. Python time outside DuckDB is what the total minus the statements
 leaves. A relation (``sql``) is timed when it is made and when its rows are read.
+``--joined`` turns the Store's PeopleIndex off: every import interns by a join against
+every person of the platform, as before issue 18.
 """
 
 from __future__ import annotations
@@ -85,7 +88,10 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--accounts", type=int, default=100)
     parser.add_argument("--top", type=int, default=20)
+    parser.add_argument("--joined", action="store_true", help="intern by the join only")
     args = parser.parse_args(argv)
+    if args.joined:
+        store_module.PeopleIndex.MIN_PEOPLE = sys.maxsize
     install()
     with tempfile.TemporaryDirectory(prefix="breakup-sqlprofile-") as tmp:
         start = time.perf_counter()
