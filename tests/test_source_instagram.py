@@ -641,3 +641,42 @@ def test_a_young_accounts_full_export_is_complete(late_store: Store, tmp_path: P
         [gone],
     ).fetchall()
     assert window == [(datetime(2026, 12, 4), datetime(2027, 1, 4))]
+
+
+# A custom range ("from 1 May 2024"): the follows cannot reveal it; --since says it.
+CUSTOM_START = datetime(2024, 5, 1, tzinfo=UTC)
+
+
+def custom_export(tmp: Path) -> Path:
+    """A custom-range export on RANGE_DAY from CUSTOM_START: the old followers before it
+    left out, though still following; the real unfollowers gone."""
+    kept = [f for f in OLD_FOLLOWERS + RECENT if f[1] >= CUSTOM_START and f[0] not in LEFT]
+    return export(tmp, RANGE_DAY, kept + LATER, [NEWSHOP])
+
+
+def test_a_custom_range_export_with_since_records_only_the_real_departures(
+    late_store: Store, tmp_path: Path
+) -> None:
+    import_(late_store, full_export(tmp_path))
+    path = custom_export(tmp_path)
+    before_range = {n for n, t in OLD_FOLLOWERS if t < CUSTOM_START}
+    assert len(before_range) > 100  # what a misread export would call gone
+    batch = InstagramSource().read(path, ReadOptions(since=CUSTOM_START))
+    assert {s.complete_since for s in batch.snapshots} == {CUSTOM_START}
+    assert "covers only follows since 2024-05-01 (--since)" in batch.notes[0]
+    save_batch(late_store, batch, path=str(path))
+    assert ended(late_store) == LEFT
+    assert before_range <= open_followers(late_store)
+    # Who the account followed before the range is left as it was too.
+    assert spans(late_store)[("partner.co", "following")][3:] == (None, None, None, None)
+
+
+def test_since_after_a_follow_the_export_lists_is_refused(tmp_path: Path) -> None:
+    path = full_export(tmp_path)
+    with pytest.raises(InvalidExport) as err:
+        InstagramSource().read(path, ReadOptions(since=CUSTOM_START))
+    message = str(err.value)
+    assert path.name in message and "\n" not in message
+    assert "--since 2024-05-01, but it lists a follower from 2021-01-01" in message
+    with pytest.raises(InvalidExport, match="is not before the export"):
+        InstagramSource().read(path, ReadOptions(since=datetime(2026, 7, 1, tzinfo=UTC)))

@@ -53,6 +53,9 @@ class ReadOptions:
     # Every path of the same import, the one being read included: a source may take a file
     # given beside its export as part of it (Mailchimp's campaign report).
     together: tuple[Path, ...] = ()
+    # The first day of an export limited to a date range the source cannot tell by itself
+    # (Instagram's custom range): its lists are complete only for follows since then.
+    since: datetime | None = None
 
 
 class FileSource(ABC):
@@ -61,6 +64,8 @@ class FileSource(ABC):
     name: ClassVar[str]  # what the user types: ``breakup import NAME PATH``
     platform: ClassVar[str]  # people ids are unique per platform
     summary: ClassVar[str]  # one line for ``--help``
+    # Whether an export of this kind can be limited to a date range (``ReadOptions.since``)
+    date_limited: ClassVar[bool] = False
 
     @abstractmethod
     def read(self, path: Path, options: ReadOptions) -> Batch:

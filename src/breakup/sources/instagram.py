@@ -35,7 +35,9 @@ then closes the spans of missing followers known to have started since then and 
 everyone else as they were; an account with nobody older open is unaffected, so a young
 account's full export is read as complete. When ``following.json`` reaches further back
 than that start, the range is near certain and a note says so; when it does not, it may be
-limited too and is scoped the same way. A custom range is not recognised.
+limited too and is scoped the same way. A custom range is not recognised from the follows:
+its first day is given with ``--since`` (and its last, when before the export, with
+``--at``); an export holding an earlier follow than ``--since`` is refused.
 """
 
 from __future__ import annotations
@@ -84,6 +86,7 @@ class InstagramSource(FileSource):
     name = "instagram"
     platform = "instagram"
     summary = "Instagram 'Download your information' export, JSON (zip or folder)."
+    date_limited = True
 
     def read(self, path: Path, options: ReadOptions) -> Batch:
         with ExportFiles(path) as files:
@@ -108,7 +111,10 @@ class InstagramSource(FileSource):
             batch.notes.append("the export has no following.json: following not updated")
         else:
             lists.append((Direction.FOLLOWING, following))
-        scopes, range_note = _date_range(at, followers, following)
+        if options.since is None:
+            scopes, range_note = _date_range(at, followers, following)
+        else:
+            scopes, range_note = _given_range(path, options.since, at, followers, following)
         for direction, rows in lists:
             scope = scopes.get(direction)
             batch.snapshots.append(
@@ -288,6 +294,38 @@ def _date_range(
             "earlier are left as they were"
         )
     return {}, None
+
+
+def _given_range(
+    path: Path,
+    since: datetime,
+    at: datetime,
+    followers: list[_Entry],
+    following: list[_Entry] | None,
+) -> tuple[dict[Direction, datetime], str]:
+    """The scope of an export the user says is limited to follows since *since* (a custom
+    range, which the follows cannot reveal): both lists complete only from then. An export
+    holding an earlier follow is not limited so, and is refused rather than misread."""
+    since = to_utc(since)
+    if since >= at:
+        raise InvalidExport(
+            path, f"--since {since:%Y-%m-%d} is not before the export ({at:%Y-%m-%d %H:%M} UTC)"
+        )
+    for rows, what in ((followers, "follower"), (following or [], "following")):
+        older = min((t for _, t in rows if t is not None and t < since), default=None)
+        if older is not None:
+            raise InvalidExport(
+                path,
+                f"--since {since:%Y-%m-%d}, but it lists a {what} from {older:%Y-%m-%d}: "
+                "the export reaches further back (leave --since out for a full export)",
+            )
+    scopes = {Direction.FOLLOWERS: since}
+    if following is not None:
+        scopes[Direction.FOLLOWING] = since
+    return scopes, (
+        f"Instagram export covers only follows since {since:%Y-%m-%d} (--since): people "
+        "who followed earlier are left as they were"
+    )
 
 
 def _from_export_name(path: Path, root: str) -> tuple[str | None, datetime | None]:
