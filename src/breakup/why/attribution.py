@@ -202,7 +202,9 @@ def _candidates(
 ) -> tuple[Candidates | None, AccountAttribution | None]:
     since_h = None if since is None else time_to_hours(since) - s.h0
     when = np.array([time_to_hours(t) - s.h0 for t in rows.created_at], dtype=np.float64)
-    inside = (when >= 0) & (when < s.hours) & np.array([k != "reply" for k in rows.kind])
+    inside = (
+        (when >= 0) & (when < s.hours) & np.array([k != "reply" for k in rows.kind], dtype=bool)
+    )
     tested = inside & (when >= (since_h if since_h is not None else -np.inf))
     hours = float((s.followers > 0).sum())
     counts = campaign_counts(store, s.account.account_id, departures)
