@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -206,6 +207,12 @@ def _check_times(store: Store, batch: Batch, path: str | None) -> None:
             raise InvalidInput(f"{where}: {what} time {t.isoformat()} is in the future")
 
 
+def _db_times(values: Sequence[datetime | None]) -> pa.Array:
+    """As the store keeps times (:func:`~breakup.clock.to_db`: naive UTC), converted in
+    one call: an aware time is moved to UTC, a naive one is UTC already."""
+    return pa.array(values, pa.timestamp("us", tz="UTC")).cast(pa.timestamp("us"))
+
+
 def _distinct(ids: np.ndarray) -> bool:
     """Whether no person id appears twice."""
     ordered = np.sort(ids)
@@ -263,7 +270,7 @@ class _Writer:
         )
         seen: Any = self.seen_at
         if times is not None:
-            seen = pa.array([to_db(t) or self.seen_at for t in times], pa.timestamp("us"))
+            seen = _db_times(times).fill_null(pa.scalar(self.seen_at, pa.timestamp("us")))
         return self.intern_table(table, seen)
 
     def _names(self, ids: np.ndarray, members: pa.Table, seen_at: Any) -> None:
@@ -499,7 +506,7 @@ class _Writer:
                 "person_id": pa.array(ids),
                 "direction": [e.direction.value for e in events],
                 "kind": [e.kind.value for e in events],
-                "at": pa.array([to_db(e.at) for e in events], pa.timestamp("us")),
+                "at": _db_times([e.at for e in events]),
                 "ref": pa.array([e.ref for e in events], pa.string()),
                 "campaign": pa.array([e.campaign for e in events], pa.string()),
                 "reason": pa.array([e.reason for e in events], pa.string()),

@@ -48,6 +48,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import msgspec
+
 from ..clock import to_utc
 from ..errors import InvalidExport
 from ..models import Batch, Direction, Event, EventKind, Person, Snapshot
@@ -155,13 +157,34 @@ class _Export:
         self.name_user, self.name_date = _from_export_name(self.path, self.root)
 
     def load(self, rel: str) -> Any:
+        return self._parse(rel, self._read(rel))
+
+    def _read(self, rel: str) -> bytes:
         data = self.files.read_bytes(self.root + rel)
         self.seen[rel] = hashlib.sha256(data).hexdigest()
+        return data
+
+    def _parse(self, rel: str, data: bytes) -> Any:
         try:
             text = data.decode("utf-8-sig")
         except UnicodeDecodeError as exc:
             raise InvalidExport(self.path, f"{rel} is not UTF-8 text (byte {exc.start})") from None
         return parse_json(text, self.path, rel)
+
+    def _accounts(self, rel: str, key: str) -> list[_Entry]:
+        """The entries of a followers or following file: decoded straight into typed
+        records when it is in the shape Instagram writes, else parsed and checked entry by
+        entry (which says what is wrong, if anything)."""
+        data = self._read(rel)
+        fast = _typed_entries(data.removeprefix(_BOM), key)
+        if fast is not None:
+            return fast
+        doc = self._parse(rel, data)
+        if isinstance(doc, dict) and key in doc:
+            doc = doc[key]
+        elif key == "relationships_following":
+            raise InvalidExport(self.path, f"{rel} has no relationships_following list")
+        return _entries(doc, self.path, rel)
 
     def followers(self) -> list[_Entry]:
         numbers = sorted(self.follower_files)
@@ -171,21 +194,14 @@ class _Export:
             raise InvalidExport(self.path, f"follower files are not complete (have {have})")
         out: list[_Entry] = []
         for n in numbers:
-            rel = self.follower_files[n]
-            doc = self.load(rel)
-            if isinstance(doc, dict) and "relationships_followers" in doc:
-                doc = doc["relationships_followers"]
-            out += _entries(doc, self.path, rel)
+            out += self._accounts(self.follower_files[n], "relationships_followers")
         return out
 
     def following(self) -> list[_Entry] | None:
         rel = self.dir + "following.json"
         if self.root + rel not in self.files.names:
             return None
-        doc = self.load(rel)
-        if not isinstance(doc, dict) or "relationships_following" not in doc:
-            raise InvalidExport(self.path, f"{rel} has no relationships_following list")
-        return _entries(doc["relationships_following"], self.path, rel)
+        return self._accounts(rel, "relationships_following")
 
     def owner(self) -> str | None:
         """The account's username: from the profile file, else from the export's name."""
@@ -232,6 +248,66 @@ def _entries(doc: Any, path: Path, rel: str) -> list[_Entry]:
             if name is None:
                 raise InvalidExport(path, f"{where} has no username (value, title or href)")
             out.append((Person(name.lower(), handle=name), _started(item, path, where)))
+    return out
+
+
+class _Item(msgspec.Struct, gc=False):
+    timestamp: int  # JSON integers only: true, 1.0 or "1" go the checked way
+    value: str | None = None
+    href: str | None = None
+
+
+class _Listed(msgspec.Struct, gc=False):
+    string_list_data: list[_Item]
+    title: str | None = None
+
+
+class _Followers(msgspec.Struct, gc=False):
+    relationships_followers: list[_Listed]
+
+
+class _Following(msgspec.Struct, gc=False):
+    relationships_following: list[_Listed]
+
+
+_BOM = b"\xef\xbb\xbf"
+_DECODERS: dict[str, tuple[msgspec.json.Decoder[Any], ...]] = {
+    "relationships_followers": (
+        msgspec.json.Decoder(list[_Listed]),
+        msgspec.json.Decoder(_Followers),
+    ),
+    "relationships_following": (msgspec.json.Decoder(_Following),),
+}
+
+
+def _typed_entries(data: bytes, key: str) -> list[_Entry] | None:
+    """The entries :func:`_entries` would read from *data*, or None wherever it might
+    read them otherwise or refuse them (then it is asked). msgspec is strict JSON, as
+    :func:`~breakup.sources.base.parse_json` is: bad UTF-8 and half surrogate pairs fail."""
+    records: list[_Listed] | None = None
+    for decoder in _DECODERS[key]:
+        try:
+            doc = decoder.decode(data)
+        except msgspec.MsgspecError:
+            continue
+        records = doc if isinstance(doc, list) else getattr(doc, key)
+        break
+    if records is None:
+        return None
+    out: list[_Entry] = []
+    for entry in records:
+        if not entry.string_list_data:
+            return None
+        for item in entry.string_list_data:
+            name = _username(item.value, entry.title, item.href)
+            ts = item.timestamp
+            if name is None or ts < 0:
+                return None
+            try:
+                started = datetime.fromtimestamp(ts, UTC) if ts else None
+            except (OverflowError, OSError, ValueError):
+                return None
+            out.append((Person(name.lower(), handle=name), started))
     return out
 
 
