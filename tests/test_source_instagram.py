@@ -12,6 +12,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from breakup.clock import fixed_clock
 from breakup.errors import InvalidExport
@@ -680,3 +682,85 @@ def test_since_after_a_follow_the_export_lists_is_refused(tmp_path: Path) -> Non
     assert "--since 2024-05-01, but it lists a follower from 2021-01-01" in message
     with pytest.raises(InvalidExport, match="is not before the export"):
         InstagramSource().read(path, ReadOptions(since=datetime(2026, 7, 1, tzinfo=UTC)))
+
+
+# -- the typed fast path reads exactly what the checked path reads ---------------------------
+
+_VALUES = st.one_of(
+    st.none(),
+    st.sampled_from(["", "  ", "Ana.B", "ana b", " x_1 ", "ÉLODIE"]),
+    st.integers(-2, 2),
+    st.booleans(),
+)
+_STAMPS = st.one_of(
+    st.integers(-5, 2_000_000_000),
+    st.sampled_from([0, 10**12, 2**63]),
+    st.booleans(),
+    st.floats(0, 10, allow_nan=False),
+    st.text(max_size=3),
+)
+_ODD_ITEM = st.fixed_dictionaries(
+    {},
+    optional={
+        "value": _VALUES,
+        "href": st.sampled_from(["https://www.instagram.com/from.link", "x", 5]),
+        "timestamp": _STAMPS,
+    },
+)
+_GOOD_ITEM = st.fixed_dictionaries(
+    {"timestamp": st.integers(0, 2_000_000_000)},
+    optional={
+        "value": st.sampled_from(["Ana.B", " x_1 ", "ÉLODIE", "", "ana b"]),
+        "href": st.sampled_from(["https://www.instagram.com/from.link", "https://x.y/"]),
+    },
+)
+_ITEM = st.one_of(_GOOD_ITEM, _GOOD_ITEM, _GOOD_ITEM, _ODD_ITEM)
+_GOOD_ENTRY = st.fixed_dictionaries(
+    {"string_list_data": st.lists(_GOOD_ITEM, min_size=1, max_size=2)},
+    optional={
+        "title": st.sampled_from(["", "brand_co", "two words"]),
+        "media_list_data": st.just([]),
+    },
+)
+_ENTRY = st.one_of(
+    _GOOD_ENTRY,
+    _GOOD_ENTRY,
+    _GOOD_ENTRY,
+    st.fixed_dictionaries(
+        {"string_list_data": st.one_of(st.lists(_ITEM, max_size=2), st.just("x"))},
+        optional={"title": _VALUES, "media_list_data": st.just([])},
+    ),
+    st.integers(0, 1),
+)
+
+
+def test_a_plain_export_takes_the_typed_path() -> None:
+    from breakup.sources.instagram import _typed_entries
+
+    entry = {"title": "", "string_list_data": [{"value": "Ana.B", "timestamp": 1700000000}]}
+    for doc, key in (
+        ([entry], "relationships_followers"),
+        ({"relationships_followers": [entry]}, "relationships_followers"),
+        ({"relationships_following": [entry]}, "relationships_following"),
+    ):
+        fast = _typed_entries(json.dumps(doc).encode(), key)
+        assert fast is not None and fast[0][0].external_id == "ana.b"
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    entries=st.lists(_ENTRY, max_size=4),
+    wrap=st.sampled_from([None, "relationships_followers", "relationships_following"]),
+)
+def test_typed_entries_are_the_checked_entries(entries: list[Any], wrap: str | None) -> None:
+    from breakup.sources.instagram import _entries, _typed_entries
+
+    doc: Any = entries if wrap is None else {wrap: entries}
+    data = json.dumps(doc).encode()
+    for key in ("relationships_followers", "relationships_following"):
+        fast = _typed_entries(data, key)
+        if fast is None:
+            continue  # the checked path decides
+        listed = doc if isinstance(doc, list) else doc[key]
+        assert key == "relationships_followers" or isinstance(doc, dict)
+        assert fast == _entries(listed, Path("x"), "f.json")
