@@ -23,7 +23,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol
 
 from .. import progress
 from ..clock import Clock, system_clock
@@ -135,6 +135,12 @@ def _swallows_rows(values: Iterable[str | None], columns: int) -> bool:
     )
 
 
+class Hasher(Protocol):
+    """What :meth:`ExportFiles.chunks` feeds (hashlib's objects)."""
+
+    def update(self, data: bytes, /) -> None: ...
+
+
 @contextmanager
 def _collector_paused() -> Iterator[None]:
     """The cyclic garbage collector off meanwhile: millions of short-lived row lists would
@@ -219,17 +225,22 @@ class ExportFiles:
     def read_bytes(self, name: str) -> bytes:
         return b"".join(self.chunks(name))
 
-    def chunks(self, name: str) -> Generator[bytes, None, None]:
+    def chunks(self, name: str, digest: Hasher | None = None) -> Generator[bytes, None, None]:
         """A member's bytes in pieces; a zip member is checked against the bomb limits
-        before and while it is decompressed, so a bomb is refused without being expanded."""
+        before and while it is decompressed, so a bomb is refused without being expanded.
+        *digest* is updated with every piece, by the thread inflating them if there is one.
+        """
         try:
             if self._zip is None:
                 target = self.path if self.path.is_file() else self.path / name
-                yield target.read_bytes()
+                data = target.read_bytes()
+                if digest is not None:
+                    digest.update(data)
+                yield data
                 return
             info = self._zip.getinfo(name)
             self._check_member(info)
-            pieces = self._inflate(name, info)
+            pieces = self._inflate(name, info, digest)
             # A large member is inflated in a thread (zlib lets go of the GIL) while the
             # caller parses the pieces before it.
             yield from readahead(pieces) if info.file_size > 4 * CHUNK else pieces
@@ -240,7 +251,9 @@ class ExportFiles:
         except Exception as exc:  # zlib.error and friends from a damaged archive
             raise InvalidExport(self.path, f"cannot read {name}: {exc}") from None
 
-    def _inflate(self, name: str, info: zipfile.ZipInfo) -> Iterator[bytes]:
+    def _inflate(
+        self, name: str, info: zipfile.ZipInfo, digest: Hasher | None = None
+    ) -> Iterator[bytes]:
         assert self._zip is not None
         first = name not in self._counted
         self._counted.add(name)
@@ -260,6 +273,8 @@ class ExportFiles:
                             f"{name}: the members read expand beyond "
                             f"{MAX_TOTAL_BYTES / 1024**3:.0f} GiB (a zip bomb?)",
                         )
+                if digest is not None:
+                    digest.update(chunk)
                 yield chunk
 
     def _check_member(self, info: zipfile.ZipInfo) -> None:

@@ -277,10 +277,9 @@ class _Archive:
         started = False  # the ``window.YTD… =`` prefix is behind us
         first = True  # the next batch is the first (it brings its own ``[``)
         searched = 0  # where the next search for a cut starts (what is before has none)
-        chunks = self.files.chunks(self.root + rel)
+        chunks = self.files.chunks(self.root + rel, digest)  # hashed as it is inflated
         try:
             for chunk in chunks:
-                digest.update(chunk)
                 pending += chunk
                 if not started:
                     if pending.startswith(_BOM):
