@@ -17,12 +17,12 @@ from benchmarks.why_worlds import T0, Effect, World, save_world
 from breakup.analyses import analyses
 from breakup.analyses.fans import TOP_FANS
 from breakup.analyses.why import WHY
+from breakup.cli.terminal_fans import fans_view
 from breakup.clock import fixed_clock
 from breakup.filters import Filters
 from breakup.report import build_report, render_html
 from breakup.serialize import dumps
 from breakup.store import Store
-from breakup.terminal_fans import fans_view
 from breakup.why import words
 from breakup.why.render import why_report
 

@@ -102,7 +102,7 @@ def test_read_commands_succeed_while_another_process_writes(
 def test_a_writer_waits_for_the_lock_then_fails_in_one_line(
     kit: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(cli, "WRITE_WAIT", 0.5)
+    monkeypatch.setattr(cli.common, "WRITE_WAIT", 0.5)
     src = tmp_path / "more.csv"
     src.write_text("id\nnew-person\n", encoding="utf-8")
     with held(kit):

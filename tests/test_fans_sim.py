@@ -170,7 +170,7 @@ def test_promotion_joiners_leave_fast(store: Store, sim: Simulation) -> None:
 def test_terminal_renderings(store: Store) -> None:
     from rich.console import Console
 
-    from breakup import cli_fans
+    from breakup.cli import fans as cli_fans
 
     def text(renderable: object) -> str:
         console = Console(width=200, record=True, file=open(os.devnull, "w"))  # noqa: SIM115

@@ -245,7 +245,7 @@ def test_an_unexpected_error_is_one_line_with_a_hint_and_debug_shows_it(tmp_path
     one line naming the exception and pointing at --debug, status 1; with --debug (before
     or after the command) the traceback."""
     script = (
-        "import sys, breakup.cli as cli\n"
+        "import sys, breakup.cli.common as cli\n"
         "def boom(): raise KeyError('no such thing')\n"
         "cli.app = boom\n"
         "sys.argv = ['breakup', *sys.argv[1:]]\n"

@@ -18,7 +18,8 @@ from typing import Any
 import pytest
 from rich.console import Console, Group, RenderableType
 
-from breakup import terminal, terminal_fans
+from breakup import terminal
+from breakup.cli import terminal_fans
 from breakup.fans import hygiene, top_fans
 from breakup.ingest import ImportResult, save_batch
 from breakup.left import Departure, PostRef, left_summary, who_left

@@ -7,7 +7,9 @@ from typing import Annotated
 import typer
 from rich.text import Text
 
-from .cli import (
+from ..clock import parse_since
+from ..terminal import peers_view
+from .common import (
     AccountOpt,
     ChannelOpt,
     JsonOpt,
@@ -19,8 +21,6 @@ from .cli import (
     _when,
     app,
 )
-from .clock import parse_since
-from .terminal import peers_view
 
 peers_app = typer.Typer(help="Peer accounts: other brands tracked to compare churn with.")
 app.add_typer(peers_app, name="peers")
@@ -46,9 +46,9 @@ def why(
     (internal, marketplace or users) and retention. In words; --verbose adds the statistics
     (intervals, p-values, the Cox model), --json every figure. --until analyses the store as
     it stood then (nothing later is seen)."""
-    from .why import analyze
-    from .why.render import why_report
-    from .why.report import STEPS
+    from ..why import analyze
+    from ..why.render import why_report
+    from ..why.report import STEPS
 
     c = _ctx(ctx)
     with c.reading() as store, _progress(as_json) as bar:  # a copy while `watch` writes
@@ -76,7 +76,7 @@ def peers_add(
 ) -> None:
     """Mark an account as a peer (creating it if new): imports and `breakup track` of that
     name then fill it, and `breakup why` compares your churn with it."""
-    from .why.peers import add_peer
+    from ..why.peers import add_peer
 
     with _ctx(ctx).store() as store:
         acct = add_peer(store, name, platform, identity, handle)
@@ -86,7 +86,7 @@ def peers_add(
 @peers_app.command("list")
 def peers_list(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     """List peer accounts."""
-    from .why.peers import list_peers
+    from ..why.peers import list_peers
 
     with _ctx(ctx).reading() as store:
         rows = list_peers(store)

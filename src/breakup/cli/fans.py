@@ -14,9 +14,13 @@ from typing import Annotated
 import typer
 from rich.text import Text
 
-from . import fans as lib
+from .. import fans as lib
+from ..errors import InvalidInput
+from ..fans.codes import check_prefix
+from ..fans.hygiene import INACTIVE_DAYS
+from ..store import Store
 from . import terminal_fans as views
-from .cli import (
+from .common import (
     AccountOpt,
     ChannelOpt,
     JsonOpt,
@@ -29,10 +33,6 @@ from .cli import (
     _when,
     app,
 )
-from .errors import InvalidInput
-from .fans.codes import check_prefix
-from .fans.hygiene import INACTIVE_DAYS
-from .store import Store
 
 __all__ = ["app"]
 

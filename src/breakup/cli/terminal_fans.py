@@ -11,9 +11,9 @@ from pathlib import Path
 from rich.console import Group, RenderableType
 from rich.text import Text
 
-from . import fans as lib
-from .analyses.fans import platform_of
-from .terminal import ALL_HINT, Cell, Column, FitTable, cut_note, day, moment, one_line, who
+from .. import fans as lib
+from ..analyses.fans import platform_of
+from ..terminal import ALL_HINT, Cell, Column, FitTable, cut_note, day, moment, one_line, who
 
 __all__ = [
     "codes_view",
@@ -34,8 +34,8 @@ def fans_view(
 ) -> RenderableType:
     """Rank, who, score, last interaction and what they did: the top fans' block
     (:mod:`breakup.analyses.fans`), the one the report and the dashboard show too."""
-    from .analyses.fans import top_fans_block
-    from .report.terminal import blocks_view
+    from ..analyses.fans import top_fans_block
+    from ..report.terminal import blocks_view
 
     if not rows:
         return Text("No interactions recorded yet: nobody to rank.")

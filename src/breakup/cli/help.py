@@ -1,8 +1,9 @@
 """How the command line presents itself: placeholders named after their option, and the
 store option ``--db`` accepted before or after the command name.
 
-The app renders help with click's plain formatter (``rich_markup_mode=None`` in cli.py): it
-rewraps paragraphs to the terminal and never reads ``[[digest]]`` as markup.
+The app renders help with click's plain formatter (``rich_markup_mode=None`` in
+:mod:`breakup.cli.common`): it rewraps paragraphs to the terminal and never reads
+``[[digest]]`` as markup.
 """
 
 from __future__ import annotations

@@ -12,7 +12,11 @@ from typing import Annotated
 
 import typer
 
-from .cli import (
+from ..clock import Clock, parse_time
+from ..errors import StoreLocked
+from ..filters import Filters
+from ..store import Store
+from .common import (
     AccountOpt,
     ChannelOpt,
     JsonOpt,
@@ -26,10 +30,6 @@ from .cli import (
     app,
     console,
 )
-from .clock import Clock, parse_time
-from .errors import StoreLocked
-from .filters import Filters
-from .store import Store
 
 __all__ = ["app"]
 
@@ -73,7 +73,7 @@ def report(
     """The report: status, followers over time, departures on the post timeline, the
     break-up posts, why they left and your fans — in the terminal, and as one HTML file
     that opens offline (--html)."""
-    from .report import build_report, render_terminal, write_html
+    from ..report import build_report, render_terminal, write_html
 
     c = _ctx(ctx)
     with _reading(ctx) as store, _progress(as_json) as progress:
@@ -106,8 +106,8 @@ def export(
     """Export departures, spans, posts (with their scores when the why analysis is there)
     or fans as CSV (the default), JSON or Parquet. CSV cells that a spreadsheet would run
     as a formula are neutralized."""
-    from .errors import InvalidInput
-    from .export import export_rows, write_export
+    from ..errors import InvalidInput
+    from ..export import export_rows, write_export
 
     if as_json and fmt not in (None, "json"):
         raise InvalidInput(f"--json and --format {fmt} disagree: give one")
@@ -151,9 +151,9 @@ def serve(
     """The web dashboard: the report's views, filterable by account, channel and dates,
     from a post to who left after it and from a person to their history. Reads a copy of
     the store, so a running `breakup watch` or import is never blocked."""
-    from .store import default_db_path
-    from .web import check_bind
-    from .web import serve as run
+    from ..store import default_db_path
+    from ..web import check_bind
+    from ..web import serve as run
 
     c = _ctx(ctx)
     check_bind(host, token)
@@ -190,7 +190,7 @@ def digest(
     from rich.table import Table
     from rich.text import Text
 
-    from .digest import load_targets, send_digests
+    from ..digest import load_targets, send_digests
 
     c = _ctx(ctx)
     c._check_exists()  # sending a digest never creates a store
