@@ -467,7 +467,7 @@ def test_the_commands_export_and_track_a_store(run: Run, tmp_path: Path) -> None
     from typer.testing import CliRunner
 
     from breakup.cli import app
-    from breakup.cli_lake import lake_app  # noqa: F401 - registers the commands
+    from breakup.cli.lake import lake_app  # noqa: F401 - registers the commands
 
     lake_dir = tmp_path / "lake"
     runner = CliRunner()
@@ -707,7 +707,7 @@ def test_lake_why_reads_the_attribution_back(why_run: WhyRun) -> None:
     from typer.testing import CliRunner
 
     from breakup.cli import app
-    from breakup.cli_lake import lake_app  # noqa: F401 - registers the commands
+    from breakup.cli.lake import lake_app  # noqa: F401 - registers the commands
 
     runner = CliRunner()
     result = runner.invoke(app, ["lake", "why", str(why_run.out), "--account", "exact",

@@ -20,10 +20,6 @@ import breakup
 SRC = Path(breakup.__file__).parent
 CLI = "breakup.cli"
 
-# cli_lake is still outside the package and imports `app`, `_ctx` … from breakup.cli, whose
-# __init__ imports it so that its commands register: the one cycle left. Gone once it moves
-# into the package (then drop it here: the test fails while this names an edge that is gone).
-ALLOWED_INTO_CLI = {"breakup.cli_lake"}
 ENTRY_POINTS = {"breakup.__main__"}
 
 
@@ -120,7 +116,7 @@ def test_the_graph_sees_the_imports() -> None:
     assert "breakup.cli.help" in graph["breakup.cli.common"]  # from .help import …
     # inside a function: not run on import; under TYPE_CHECKING: never run
     assert "breakup.report" not in graph["breakup.cli.report"]
-    assert "breakup.engines.spark" not in graph["breakup.cli_lake"]
+    assert "breakup.engines.spark" not in graph["breakup.cli.lake"]
     assert "breakup.report" in _graph(in_functions=True)["breakup.cli.report"]
 
 
@@ -140,11 +136,8 @@ def test_every_import_of_breakup_names_one_of_its_modules() -> None:
 
 def test_no_import_cycle_among_breakups_modules() -> None:
     """Every module of breakup can be imported first, on its own: its module-level imports
-    never lead back to it. The one exception, named in ALLOWED_INTO_CLI, must still exist."""
+    never lead back to it."""
     graph = _graph()
-    for module in ALLOWED_INTO_CLI:
-        assert CLI in graph[module], f"{module} no longer imports {CLI}: drop the exemption"
-        graph[module] = graph[module] - {CLI}
     try:
         graphlib.TopologicalSorter(graph).prepare()
     except graphlib.CycleError as cycle:
@@ -153,13 +146,13 @@ def test_no_import_cycle_among_breakups_modules() -> None:
 
 def test_only_the_entry_point_imports_the_cli() -> None:
     """The CLI is the top layer: no module outside breakup.cli imports it or a module in
-    it, not even inside a function; only ``python -m breakup`` (and, for now, cli_lake)."""
+    it, not even inside a function; only ``python -m breakup``."""
     importers = {
         module: sorted(t for t in targets if _in_cli(t))
         for module, targets in _graph(in_functions=True).items()
         if not _in_cli(module) and any(_in_cli(t) for t in targets)
     }
-    assert set(importers) == ENTRY_POINTS | ALLOWED_INTO_CLI, importers
+    assert set(importers) == ENTRY_POINTS, importers
 
 
 def test_command_modules_are_imported_only_by_the_package() -> None:

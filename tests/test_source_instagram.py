@@ -764,3 +764,35 @@ def test_typed_entries_are_the_checked_entries(entries: list[Any], wrap: str | N
         listed = doc if isinstance(doc, list) else doc[key]
         assert key == "relationships_followers" or isinstance(doc, dict)
         assert fast == _entries(listed, Path("x"), "f.json")
+
+
+def test_the_import_command_takes_since_for_instagram_only(tmp_path: Path) -> None:
+    """`breakup import instagram --since DATE` as a user runs it; another kind refuses it
+    in one line and creates nothing."""
+    import subprocess
+    import sys
+
+    def breakup(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "breakup", "--db", str(tmp_path / "s.duckdb"), *args],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env={"COLUMNS": "200", "PATH": "/usr/bin:/bin"},
+        )
+
+    wrong = breakup("import", "csv", "--since", "2024-05-01", str(tmp_path))
+    assert wrong.returncode != 0
+    assert wrong.stderr.strip() == (
+        "error: --since: csv exports are not limited to a date range"
+    ), wrong.stderr
+    assert not (tmp_path / "s.duckdb").exists()
+    assert breakup("import", "instagram", "--json", str(full_export(tmp_path))).returncode == 0
+    done = breakup(
+        "import", "instagram", "--json", "--since", "2024-05-01", str(custom_export(tmp_path))
+    )
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    result = result[0] if isinstance(result, list) else result
+    assert result["closed"] == len(LEFT)
+    assert any("(--since)" in n for n in result["notes"])

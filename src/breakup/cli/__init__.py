@@ -5,10 +5,10 @@ function, and renders the result (rich) or prints it as JSON (``--json``).
 :func:`main`, and imports no command module (only :mod:`.help`). Each command group is a
 module that imports :mod:`.common` and registers its commands on ``app`` when imported:
 :mod:`.core` (import, track, watch, stream, kinds, accounts, left, status, demo),
-:mod:`.fans`, :mod:`.report`, :mod:`.why`, and ``breakup.cli_lake``. Importing this package
+:mod:`.fans`, :mod:`.lake`, :mod:`.report`, :mod:`.why`. Importing this package
 imports them all, in the order ``breakup --help`` lists them. Nothing outside the package
-imports it but the entry points (``breakup.cli:main``, ``python -m breakup``) and, until it
-moves in, cli_lake (``tests/test_import_graph.py``).
+imports it but the entry points (``breakup.cli:main``, ``python -m breakup``;
+``tests/test_import_graph.py``).
 """
 
 from __future__ import annotations
@@ -32,15 +32,9 @@ from .common import (
 )
 
 # The command groups register on `app` when imported, and `breakup --help` lists them in
-# that order: keep it. cli_lake, not yet in the package, imports the names above from here.
+# that order: keep it.
 # isort: split
-from . import core, fans
-
-# isort: split
-from .. import cli_lake
-
-# isort: split
-from . import report, why
+from . import core, fans, lake, report, why
 
 __all__ = [
     "AccountOpt",
@@ -56,10 +50,10 @@ __all__ = [
     "_progress",
     "_when",
     "app",
-    "cli_lake",
     "console",
     "core",
     "fans",
+    "lake",
     "main",
     "report",
     "why",

@@ -57,17 +57,29 @@ def import_(
     keep_emails: Annotated[
         bool, typer.Option(help="Also keep plain email addresses (default: hashed only).")
     ] = False,
+    since: Annotated[
+        str | None,
+        typer.Option(
+            "--since",
+            metavar="DATE",
+            help="The first day of an export limited to a custom date range (instagram): "
+            "only follows since then are judged.",
+        ),
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Import exports into the store. Each path is read completely before anything is
     written, and saved in one transaction; re-importing the same export changes nothing."""
     c = _ctx(ctx)
     source = get_source(kind)
+    if since is not None and not source.date_limited:
+        raise InvalidInput(f"--since: {kind} exports are not limited to a date range")
     options = ReadOptions(
         at=parse_time(at, what="--at") if at else None,
         clock=c.clock,
         platform=platform,
         together=tuple(paths),
+        since=parse_time(since, what="--since") if since else None,
     )
     results: list[ImportResult] = []
     with c.store() as store, _progress(as_json) as progress:

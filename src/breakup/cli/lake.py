@@ -13,12 +13,12 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from .cli import AccountOpt, JsonOpt, LimitOpt, SinceOpt, UntilOpt, _ctx, _emit, _when, app
-from .errors import InvalidInput, UnknownAccount
+from ..errors import InvalidInput, UnknownAccount
+from .common import AccountOpt, JsonOpt, LimitOpt, SinceOpt, UntilOpt, _ctx, _emit, _when, app
 
 if TYPE_CHECKING:
-    from .engines.spark import TrackSummary, WhySummary
-    from .why.attribution import Attribution
+    from ..engines.spark import TrackSummary, WhySummary
+    from ..why.attribution import Attribution
 
 lake_app = typer.Typer(help="The store as a Parquet lake, for engines beyond one machine.")
 app.add_typer(lake_app, name="lake")
@@ -30,7 +30,7 @@ LakeArg = Annotated[Path, typer.Argument(metavar="DIR", help="The lake directory
 def lake_export(ctx: typer.Context, lake_dir: LakeArg, as_json: JsonOpt = False) -> None:
     """Write what the store holds that the lake does not yet (new imports, new people, the
     accounts) as Parquet, partitioned by platform and account; never rewrites a file."""
-    from .lake import export
+    from ..lake import export
 
     with _ctx(ctx).reading() as store:
         result = export(store, lake_dir)
@@ -80,7 +80,7 @@ def batch(
     failed (the others' results stand)."""
     if engine != "spark":
         raise InvalidInput(f"--engine {engine}: unknown engine (spark is the one there is)")
-    from .engines import spark as engine_
+    from ..engines import spark as engine_
 
     clock = _ctx(ctx).clock
     when, upto = _when(since, clock, "--since"), _when(until, clock, "--until")
@@ -123,7 +123,7 @@ def lake_why(
     """The break-up posts a batch found (`breakup batch`), per own account: each post's
     departures observed and expected in its window, excess, p, Holm p and q; --json every
     figure, as `breakup why --json` gives them under attribution."""
-    from .engines.results import read_all_why
+    from ..engines.results import read_all_why
 
     if not (results / "why").is_dir() and (results / "results" / "why").is_dir():
         results = results / "results"
