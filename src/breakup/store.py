@@ -760,9 +760,8 @@ class PeopleIndex:
             self.joins += 1
             if self.joins <= self.BUILD_AFTER:
                 return False
-            self.runs[platform] = self._fetch(
-                con, "platform = ? AND person_id <= ?", [platform, self.verified_max]
-            )
+            base, _ = self._fetch(con, "platform = ?", [platform], self.verified_max)
+            self.runs[platform] = [base] if base is not None else []
         self._sync(con, txid, count, top)
         return True
 
@@ -787,15 +786,16 @@ class PeopleIndex:
                 )
             )
         for platform, runs in self.runs.items():
-            where = "platform = ? AND person_id > ?"
-            runs += self._fetch(con, where + " AND person_id <= ?",
-                                [platform, self.verified_max, floor])  # fmt: skip
+            verified, tail = self._fetch(
+                con, "platform = ? AND person_id > ?", [platform, self.verified_max], floor
+            )
+            if verified is not None:
+                runs.append(verified)
             while len(runs) > 1 and len(runs[-2]) <= 2 * len(runs[-1]):
                 last = runs.pop()
                 runs.append(runs.pop().merge(last))
-            tail = self._fetch(con, where, [platform, floor])
-            if tail:
-                self.tail[platform] = tail[0]
+            if tail is not None:
+                self.tail[platform] = tail
             else:
                 self.tail.pop(platform, None)
         self.verified_count += int(upto)
@@ -808,15 +808,29 @@ class PeopleIndex:
         self.verified_count = 0
 
     @staticmethod
-    def _fetch(con: duckdb.DuckDBPyConnection, where: str, params: list[Any]) -> list[_Run]:
+    def _fetch(
+        con: duckdb.DuckDBPyConnection, where: str, params: list[Any], split: int
+    ) -> tuple[_Run | None, _Run | None]:
+        """The people *where* holds, as two runs: person ids up to *split*, and above."""
         rows = con.sql(
             f"SELECT hash(external_id) AS h, person_id, external_id FROM people WHERE {where}",
             params=params,
         ).to_arrow_table()
         if rows is None or rows.num_rows == 0:
-            return []
+            return None, None
+        hashes, pids = rows.column("h").to_numpy(), rows.column("person_id").to_numpy()
         exts = rows.column("external_id").combine_chunks().cast(pa.large_string())
-        return [_Run.of(rows.column("h").to_numpy(), rows.column("person_id").to_numpy(), exts)]
+        below = pids <= split
+        runs: list[_Run | None] = []
+        for part in (below, ~below):
+            n = int(part.sum())
+            if n == 0:
+                runs.append(None)
+            elif n == len(part):
+                runs.append(_Run.of(hashes, pids, exts))
+            else:
+                runs.append(_Run.of(hashes[part], pids[part], exts.filter(pa.array(part))))
+        return runs[0], runs[1]
 
     def lookup(
         self, platform: str, hashes: np.ndarray, exts: pa.Array | pa.ChunkedArray,
@@ -832,8 +846,15 @@ class PeopleIndex:
         runs = self.runs[platform] + ([self.tail[platform]] if platform in self.tail else [])
         for run in runs:
             todo = np.flatnonzero(~found)
-            at = np.minimum(np.searchsorted(run.hashes, hashes[todo]), len(run) - 1)
-            hit = run.hashes[at] == hashes[todo]
+            if len(todo) == 0:
+                break
+            wanted = hashes[todo]
+            order = np.argsort(wanted)
+            at = np.empty(len(todo), dtype=np.intp)
+            # in ascending order the binary searches share their first steps: 3-4x faster
+            at[order] = np.searchsorted(run.hashes, wanted[order])
+            at = np.minimum(at, len(run) - 1)
+            hit = run.hashes[at] == wanted
             if not hit.any():
                 continue
             where, at = todo[hit], at[hit]
