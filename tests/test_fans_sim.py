@@ -206,3 +206,56 @@ def test_people_on_two_channels_are_one_fan(store: Store, sim: Simulation) -> No
     old = sim.truth.to_dict()
     del old["same_people"]
     assert Truth.from_dict(old).same_people == []
+
+
+@pytest.mark.parametrize("name", ["at_risk", "hygiene", "unanswered"])
+def test_terminal_html_and_json_show_the_same_figures(store: Store, name: str) -> None:
+    """What `breakup fans --at-risk`, `breakup hygiene` and `breakup fans --unanswered`
+    print, the report's section of that analysis and its JSON name the same people with
+    the same figures (issue 17)."""
+    import dataclasses
+    import html
+    import io
+    import json
+
+    from rich.console import Console
+
+    from breakup.analyses import get
+    from breakup.analyses.blocks import pct
+    from breakup.cli import terminal_fans as views
+    from breakup.filters import Filters
+    from breakup.report import build_report, render_html
+    from breakup.serialize import dumps
+
+    def text(renderable: object) -> str:
+        console = Console(width=200, record=True, file=io.StringIO(), color_system=None)
+        console.print(renderable)
+        return console.export_text()
+
+    account = "bsky:brand.bsky.social"
+    filters = Filters(account=account, until=END)
+    section = get(name).section(store, filters)
+    data = json.loads(dumps(section.result))
+    report = build_report(store, filters, with_analyses=False)
+    page = html.unescape(render_html(dataclasses.replace(report, sections=[section]), plotlyjs=""))
+    page = page.split(f'<section id="{name}">', 1)[1].split("</section>", 1)[0]
+    if name == "at_risk":
+        term = text(views.risk_view(at_risk(store, account, 5, at=END)))
+        figures = [(f["handle"], f"{f['probability']:.1%}") for f in data["fans"][:5]]
+    elif name == "hygiene":
+        (row,) = data
+        term = text(views.hygiene_view(hygiene(store, account, at=END)))
+        figures = [
+            (f"{row['real_audience']}", f"({pct(row['real_share'])})"),
+            *[(str(row[k]), "") for k in ("inactive", "never_posted", "bot_like")],
+        ]
+        term = term.replace(",", "")  # the terminal writes 1,039
+    else:
+        term = text(views.listening_view(listening(store, account, at=END, limit=5)))
+        figures = [(u["handle"], u["kind"]) for u in data[:3]]  # the oldest, as the CLI's
+    assert figures and all(a for a, _ in figures)
+    for a, b in figures:
+        for view in (term, page):
+            assert a in view and b in view, (name, a, b)
+        line = next(x for x in term.splitlines() if a in x)
+        assert b in line, (name, line)

@@ -12,6 +12,7 @@ from rich.console import Group, RenderableType
 from rich.text import Text
 
 from .. import fans as lib
+from ..analyses.blocks import pct
 from ..analyses.fans import platform_of
 from ..terminal import ALL_HINT, Cell, Column, FitTable, cut_note, day, moment, one_line, who
 
@@ -272,7 +273,7 @@ def hygiene_view(rows: Sequence[lib.Hygiene]) -> RenderableType:
             value = int(getattr(h, attr))
             cell = f"{value:,}"
             if attr == "real_audience":
-                cell += f" ({h.real_share:.0%})"
+                cell += f" ({pct(h.real_share)})"  # as the report's block says it
             cells.append(cell)
         table_rows.append(cells)
     parts: list[RenderableType] = [FitTable(columns, table_rows, title="Audience hygiene")]
