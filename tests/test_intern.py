@@ -162,3 +162,20 @@ def test_a_hash_collision_goes_to_the_join(store: Store, always_indexed: None) -
     assert index.lookup("x", np.array([7], dtype=np.uint64), pa.array(["b"]), ids).tolist() == [
         True
     ]
+
+
+@pytest.mark.parametrize("n", [1, 1000, 1 << 16, 200_003])
+def test_a_run_finds_what_a_binary_search_finds(n: int) -> None:
+    rng = np.random.default_rng(n)
+    hashes = rng.integers(0, 2**64 - 1, n, dtype=np.uint64, endpoint=True)
+    hashes[: n // 10] = hashes[0]  # many people of one hash
+    run = _Run.of(hashes, np.arange(n, dtype=np.uint32), pa.array(["e"] * n, pa.large_string()))
+    wanted = np.concatenate(
+        [
+            hashes[rng.integers(0, n, 5000)],
+            rng.integers(0, 2**64 - 1, 5000, dtype=np.uint64, endpoint=True),
+            np.array([0, 1, 2**64 - 1], dtype=np.uint64),
+        ]
+    )
+    expected = np.minimum(np.searchsorted(run.hashes, wanted), n - 1)
+    assert (run.find(wanted) == expected).all()
