@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 from datetime import UTC, datetime
 from pathlib import Path
@@ -11,6 +12,7 @@ import pytest
 from breakup.errors import InvalidExport
 from breakup.ingest import save_batch
 from breakup.sources import ReadOptions, get_source
+from breakup.sources.generic import CsvSource
 from breakup.store import Store
 from tests.conftest import table_counts
 
@@ -162,3 +164,32 @@ def test_import_summary_counts_what_tracking_opened(store: Store) -> None:
     assert result.opened == result.members > 0
     summary = json.loads(store.scalar("SELECT summary FROM imports"))
     assert summary["opened"] == result.opened
+
+
+def test_snapshot_columns_read_each_row_as_person_does(tmp_path: Path) -> None:
+    """The columnar snapshot reader strips ids and empties names exactly as the per-row
+    reader (_person) does, Unicode spaces included."""
+    from breakup.sources.generic import _person
+
+    rows = [
+        {"id": " a\x1c", "handle": "", "display_name": "Ann "},
+        {"id": "\u3000b\u2028", "handle": "bee", "display_name": ""},
+        {"id": "c", "handle": " ", "display_name": "\u00a0"},
+    ]
+    path = tmp_path / "snap.csv"
+    with path.open("w", encoding="utf-8", newline="") as f:
+        writer = csv.DictWriter(f, ["id", "handle", "display_name"])
+        writer.writeheader()
+        writer.writerows(rows)
+    batch = CsvSource().read(path, ReadOptions(at=datetime(2025, 1, 1, tzinfo=UTC)))
+    members = batch.snapshots[0].members.to_pylist()
+    expected = [_person(r, path, "") for r in rows]
+    assert members == [
+        {"external_id": p.external_id, "handle": p.handle, "display_name": p.display_name}
+        for p in expected
+    ]
+    assert [m["external_id"] for m in members] == ["a", "b", "c"]
+    blank = tmp_path / "blank.csv"
+    blank.write_text("id,handle\nx,\n \u2003,y\n", encoding="utf-8")
+    with pytest.raises(InvalidExport, match="line 3: missing id"):
+        CsvSource().read(blank, ReadOptions(at=datetime(2025, 1, 1, tzinfo=UTC)))

@@ -25,6 +25,8 @@ from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 from typing import Any, ClassVar, Protocol
 
+import pyarrow as pa
+
 from .. import progress
 from ..clock import Clock, system_clock
 from ..errors import InvalidExport
@@ -157,14 +159,18 @@ def _collector_paused() -> Iterator[None]:
 
 @dataclass
 class CsvColumns:
-    """A CSV file's values by column (every column of its header), row *i* of each at
-    :meth:`line` of the file."""
+    """A CSV file's values by column (every column of its header, as Arrow strings: a
+    few bytes a value, not a Python object), row *i* of each at :meth:`line` of the file."""
 
-    values: dict[str, list[str]]
+    values: dict[str, pa.ChunkedArray]
     lines: list[int] | None = None  # where rows are not simply one a line after the header
 
     def __len__(self) -> int:
         return len(next(iter(self.values.values()), []))
+
+    def lists(self) -> dict[str, list[str]]:
+        """The values as Python strings, for reading row by row."""
+        return {key: column.to_pylist() for key, column in self.values.items()}
 
     def line(self, row: int) -> int:
         """The file's line (from 1, the header) where *row* (from 0) begins."""
@@ -297,6 +303,22 @@ class ExportFiles:
         except UnicodeDecodeError as exc:
             raise InvalidExport(self.path, f"{name} is not UTF-8 text (byte {exc.start})") from None
 
+    def _text(self, name: str) -> tuple[io.TextIOWrapper, int]:
+        """A member's text, decoded as it is read (an io.StringIO of it would hold four
+        bytes a character), and its number of line feeds. Bad UTF-8 raises
+        UnicodeDecodeError where it is met: :meth:`_not_text` words it."""
+        data = self.read_bytes(name)
+        text = io.TextIOWrapper(io.BytesIO(data), encoding="utf-8-sig", newline="")
+        return text, data.count(b"\n")
+
+    def _not_text(self, name: str) -> InvalidExport:
+        """The error :meth:`read_text` gives for a member that is not UTF-8."""
+        try:
+            self.read_text(name)
+        except InvalidExport as exc:
+            return exc
+        return InvalidExport(self.path, f"{name} is not UTF-8 text")
+
     def read_json(self, name: str) -> Any:
         return parse_json(self.read_text(name), self.path, name)
 
@@ -312,29 +334,32 @@ class ExportFiles:
             return self._csv_columns(name, required)
 
     def _csv_columns(self, name: str, required: set[str]) -> CsvColumns:
-        text = self.read_text(name)
-        about = max(0, text.count("\n") - 1)
-        reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+        text, lines = self._text(name)
+        about = max(0, lines - 1)
+        reader = csv.reader(text, strict=True)
         try:
             fieldnames = next(reader, None) or []
             missing = required - set(fieldnames)
             if missing or len(set(fieldnames)) != len(fieldnames):
                 return self._csv_columns_slowly(name, required)
             width, line = len(fieldnames), reader.line_num
-            columns: list[list[str]] = [[] for _ in fieldnames]
+            columns: list[list[pa.Array]] = [[] for _ in fieldnames]
             rows = 0
             while batch := list(itertools.islice(reader, _CSV_BATCH)):
                 if reader.line_num - line != len(batch) or set(map(len, batch)) != {width}:
                     return self._csv_columns_slowly(name, required)
                 line = reader.line_num
                 for column, values in zip(columns, zip(*batch, strict=True), strict=True):
-                    column.extend(values)
+                    column.append(pa.array(values, pa.string()))
                 rows += len(batch)
                 progress.rows_read(name, rows, about)
         except csv.Error:
             return self._csv_columns_slowly(name, required)
+        except UnicodeDecodeError:
+            raise self._not_text(name) from None
         progress.rows_read(name, rows, rows)
-        return CsvColumns(dict(zip(fieldnames, columns, strict=True)))
+        arrays = [pa.chunked_array(chunks, pa.string()) for chunks in columns]
+        return CsvColumns(dict(zip(fieldnames, arrays, strict=True)))
 
     def _csv_columns_slowly(self, name: str, required: set[str]) -> CsvColumns:
         lines: list[int] = []
@@ -346,7 +371,7 @@ class ExportFiles:
                 columns[key].append(value)
             lines.append(0)
         # read_csv does not hand out line numbers; a second pass finds them cheaply
-        numbered = csv.reader(io.StringIO(self.read_text(name), newline=""), strict=True)
+        numbered = csv.reader(self._text(name)[0], strict=True)
         next(numbered, None)
         at, before = 0, numbered.line_num
         for row in numbered:
@@ -354,7 +379,8 @@ class ExportFiles:
                 lines[at] = before + 1  # where the row begins
                 at += 1
             before = numbered.line_num
-        return CsvColumns(columns, lines)
+        arrays = {key: pa.chunked_array([pa.array(v, pa.string())]) for key, v in columns.items()}
+        return CsvColumns(arrays, lines)
 
     def read_csv(self, name: str, required: set[str]) -> Iterator[dict[str, str]]:
         """Rows as dicts; the header must contain *required* columns.
@@ -364,12 +390,12 @@ class ExportFiles:
         what look like rows of their own: an unbalanced quote there would swallow the rest
         of the file into one value, and a snapshot read that way loses everyone after it.
         """
-        text = self.read_text(name)
+        text, lines = self._text(name)
         line = 0  # the last line of the last row read
-        rows, about = 0, max(0, text.count("\n") - 1)  # for a progress bar (breakup.progress)
+        rows, about = 0, max(0, lines - 1)  # for a progress bar (breakup.progress)
         try:
             # csv.reader, not DictReader: its rows are checked here and made dicts once.
-            reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+            reader = csv.reader(text, strict=True)
             fieldnames = next(reader, None) or []
             width = len(fieldnames)
             header = set(fieldnames)
@@ -402,6 +428,8 @@ class ExportFiles:
                     progress.rows_read(name, rows, about)
                 yield record
             progress.rows_read(name, rows, rows)
+        except UnicodeDecodeError:
+            raise self._not_text(name) from None
         except csv.Error as exc:
             problem = str(exc)
             if problem == "unexpected end of data":

@@ -15,11 +15,13 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 from pydantic import BaseModel, ConfigDict, PlainValidator, ValidationError
 
 from ..clock import parse_time
 from ..errors import InvalidExport, InvalidInput
 from ..models import (
+    MEMBER_SCHEMA,
     AccountState,
     Batch,
     Check,
@@ -32,7 +34,6 @@ from ..models import (
     Post,
     PostKind,
     Snapshot,
-    members_table,
 )
 from . import register
 from .base import CsvColumns, ExportFiles, FileSource, ReadOptions
@@ -97,8 +98,9 @@ class CsvSource(FileSource):
         if "event" in table.values:
             if "time" not in table.values:
                 raise InvalidExport(path, "event rows need a time column")
+            columns = table.lists()
             for i in range(len(table)):
-                row = {key: values[i] for key, values in table.values.items()}
+                row = {key: values[i] for key, values in columns.items()}
                 where = f"line {table.line(i)}"
                 batch.events.append(
                     Event(
@@ -111,7 +113,9 @@ class CsvSource(FileSource):
             return batch
         if options.at is None:
             raise InvalidExport(path, "a snapshot CSV needs --at (when the list was taken)")
-        given = set(table.values.get("direction", [""]))
+        given = {""}
+        if "direction" in table.values:
+            given = set(pc.unique(table.values["direction"]).to_pylist())
         directions = {(d or "followers").strip().lower() for d in given}
         if len(directions) != 1:
             raise InvalidExport(path, "a snapshot CSV must hold one direction")
@@ -124,17 +128,28 @@ class CsvSource(FileSource):
 
 
 def _members(table: CsvColumns, path: Path) -> pa.Table:
-    """A snapshot's members from its columns, read as :func:`_person` reads one row."""
-    ids = [value.strip() for value in table.values["id"]]
-    if not all(ids):
-        first = ids.index("")
+    """A snapshot's members from its columns, read as :func:`_person` reads one row: the
+    id stripped as Python strips (every character ``str.isspace`` calls space), an empty
+    handle or name none."""
+    ids = pc.utf8_trim(table.values["id"], characters=_PY_SPACE)
+    empty = pc.equal(ids, "")
+    if pc.any(empty).as_py():
+        first = pc.index(empty, True).as_py()
         raise InvalidExport(path, f"line {table.line(first)}: missing id")
-    handles, names = table.values.get("handle"), table.values.get("display_name")
-    return members_table(
-        ids,
-        None if handles is None else [h or None for h in handles],
-        None if names is None else [n or None for n in names],
+    nulls = pa.chunked_array([pa.nulls(len(table), pa.string())])
+    return pa.table(
+        [ids, *(_none_if_empty(table.values.get(c), nulls) for c in ("handle", "display_name"))],
+        schema=MEMBER_SCHEMA,
     )
+
+
+_PY_SPACE = "".join(c for c in map(chr, range(0x110000)) if c.isspace())
+
+
+def _none_if_empty(column: pa.ChunkedArray | None, nulls: pa.ChunkedArray) -> pa.ChunkedArray:
+    if column is None:
+        return nulls
+    return pc.if_else(pc.equal(column, ""), pa.scalar(None, pa.string()), column)
 
 
 @register
