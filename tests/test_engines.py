@@ -497,12 +497,17 @@ def test_the_commands_export_and_track_a_store(run: Run, tmp_path: Path) -> None
 #
 # Own accounts of different shapes in one store, the simulator's brand among them (its peer
 # account is every own account's peer, its profiles class departures): Spark tracks the
-# lake, then attributes each own account in a grouped map; each account's attribution read
-# back from the results must be the embedded engine's `attribution_only(store, account)`.
+# lake, then attributes the own accounts in grouped maps. Read back from the results, the
+# attribution must be the embedded engine's `attribution_only(store)`: one Holm family over
+# every own account, as `breakup why` tests them; a batch run with --family account must
+# give each account's `attribution_only(store, account)`.
 
 WHY_END = datetime(2025, 6, 1, tzinfo=UTC)
 EMAIL_T0 = datetime(2025, 4, 1, tzinfo=UTC)
 EXACT, WINDOWED, LIST = "bsky:exact.example", "bsky:windowed.example", "email:list.example"
+# A list whose c7 is named when the list is its own family (p about 0.002 < 0.05/12) but not
+# among every own account's tests (0.05/237): the two families must differ here.
+WEAK = "email:weak.example"
 # Planted: the break-up posts each shape names (not vacuous: blame is compared).
 PLANTED = {EXACT: {"p5", "p15"}, WINDOWED: {"p10"}, LIST: {"c7"}}
 WHY_SINCE = datetime(2025, 3, 4, 6, tzinfo=UTC)  # cuts the exact world's first post off
@@ -510,22 +515,22 @@ WHY_UNTIL = datetime(2025, 5, 20, tzinfo=UTC)  # cuts the simulated brand's last
 SIM_BSKY = "bsky:brand.bsky.social"
 
 
-def _email_list(store: Store, name: str = LIST, seed: int = 9) -> None:
+def _email_list(store: Store, name: str = LIST, seed: int = 9, planted: int = 40) -> None:
     """A list of 2,000 sent a campaign every 3 days; each unsubscribe names its campaign,
-    about 5 per campaign and 40 after c7."""
+    about 5 per campaign and *planted* after c7."""
     import numpy as np
 
     from breakup.models import Post, PostKind
 
     rng = np.random.default_rng(seed)
-    everyone = [Person(f"s{i}@example.org") for i in range(2000)]
+    everyone = [Person(f"s{i}@{name.split(':')[-1]}") for i in range(2000)]
     people = iter(everyone)
     posts = [Post(f"c{k}", EMAIL_T0 + timedelta(days=3 * k + 1), PostKind.CAMPAIGN,
                   text=f"campaign {k}") for k in range(12)]  # fmt: skip
     events = [
         Event(next(people), EventKind.UNSUBSCRIBE,
               p.created_at + timedelta(hours=float(rng.uniform(0, 48))), campaign=p.external_id)
-        for k, p in enumerate(posts) for _ in range(40 if k == 7 else int(rng.poisson(5)))
+        for k, p in enumerate(posts) for _ in range(planted if k == 7 else int(rng.poisson(5)))
     ]  # fmt: skip
     snap = Snap.of(Direction.FOLLOWERS, EMAIL_T0, everyone)
     batch = Batch(source="test", platform="email", source_ref=f"{name}-0", snapshots=[snap],
@@ -537,7 +542,8 @@ def _email_list(store: Store, name: str = LIST, seed: int = 9) -> None:
 class WhyRun:
     store: Path
     lake: Path
-    out: Path
+    out: Path  # one Holm family over every own account
+    alone: Path  # --family account: each account its own family
     own: list[str]
     seconds: float
 
@@ -561,6 +567,7 @@ def why_run(spark: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Wh
                                 effects=[Effect(10, 60, 0.5)], snapshot_hours=3.0, seed=2),
                    WINDOWED)  # fmt: skip
         _email_list(store)
+        _email_list(store, WEAK, seed=11, planted=15)
         # The simulated brand: Bluesky, weekly Mastodon snapshots, an email list, profiles,
         # a peer.
         weeks = {f"{k}_batch_days": 14 for k in ("bsky", "mastodon", "email", "peer")}
@@ -574,8 +581,13 @@ def why_run(spark: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Wh
     track(spark, lake_dir, out)
     why(spark, lake_dir, out)
     seconds = time.perf_counter() - started
-    print(f"spark tracking and why of {len(own)} own accounts: {seconds:.1f} s")
-    yield WhyRun(path, lake_dir, out, own, seconds)
+    print(f"spark tracking and why (one family) of {len(own)} own accounts: {seconds:.1f} s")
+    started = time.perf_counter()
+    alone = base / "alone"
+    shutil.copytree(out / "spans", alone / "spans")
+    why(spark, lake_dir, alone, family="account")
+    print(f"spark why (a family per account): {time.perf_counter() - started:.1f} s")
+    yield WhyRun(path, lake_dir, out, alone, own, seconds)
 
 
 def _close(got: Any, want: Any, where: str = "") -> list[str]:
@@ -604,29 +616,76 @@ def _close(got: Any, want: Any, where: str = "") -> list[str]:
     return [f"{where}: {got!r} != {want!r}"]
 
 
-def _embedded_why(run: WhyRun, account: str, **kw: Any) -> Any:
+def _embedded_why(run: WhyRun, account: str | None = None, **kw: Any) -> Any:
     from breakup.why.report import attribution_only
 
     with Store(run.store, read_only=True) as store:
         return attribution_only(store, account, **kw)
 
 
+@pytest.fixture(scope="module")
+def embedded_all(why_run: WhyRun) -> Any:
+    """`breakup why`'s attribution: every own account, one Holm family."""
+    return _embedded_why(why_run)
+
+
+def _blamed(att: Any, account: str | None = None) -> set[tuple[str, str]]:
+    return {(p.account, p.post) for p in att.break_up_posts if account in (None, p.account)}
+
+
+def test_both_engines_give_the_same_attribution(why_run: WhyRun, embedded_all: Any) -> None:
+    """The batch's attribution is `breakup why`'s: one Holm family over every own account
+    (its tests, steps, Holm p, q-values and the posts' order are the family's)."""
+    from breakup.engines.results import read_why, why_family
+
+    want = embedded_all
+    got = read_why(why_run.out)
+    assert why_family(why_run.out) == "all"
+    assert [a.account for a in want.accounts] == sorted(why_run.own)
+    assert all(a.status == "ok" for a in want.accounts) and want.posts
+    assert _blamed(got) == _blamed(want)
+    for account, posts in PLANTED.items():
+        assert {(account, p) for p in posts} <= _blamed(want)
+    assert want.tests == sum(a.tests for a in (_embedded_why(why_run, n) for n in why_run.own))
+    assert _close(got, want, "all") == []
+
+
+def test_the_family_of_every_account_is_not_that_of_each(why_run: WhyRun,
+                                                         embedded_all: Any) -> None:  # fmt: skip
+    """Not vacuous: WEAK's c7 is a break-up post in its own family (12 tests), not in the
+    family of every own account (237), on both engines; and each engine's per-account
+    attribution is `breakup why --account NAME`'s."""
+    from breakup.engines.results import read_why
+
+    alone = _embedded_why(why_run, WEAK)
+    assert _blamed(alone) == {(WEAK, "c7")} and alone.tests == 12
+    assert not _blamed(embedded_all, WEAK) and embedded_all.tests == 237
+    c7 = next(p for p in embedded_all.posts if p.post == "c7" and p.account == WEAK)
+    assert 0.05 / 237 < c7.p_value < 0.05 / 12
+    assert not _blamed(read_why(why_run.out, WEAK))
+    assert _blamed(read_why(why_run.alone, WEAK)) == {(WEAK, "c7")}
+    assert _close(read_why(why_run.alone, WEAK), alone, WEAK) == []
+
+
 @pytest.mark.parametrize("account", [EXACT, WINDOWED, LIST, SIM_BSKY,
                                      "mastodon:@brand@mastodon.example",
                                      "email:news@brand.example"])  # fmt: skip
-def test_both_engines_give_the_same_attribution(why_run: WhyRun, account: str) -> None:
+def test_a_family_per_account_on_both_engines(why_run: WhyRun, account: str) -> None:
+    """batch --family account: each account's attribution is `breakup why --account`'s."""
     from breakup.engines.results import read_why
 
     want = _embedded_why(why_run, account)
-    got = read_why(why_run.out, account)
+    got = read_why(why_run.alone, account)
     assert want.accounts and want.accounts[0].status == "ok" and want.posts
-    assert {p.post for p in got.break_up_posts} == {p.post for p in want.break_up_posts}
-    assert PLANTED.get(account, set()) <= {p.post for p in want.break_up_posts}
+    assert _blamed(got) == _blamed(want)
+    assert {(account, p) for p in PLANTED.get(account, set())} <= _blamed(want)
     assert _close(got, want, account) == []
 
 
-def test_every_own_account_is_attributed_and_the_shapes_are_covered(why_run: WhyRun) -> None:
-    from breakup.engines.results import read_all_why, why_counts
+def test_every_own_account_is_attributed_and_the_shapes_are_covered(
+    why_run: WhyRun, embedded_all: Any
+) -> None:
+    from breakup.engines.results import read_all_why, read_why, why_counts
 
     found = read_all_why(why_run.out)
     assert sorted(found) == sorted(why_run.own)
@@ -638,15 +697,19 @@ def test_every_own_account_is_attributed_and_the_shapes_are_covered(why_run: Why
     posts = [p for att in found.values() for p in att.posts]
     assert any(p.peers_rate_ratio is not None for p in posts)  # the peer was compared
     assert any(p.window_end is None for p in posts)  # campaigns have no window end
-    # What `breakup why --account NAME` shows is this very attribution.
+    # Each account's share is its part of the one family.
+    for name, att in found.items():
+        assert att.tests == embedded_all.tests
+        assert _close(att.posts, [p for p in embedded_all.posts if p.account == name]) == []
+    # What `breakup why` shows is this very attribution.
     from breakup.why import analyze
 
     with Store(why_run.store, read_only=True) as store:
-        report = analyze(store, account=EXACT, cox_sample=0)
-    assert _close(found[EXACT], report.attribution, EXACT) == []
+        report = analyze(store, cox_sample=0)
+    assert _close(read_why(why_run.out), report.attribution, "analyze") == []
     n, analysed, tested, named = why_counts(why_run.out)
     assert (n, analysed, tested) == (len(why_run.own), len(why_run.own), len(posts))
-    assert named == sum(len(a.break_up_posts) for a in found.values()) >= 4
+    assert named == len(embedded_all.break_up_posts) >= 4
 
 
 def test_since_and_until_on_both_engines(spark: Any, why_run: WhyRun, tmp_path: Path) -> None:
@@ -657,9 +720,9 @@ def test_since_and_until_on_both_engines(spark: Any, why_run: WhyRun, tmp_path: 
     out = tmp_path / "out"
     shutil.copytree(why_run.out / "spans", out / "spans")
     why(spark, why_run.lake, out, since=WHY_SINCE, until=WHY_UNTIL)
-    for account in (EXACT, LIST, SIM_BSKY):
-        want = _embedded_why(why_run, account, since=WHY_SINCE, until=WHY_UNTIL)
-        assert _close(read_why(out, account), want, account) == []
+    want = _embedded_why(why_run, since=WHY_SINCE, until=WHY_UNTIL)
+    got = read_why(out)
+    assert _blamed(got) == _blamed(want) and _close(got, want, "since-until") == []
     assert "p5" not in {p.post for p in read_why(out, EXACT).posts}
     last = max(p.created_at for p in read_why(out, SIM_BSKY).posts)
     assert last <= WHY_UNTIL < max(p.created_at for p in read_why(why_run.out, SIM_BSKY).posts)
@@ -702,20 +765,39 @@ def test_an_older_lake_gets_the_posts_of_every_import(spark: Any, why_run: WhyRu
         assert lake.export(store, lake_dir).export is None
 
 
-def test_lake_why_reads_the_attribution_back(why_run: WhyRun) -> None:
-    """`breakup lake why DIR` shows what the batch found; --json gives every figure."""
+def test_lake_why_reads_the_attribution_back(why_run: WhyRun, embedded_all: Any) -> None:
+    """`breakup lake why DIR` shows what the batch found; --json gives every figure, as
+    `breakup why --json` gives them under attribution."""
     from typer.testing import CliRunner
 
     from breakup.cli import app
     from breakup.cli.lake import lake_app  # noqa: F401 - registers the commands
+    from breakup.serialize import to_jsonable
 
     runner = CliRunner()
+    result = runner.invoke(app, ["lake", "why", str(why_run.out), "--json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert data["tests"] == embedded_all.tests
+    assert [p["post"] for p in data["posts"]] == [p.post for p in embedded_all.posts]
+    want = json.loads(json.dumps(to_jsonable(embedded_all)))
+    for got_post, want_post in zip(data["posts"], want["posts"], strict=True):
+        assert {k: v for k, v in got_post.items() if not isinstance(v, float)} == {
+            k: v for k, v in want_post.items() if not isinstance(v, float)
+        }
+        assert [v for v in got_post.values() if isinstance(v, float)] == pytest.approx(
+            [v for v in want_post.values() if isinstance(v, float)], rel=1e-6
+        )
     result = runner.invoke(app, ["lake", "why", str(why_run.out), "--account", "exact",
                                  "--json"])  # fmt: skip
     assert result.exit_code == 0, result.output
     data = json.loads(result.output)
-    assert list(data) == [EXACT]
-    assert {p["post"] for p in data[EXACT]["posts"] if p["break_up"]} == PLANTED[EXACT]
+    assert {a["account"] for a in data["accounts"]} == {EXACT}
+    assert {p["post"] for p in data["posts"] if p["break_up"]} == PLANTED[EXACT]
+    result = runner.invoke(app, ["lake", "why", str(why_run.alone), "--account", "weak",
+                                 "--json"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert list(json.loads(result.output)) == [WEAK]
     result = runner.invoke(app, ["lake", "why", str(why_run.out), "-n", "3"])
     assert result.exit_code == 0, result.output
     assert EXACT in result.output and "break-up post(s)" in result.output

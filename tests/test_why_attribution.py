@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from rich.console import Console
@@ -179,3 +180,59 @@ def test_a_list_with_one_campaign_says_what_is_needed(tmp_path: Path) -> None:
     console = Console(width=80, file=io.StringIO(), record=True)
     console.print(why_report(report))
     assert "not enough history" in console.export_text()
+
+
+def test_one_family_over_accounts_is_the_merge_of_each_accounts_heads(tmp_path: Path) -> None:
+    """What a distributed engine does (breakup.engines.attribution): each account's heads
+    walked alone, merged into the family's steps, each account's steps named again in a
+    fresh fit, its results and the combination give `attribute`'s attribution exactly; and
+    an account walked alone is `--account`'s family."""
+    from threadpoolctl import threadpool_limits
+
+    from breakup.why.attribution import (
+        Recorded,
+        account_part,
+        candidates,
+        combine,
+        merge,
+        peer_models,
+        replay,
+        size,
+        walk,
+    )
+    from breakup.why.data import departures_sql, load_posts, load_series
+
+    a, b = "bsky:a.example", "bsky:b.example"
+    clock = fixed_clock(T0 + timedelta(hours=97))
+    with Store(tmp_path / "two.duckdb", clock=clock) as store:
+        save_world(store, World(96, post_every_hours=3, effects=[Effect(5, 35, 0.25)], seed=1),
+                   a)  # fmt: skip
+        save_world(store, World(96, post_every_hours=2, effects=[Effect(9, 12, 0.25),
+                   Effect(20, 35, 0.25)], seed=4), b)  # fmt: skip
+        want = attribution_only(store)
+        alone = attribution_only(store, b)
+        departures = departures_sql(store)
+        with threadpool_limits(limits=1, user_api="blas"):
+            series = [s for s in (load_series(store, x, departures)
+                                  for x in store.accounts(role="own")) if s]  # fmt: skip
+            posts = {s.account.account_id: load_posts(store, s.account.account_id)
+                     for s in series}  # fmt: skip
+
+            def fresh() -> list[Any]:
+                return candidates(store, series, posts, departures)[0]
+
+            walked = [walk(c) for c in fresh()]
+            m = sum(size(c) for c in fresh())
+            steps = merge([Recorded(keys) for _, keys in walked], m)
+            parts = []
+            for k, c in enumerate(fresh()):
+                replay(c, k, steps)
+                parts.append(account_part(c, k, steps, m, peer_models([])))
+            got = combine(parts, [], m)
+            (c,) = candidates(store, series[1:], posts, departures)[0]
+            own_steps, _ = walk(c)
+            got_alone = combine([account_part(c, 0, own_steps, size(c), [])], [], size(c))
+    assert [x.account for x in want.accounts] == [a, b] and len(steps) >= 2
+    assert {k for k, _, _ in steps} == {0, 1}  # both accounts named in the family
+    assert got == want
+    assert got_alone == alone

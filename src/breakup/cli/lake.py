@@ -69,17 +69,27 @@ def batch(
     why: Annotated[
         bool, typer.Option("--why/--no-why", help="Also attribute departures to posts.")
     ] = True,
+    family: Annotated[
+        str,
+        typer.Option(
+            metavar="all|account",
+            help="The Holm family of the why: all own accounts together (as `breakup why`) "
+            "or each account alone (as `breakup why --account NAME`).",
+        ),
+    ] = "all",
     since: SinceOpt = None,
     until: UntilOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Track every account of a lake (spans and departures, as `import` does) on a batch
     engine, writing Parquet under OUT/spans; then the why attribution of every own account
-    (break-up posts, as `breakup why --account NAME`; --since and --until as there) under
-    OUT/why, read back by `breakup lake why OUT`. Exits 1 if an account's attribution
-    failed (the others' results stand)."""
+    (break-up posts, as `breakup why`: one Holm family over all own accounts; --since and
+    --until as there) under OUT/why, read back by `breakup lake why OUT`. Exits 1 if an
+    account's attribution failed (the others' results stand, without it in the family)."""
     if engine != "spark":
         raise InvalidInput(f"--engine {engine}: unknown engine (spark is the one there is)")
+    if family not in ("all", "account"):
+        raise InvalidInput(f"--family {family}: all or account")
     from ..engines import spark as engine_
 
     clock = _ctx(ctx).clock
@@ -87,7 +97,8 @@ def batch(
     target = out if out is not None else lake_dir / "results"
     with engine_.running(master) as spark:
         tracked = engine_.track(spark, lake_dir, target)
-        att = engine_.why(spark, lake_dir, target, since=when, until=upto) if why else None
+        att = (engine_.why(spark, lake_dir, target, since=when, until=upto, family=family)
+               if why else None)  # fmt: skip
     summary = BatchSummary(tracked.accounts, tracked.spans, tracked.departures,
                            tracked.seconds, att)  # fmt: skip
     _emit(as_json, summary, _batch_text(tracked, att, target, master))
@@ -120,10 +131,12 @@ def lake_why(
     limit: LimitOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """The break-up posts a batch found (`breakup batch`), per own account: each post's
-    departures observed and expected in its window, excess, p, Holm p and q; --json every
-    figure, as `breakup why --json` gives them under attribution."""
-    from ..engines.results import read_all_why
+    """The break-up posts a batch found (`breakup batch`): each post's departures observed
+    and expected in its window, excess, p, Holm p and q; --json every figure, as
+    `breakup why --json` gives them under attribution (--account: that account's share).
+    A batch run with --family account: per own account, each its own family, as
+    `breakup why --account NAME` gives them (--json: by account name)."""
+    from ..engines.results import read_all_why, read_why, why_family
 
     if not (results / "why").is_dir() and (results / "results" / "why").is_dir():
         results = results / "results"
@@ -135,6 +148,10 @@ def lake_why(
             raise UnknownAccount(f"--account {account}: {len(match)} match (there are: {known})")
         found = {match[0]: found[match[0]]}
     shown = 10 if limit is None else limit
+    if why_family(results) == "all":
+        att = read_why(results, None if account is None else next(iter(found)))
+        _emit(as_json, att, _why_view(att, shown))
+        return
     views: list[RenderableType] = []
     for att in found.values():
         views += [Text("")] if views else []
@@ -158,13 +175,17 @@ def _why_view(att: Attribution, limit: int) -> RenderableType:
         parts.append(Text(line, style="bold"))
     if att.posts:
         table = Table(box=None)
-        for col in ("post", "created", "observed", "expected", "excess", "p", "Holm p", "q",
-                    "break-up"):  # fmt: skip
-            table.add_column(col, justify="left" if col in ("post", "created") else "right")
+        several = len(att.accounts) > 1  # one family over the accounts: say whose post
+        for col in ("account", "post", "created", "observed", "expected", "excess", "p",
+                    "Holm p", "q", "break-up")[0 if several else 1:]:  # fmt: skip
+            table.add_column(
+                col, justify="left" if col in ("account", "post", "created") else "right"
+            )
         posts = att.posts if limit == 0 else att.posts[:limit]
         for p in posts:
             verdict = "yes" if p.break_up else ("ambiguous" if p.significant else "")
             table.add_row(
+                *([Text(p.account)] if several else []),
                 Text(p.post), Text(p.created_at.strftime("%Y-%m-%d %H:%M")),
                 f"{p.observed:.1f}", f"{p.expected:.1f}", f"{p.excess:.1f}",
                 f"{p.p_value:.2g}", f"{p.p_adjusted:.2g}", f"{p.q_value:.2g}", verdict,

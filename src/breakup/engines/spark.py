@@ -12,13 +12,17 @@ Two grouped maps over the lake, each running :mod:`breakup.engines.groups` (that
 Results: ``OUT/spans/platform=…/account=…/part-*.parquet`` (departures are the spans of
 direction ``followers`` with an end), read back by :func:`breakup.lake.read_spans`.
 
-Then the why attribution (:func:`why`), a third grouped map: per own account, its rows and
-its peers' (those spans, observations, events, posts, profiles) run
-:func:`breakup.why.attribution_only` itself (:mod:`breakup.engines.attribution`); the
-per-post results go to ``OUT/why/account_id=…/part-*.parquet``, read back by
-:func:`breakup.engines.results.read_why`. Each own account is its own Holm family there,
-as ``breakup why --account NAME`` attributes it; peers' rows go to every own account's
-group (a peer's departures are compared in each own account's windows).
+Then the why attribution (:func:`why`), grouped maps per own account over its rows and its
+peers' (those spans, observations, events, posts, profiles) that run the embedded
+engine's attribution itself (:mod:`breakup.engines.attribution`). As ``breakup why``, every
+own account is in one Holm family: a first pass walks each account's heads (its most
+extreme post, named and refitted in turn), the driver merges them into the family's
+steps, and a second pass names each account's posts of those steps again and gives its
+results (``--family account``: each account its own family, one pass, as ``breakup why
+--account NAME``). Each account's share goes to ``OUT/why/account_id=…/part-*.parquet``;
+:func:`breakup.engines.results.read_why` combines them (q-values, order) into the
+attribution the embedded engine gives. Peers' rows go to every own account's group (a
+peer's departures are compared in each own account's windows).
 
 The same jobs run on a cluster: only the master changes (and breakup must be installed
 where the executors run Python).
@@ -44,8 +48,10 @@ from pyspark.sql.types import StructType
 from .. import lake
 from ..errors import BreakupError
 from . import results
-from .attribution import WHY_INPUT, WHY_OUT, why_group
+from .attribution import HEADS, WHY_INPUT, WHY_OUT, Plan, heads_group, plan, why_group
 from .groups import CHECKS, SPANS, TRACK_INPUT, classify_group, track_group
+
+FAMILIES = ("all", "account")  # the Holm families the why attribution may take
 
 
 class SparkUnavailable(BreakupError):
@@ -209,11 +215,14 @@ def why(
     *,
     since: datetime | None = None,
     until: datetime | None = None,
+    family: str = "all",
 ) -> WhySummary:
     """The why attribution of every own account of the lake, from the spans :func:`track`
-    wrote under ``out/spans``, written under ``out/why`` (replacing any). Each own account
-    is one group and one Holm family, as ``breakup why --account NAME`` analyses it;
-    *since* and *until* as there."""
+    wrote under ``out/spans``, written under ``out/why`` (replacing any); *since* and
+    *until* as in ``breakup why``. Each own account is one group. *family* ``all``: one
+    Holm family over every own account, as ``breakup why`` tests them (two passes: each
+    account's heads, merged here into the family's steps, then each account's results);
+    ``account``: each account its own family, as ``breakup why --account NAME``."""
     started = time.perf_counter()
     missing = [t for t in ("posts", "profiles") if t not in lake.read_manifest(lake_dir).tables]
     if missing:
@@ -260,12 +269,27 @@ def why(
     for p in parts[1:]:
         rows = rows.unionByName(p)
 
-    # A function of its own, not a partial: Spark infers the kind of map from its hints.
-    def group(table: pa.Table) -> pa.Table:
-        return why_group(table, since, until)
+    if family not in FAMILIES:
+        raise BreakupError(f"--family {family}: one of {', '.join(FAMILIES)}")
+    rows = rows.persist()
+    try:
+        steps: Plan | None = None
+        if family == "all":
+            # Functions of their own, not partials: Spark infers the kind of map from the
+            # hints.
+            def walk(table: pa.Table) -> pa.Table:
+                return heads_group(table, since, until)
 
-    result = rows.groupBy("for_account").applyInArrow(group, _schema(WHY_OUT))
-    result.write.mode("overwrite").partitionBy("account_id").parquet(str(out / "why"))
+            heads = rows.groupBy("for_account").applyInArrow(walk, _schema(HEADS))
+            steps = plan(heads.toArrow().cast(HEADS))
+
+        def group(table: pa.Table) -> pa.Table:
+            return why_group(table, since, until, steps)
+
+        result = rows.groupBy("for_account").applyInArrow(group, _schema(WHY_OUT))
+        result.write.mode("overwrite").partitionBy("account_id").parquet(str(out / "why"))
+    finally:
+        rows.unpersist()
     counts = results.why_counts(out)
     failed = results.why_failures(out)
     return WhySummary(*counts, seconds=time.perf_counter() - started, failed=failed)

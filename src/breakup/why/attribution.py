@@ -30,8 +30,10 @@ against their own baselines): a post whose window was bad for the peers too is m
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from typing import Protocol
 
 import numpy as np
 from scipy import stats as sstats
@@ -139,8 +141,19 @@ class Attribution:
 
 
 # -- the step-down over every account's candidates --------------------------------------
+#
+# Holm's step-down over several accounts is a merge: each step takes the account whose most
+# extreme unit (its *head*) has the smallest key, names that unit and refits only that
+# account, so an account's heads depend on its own history alone. Each account's sequence
+# of heads can thus be walked on its own (:func:`walk`, what a distributed engine does per
+# account) and the family's steps are the merge of those sequences (:func:`merge`); the
+# embedded engine merges the accounts' heads lazily (:class:`Walk`), refitting only what
+# is named. :func:`attribute` is :func:`candidates`, :func:`merge`, :func:`account_part`
+# per account and :func:`combine`.
 
 Candidates = Timeline | Campaigns
+Key = tuple[float, float, int]  # an account's head: (p, -strength, unit)
+Step = tuple[int, int, float]  # a step of the family: (account's index, unit, p)
 
 
 def _p(c: Candidates) -> F:
@@ -153,8 +166,113 @@ def _strength(c: Candidates) -> F:
     return excess_ratio(c.observed / c.dispersion, c.expected / c.dispersion)
 
 
-def _size(c: Candidates) -> int:
+def size(c: Candidates) -> int:
+    """The account's tests in a Holm family: its units (posts it can't tell apart are
+    one) or its campaigns."""
     return len(c.units) if isinstance(c, Timeline) else len(c.pos)
+
+
+def head(c: Candidates) -> Key | None:
+    """The account's most extreme unit under its current model (None: nothing tested)."""
+    p = _p(c)
+    if not len(p):
+        return None
+    strength = _strength(c)
+    j = int(np.lexsort((-strength, p))[0])
+    return (float(p[j]), -float(strength[j]), j)
+
+
+class Heads(Protocol):
+    """An account's sequence of heads: the current one, and the step to the next (its
+    current head named)."""
+
+    def head(self) -> Key | None: ...
+
+    def advance(self) -> None: ...
+
+
+class Walk:
+    """The heads of one account's candidates, computed as the merge asks for them: each
+    advance names the head and refits the account. ``seen`` keeps every head computed."""
+
+    def __init__(self, c: Candidates) -> None:
+        self.c = c
+        self.seen: list[Key] = []
+        self._head: Key | None = None
+        self._fresh = False
+
+    def head(self) -> Key | None:
+        if not self._fresh:
+            self._head, self._fresh = head(self.c), True
+            if self._head is not None:
+                self.seen.append(self._head)
+        return self._head
+
+    def advance(self) -> None:
+        key = self.head()
+        assert key is not None
+        self.c.named.append(key[2])
+        self.c.refit()
+        self._fresh = False
+
+
+class Recorded:
+    """An account's heads as :func:`walk` recorded them (on another machine, say)."""
+
+    def __init__(self, keys: Sequence[Key]) -> None:
+        self.keys = list(keys)
+        self.at = 0
+
+    def head(self) -> Key | None:
+        if self.at < len(self.keys):
+            return self.keys[self.at]
+        return None
+
+    def advance(self) -> None:
+        if self.at + 1 >= len(self.keys):
+            raise ValueError(f"an account's heads end after {len(self.keys)}, yet it is named")
+        self.at += 1
+
+
+def merge(heads: Sequence[Heads], m: int, alpha: float = ALPHA) -> list[Step]:
+    """The steps of Holm's step-down over the accounts whose heads are *heads* (index k in
+    the steps), *m* tests in all: each step names the smallest head, key (p, -strength,
+    unit, k), while its p is at most alpha / (m - steps), for at most MAX_NAMED steps."""
+    steps: list[Step] = []
+    while heads and len(steps) < min(MAX_NAMED, m):
+        best: tuple[float, float, int, int] | None = None
+        for k, h in enumerate(heads):
+            key = h.head()
+            if key is not None and (best is None or (*key, k) < best):
+                best = (*key, k)
+        if best is None or best[0] > alpha / (m - len(steps)):
+            break
+        p_step, _, j, k = best
+        steps.append((k, j, p_step))
+        heads[k].advance()
+    return steps
+
+
+def walk(c: Candidates, alpha: float = ALPHA) -> tuple[list[Step], list[Key]]:
+    """One account alone: its own Holm family's steps (*c* is left with them named: as
+    ``breakup why --account`` attributes it) and its heads, through the first that fails.
+
+    In a family of several accounts, m - steps is at least this account's tests less its
+    steps, so a head failing here fails there too: the merge of these recorded heads
+    (:class:`Recorded`) is the family's step-down exactly."""
+    w = Walk(c)
+    steps = merge([w], size(c), alpha)
+    w.head()  # the head after the last step, when the cap ended the walk
+    return steps, w.seen
+
+
+def replay(c: Candidates, k: int, steps: Sequence[Step]) -> None:
+    """Names in *c* (the account of index *k*) its units of the family's *steps*, in
+    order, refitting after each: the state :func:`merge` left it in."""
+    for step_k, j, _ in steps:
+        if step_k == k:
+            c.named.append(j)
+            c.refit()
 
 
 def attribute(
@@ -167,7 +285,25 @@ def attribute(
     since: datetime | None = None,
     alpha: float = ALPHA,
 ) -> Attribution:
-    """Attribution of every own account's departures to its posts (module docstring)."""
+    """Attribution of every own account's departures to its posts (module docstring), one
+    Holm family."""
+    cands, skipped = candidates(store, series, posts, departures, since)
+    m = sum(size(c) for c in cands)
+    steps = merge([Walk(c) for c in cands], m, alpha)
+    models = peer_models(peers)
+    parts = [account_part(c, k, steps, m, models, alpha) for k, c in enumerate(cands)]
+    return combine(parts, skipped, m, alpha)
+
+
+def candidates(
+    store: Store,
+    series: list[Series],
+    posts: dict[int, PostRows],
+    departures: str,
+    since: datetime | None = None,
+) -> tuple[list[Candidates], list[AccountAttribution]]:
+    """Each account's units under test, fitted with nothing named (in *series*' order), and
+    the accounts without enough history to test any (what they lack)."""
     cands: list[Candidates] = []
     skipped: list[AccountAttribution] = []
     for s in series:
@@ -176,25 +312,7 @@ def attribute(
             skipped.append(why)  # type: ignore[arg-type]
         else:
             cands.append(c)
-    m = sum(_size(c) for c in cands)
-    steps: list[tuple[int, int, float]] = []
-    while cands and len(steps) < min(MAX_NAMED, m):
-        best: tuple[float, float, int, int] | None = None
-        for k, c in enumerate(cands):
-            p = _p(c)
-            if not len(p):
-                continue
-            j = int(np.lexsort((-_strength(c), p))[0])
-            key = (float(p[j]), -float(_strength(c)[j]), j, k)
-            if best is None or key < best:
-                best = key
-        if best is None or best[0] > alpha / (m - len(steps)):
-            break
-        p_step, _, j, k = best
-        steps.append((k, j, p_step))
-        cands[k].named.append(j)
-        cands[k].refit()
-    return _result(cands, skipped, steps, m, peers, alpha)
+    return cands, skipped
 
 
 def _candidates(
@@ -259,46 +377,66 @@ def _baseline_rate(s: Series) -> float:
 # -- results ----------------------------------------------------------------------------
 
 
-def _result(
-    cands: list[Candidates],
-    skipped: list[AccountAttribution],
-    steps: list[tuple[int, int, float]],
-    m: int,
-    peers: list[Series],
-    alpha: float,
-) -> Attribution:
-    peer_models = [pm for pm in (fit_hourly(p, p.total) for p in peers) if pm]
-    step_of = {(k, j): i for i, (k, j, _) in enumerate(steps)}
+@dataclass(frozen=True)
+class AccountPart:
+    """One analysed account's share of an :class:`Attribution`, before :func:`combine`:
+    its posts in the order tested, their q-values (over the whole family) not yet set."""
+
+    account: AccountAttribution
+    posts: list[PostAttribution]
+    bursts: list[OutsideBurst]
+
+
+def peer_models(peers: list[Series]) -> list[HourlyModel]:
+    """The peers' baselines, that each post's window is compared with."""
+    return [pm for pm in (fit_hourly(p, p.total) for p in peers) if pm]
+
+
+def account_part(
+    c: Candidates, k: int, steps: Sequence[Step], m: int, peer_models: list[HourlyModel],
+    alpha: float = ALPHA,
+) -> AccountPart:  # fmt: skip
+    """The results of account *k* of a family of *m* tests whose step-down took *steps*;
+    *c* has its units of those steps named (:func:`merge` or :func:`replay`)."""
+    steps = list(steps)
+    step_of = {(sk, j): i for i, (sk, j, _) in enumerate(steps)}
     adjusted_named: list[float] = []
     running = 0.0
     for i, (_, _, p_step) in enumerate(steps):
         running = max(running, min(1.0, p_step * (m - i)))
         adjusted_named.append(running)
-    raw: list[dict[str, object]] = []
-    accounts: list[AccountAttribution] = []
-    bursts: list[OutsideBurst] = []
-    widest = 0.0
-    for k, c in enumerate(cands):
-        rows, acct = (_timeline_rows(c, k, steps, step_of, adjusted_named, m, running, alpha,
-                                     peer_models) if isinstance(c, Timeline)
-                      else _campaign_rows(c, k, steps, step_of, adjusted_named, m, running,
-                                          alpha))  # fmt: skip
-        raw.extend(rows)
-        accounts.append(acct)
-        widest = max(widest, acct.response_hours)
-        if isinstance(c, Timeline):
-            bursts.extend(_bursts(c, peer_models))
-    ps = np.array([float(r["p_value"]) for r in raw])  # type: ignore[arg-type]
+    if isinstance(c, Timeline):
+        rows, acct = _timeline_rows(c, k, steps, step_of, adjusted_named, m, running, alpha,
+                                    peer_models)  # fmt: skip
+        bursts = _bursts(c, peer_models)
+    else:
+        rows, acct = _campaign_rows(c, k, steps, step_of, adjusted_named, m, running, alpha)
+        bursts = []
+    return AccountPart(acct, [PostAttribution(**r) for r in rows], bursts)  # type: ignore[arg-type]
+
+
+def combine(
+    parts: Sequence[AccountPart], skipped: Sequence[AccountAttribution], m: int,
+    alpha: float = ALPHA,
+) -> Attribution:  # fmt: skip
+    """The attribution of a Holm family of *m* tests: its analysed accounts' *parts* (in
+    the family's order) and the accounts *skipped*; q-values over every post tested, posts
+    most extreme first."""
+    raw = [p for part in parts for p in part.posts]
+    ps = np.array([p.p_value for p in raw])
     q = multipletests(ps, method="fdr_bh")[1] if len(ps) else np.zeros(0)
-    out = [PostAttribution(**{**r, "q_value": float(qv)}) for r, qv in zip(raw, q, strict=True)]  # type: ignore[arg-type]
+    out = [replace(r, q_value=float(qv)) for r, qv in zip(raw, q, strict=True)]
     out.sort(key=lambda r: (not r.break_up, not r.significant, r.p_value, -r.excess))
-    status = "ok" if cands or not skipped else "insufficient_history"
-    return Attribution(widest or 48.0, alpha, "holm", len(out), [*accounts, *skipped], out,
-                       status, bursts, m)  # fmt: skip
+    widest = max([0.0, *(part.account.response_hours for part in parts)])
+    status = "ok" if parts or not skipped else "insufficient_history"
+    bursts = [b for part in parts for b in part.bursts]
+    return Attribution(widest or 48.0, alpha, "holm", len(out),
+                       [*(part.account for part in parts), *skipped], out, status, bursts,
+                       m)  # fmt: skip
 
 
 def _levels(
-    named: list[int], k: int, n: int, steps: list[tuple[int, int, float]],
+    named: list[int], k: int, n: int, steps: list[Step],
     step_of: dict[tuple[int, int], int], adjusted_named: list[float], m: int, running: float,
     p: F, alpha: float,
 ) -> tuple[F, F]:  # fmt: skip
@@ -312,7 +450,7 @@ def _levels(
 
 
 def _timeline_rows(
-    t: Timeline, k: int, steps: list[tuple[int, int, float]],
+    t: Timeline, k: int, steps: list[Step],
     step_of: dict[tuple[int, int], int], adjusted_named: list[float], m: int,
     running: float, alpha: float, peer_models: list[HourlyModel],
 ) -> tuple[list[dict[str, object]], AccountAttribution]:  # fmt: skip
@@ -372,7 +510,7 @@ def _timeline_rows(
 
 
 def _campaign_rows(
-    c: Campaigns, k: int, steps: list[tuple[int, int, float]],
+    c: Campaigns, k: int, steps: list[Step],
     step_of: dict[tuple[int, int], int], adjusted_named: list[float], m: int,
     running: float, alpha: float,
 ) -> tuple[list[dict[str, object]], AccountAttribution]:  # fmt: skip
@@ -494,8 +632,24 @@ def _peer_ratios(
 __all__ = [
     "USER_SIDE",
     "AccountAttribution",
+    "AccountPart",
     "Attribution",
+    "Candidates",
+    "Heads",
+    "Key",
     "OutsideBurst",
     "PostAttribution",
+    "Recorded",
+    "Step",
+    "Walk",
+    "account_part",
     "attribute",
+    "candidates",
+    "combine",
+    "head",
+    "merge",
+    "peer_models",
+    "replay",
+    "size",
+    "walk",
 ]
