@@ -236,3 +236,18 @@ def test_one_family_over_accounts_is_the_merge_of_each_accounts_heads(tmp_path: 
     assert {k for k, _, _ in steps} == {0, 1}  # both accounts named in the family
     assert got == want
     assert got_alone == alone
+
+
+def test_departures_and_no_posts_say_a_post_is_needed(tmp_path: Path) -> None:
+    """An account whose people leave but which never posted (posts deleted, or none
+    imported): no post to test, said so, not a crash (it once raised in numpy)."""
+    world = World(96, post_every_hours=3, seed=7)
+    clock = fixed_clock(T0 + timedelta(hours=world.hours + 1))
+    with Store(tmp_path / "w.duckdb", clock=clock) as store:
+        save_world(store, world)
+        store.con.execute("DELETE FROM posts")
+        att = attribution_only(store)
+        assert analyze(store).attribution is not None
+    acct = att.accounts[0]
+    assert att.posts == [] and acct.status == "insufficient_history"
+    assert acct.departures > 0 and "a post in the period tested" in acct.needed
