@@ -251,8 +251,12 @@ def test_terminal_html_and_json_show_the_same_figures(store: Store, name: str) -
         ]
         term = term.replace(",", "")  # the terminal writes 1,039
     else:
-        term = text(views.listening_view(listening(store, account, at=END, limit=5)))
-        figures = [(u["handle"], u["kind"]) for u in data[:3]]  # the oldest, as the CLI's
+        # newest first, as `breakup fans --unanswered` and the report's section list them
+        newest = unanswered(store, account, limit=3, newest_first=True, at=END)
+        term = text(views.listening_view(listening(store, account, at=END), newest=newest))
+        figures = [(u.handle or "", u.kind) for u in newest]
+        listed = {(u["handle"], u["kind"], u["at"]) for u in data}
+        assert all((u.handle, u.kind, dumps(u.at).strip('"')) in listed for u in newest)
     assert figures and all(a for a, _ in figures)
     for a, b in figures:
         for view in (term, page):

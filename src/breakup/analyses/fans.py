@@ -238,9 +238,12 @@ class UnansweredAnalysis(EachAccount["Unanswered"]):
     def rows(self, store: Store, account: str | None, at: datetime | None) -> list[Unanswered]:
         from ..fans import unanswered
 
-        return unanswered(store, account, at=at)
+        # Newest first, as `breakup fans --unanswered` lists them: those are still worth
+        # an answer.
+        return unanswered(store, account, at=at, newest_first=True)
 
     def blocks(self, result: list[Unanswered]) -> list[Block]:
+        newest = sorted(result, key=lambda u: u.at, reverse=True)  # each account's, merged
         rows = [
             [
                 u.handle or u.external_id,
@@ -248,16 +251,18 @@ class UnansweredAnalysis(EachAccount["Unanswered"]):
                 u.kind,
                 when(u.at),
                 "yes" if u.still_follows else "no",
+                u.post_text or "",
             ]
-            for u in result
+            for u in newest
         ]
-        columns = ["who", "account", "kind", "when", "still follows"]
+        columns = ["who", "account", "kind", "when", "still follows", "on your post"]
         hints = {
             "who": Hint(shrink=16, widest=28),
             "account": Hint(shrink=10, drop=2),
             "still follows": Hint(drop=1),
+            "on your post": Hint(shrink=16, wrap=True, drop=3),
         }
-        people: list[int | None] = [u.person_id for u in result]
+        people: list[int | None] = [u.person_id for u in newest]
         return [table(Block("Never answered"), columns, rows, people, hints=hints)]
 
 
