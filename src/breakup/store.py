@@ -790,7 +790,8 @@ class PeopleIndex:
             self.joins += 1
             if self.joins <= self.BUILD_AFTER:
                 return False
-            base, _ = self._fetch(con, "platform = ?", [platform], self.verified_max)
+            base, _ = self._fetch(con, "platform = ? AND person_id <= ?",
+                                  [platform, self.verified_max], self.verified_max)  # fmt: skip
             self.runs[platform] = [base] if base is not None else []
         self._sync(con, txid, count, top)
         return True
