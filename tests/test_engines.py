@@ -802,3 +802,20 @@ def test_lake_why_reads_the_attribution_back(why_run: WhyRun, embedded_all: Any)
     assert result.exit_code == 0, result.output
     assert EXACT in result.output and "break-up post(s)" in result.output
     assert runner.invoke(app, ["lake", "why", str(why_run.out), "--account", "nope"]).exit_code
+
+
+def test_a_cluster_master_changes_nothing_else() -> None:
+    """Locally the driver listens on loopback only; given a cluster's master, breakup
+    binds nothing to loopback and leaves partitions to the cluster's defaults."""
+    from breakup.engines.spark import conf, is_local
+
+    local = conf("local[2]")
+    assert local["spark.driver.bindAddress"] == "127.0.0.1"
+    assert local["spark.sql.shuffle.partitions"] == "4"
+    for master in ("spark://head:7077", "yarn", "k8s://https://api:6443"):
+        assert not is_local(master)
+        cluster = conf(master)
+        assert not any("127.0.0.1" in v for v in cluster.values())
+        assert "spark.sql.shuffle.partitions" not in cluster
+        assert cluster["spark.sql.session.timeZone"] == "UTC"
+    assert is_local("local") and is_local("local[*]")

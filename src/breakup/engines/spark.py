@@ -59,30 +59,50 @@ class SparkUnavailable(BreakupError):
 
 
 def session(
-    master: str = "local[2]", *, shuffle_partitions: int = 4, app: str = "breakup"
+    master: str = "local[2]", *, shuffle_partitions: int | None = None, app: str = "breakup"
 ) -> SparkSession:
-    """A Spark session bound to 127.0.0.1, without UI, with UTC times.
+    """A Spark session on *master*, without UI, with UTC times (:func:`conf`).
 
-    The executors' Python is this interpreter (so they import this breakup), unless
-    ``PYSPARK_PYTHON`` says otherwise.
+    Locally, the executors' Python is this interpreter (so they import this breakup),
+    unless ``PYSPARK_PYTHON`` says otherwise; on a cluster it is the cluster's (breakup
+    installed on the workers, ``spark.pyspark.python`` in its spark-defaults).
     """
-    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    if is_local(master):
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    builder = SparkSession.builder.master(master).appName(app)
+    for key, value in conf(master, shuffle_partitions).items():
+        builder = builder.config(key, value)
     try:
-        return (
-            SparkSession.builder.master(master)
-            .appName(app)
-            .config("spark.driver.host", "127.0.0.1")
-            .config("spark.driver.bindAddress", "127.0.0.1")
-            .config("spark.ui.enabled", "false")
-            .config("spark.ui.showConsoleProgress", "false")
-            .config("spark.sql.shuffle.partitions", str(shuffle_partitions))
-            .config("spark.sql.session.timeZone", "UTC")
-            .config("spark.sql.sources.partitionColumnTypeInference.enabled", "false")
-            .config("spark.sql.execution.arrow.pyspark.enabled", "true")
-            .getOrCreate()
-        )
+        return builder.getOrCreate()
     except Exception as exc:  # py4j raises plain exceptions when the JVM cannot start
         raise SparkUnavailable(f"cannot start Spark ({master}): {_why(exc)}") from exc
+
+
+def is_local(master: str) -> bool:
+    return master == "local" or master.startswith("local[")
+
+
+def conf(master: str, shuffle_partitions: int | None = None) -> dict[str, str]:
+    """The settings breakup gives a session. Locally the driver listens on 127.0.0.1 only
+    and shuffles into 4 partitions (a laptop's few cores); on a cluster (``spark://``,
+    ``yarn``, ``k8s://``) the driver must be reachable from the workers and the cluster's
+    own defaults (spark-defaults.conf) decide both: only ``--master`` changes."""
+    settings = {
+        "spark.ui.enabled": "false",
+        "spark.ui.showConsoleProgress": "false",
+        "spark.sql.session.timeZone": "UTC",
+        "spark.sql.sources.partitionColumnTypeInference.enabled": "false",
+        "spark.sql.execution.arrow.pyspark.enabled": "true",
+    }
+    if is_local(master):
+        settings |= {
+            "spark.driver.host": "127.0.0.1",
+            "spark.driver.bindAddress": "127.0.0.1",
+            "spark.sql.shuffle.partitions": str(shuffle_partitions or 4),
+        }
+    elif shuffle_partitions is not None:
+        settings["spark.sql.shuffle.partitions"] = str(shuffle_partitions)
+    return settings
 
 
 @contextmanager
