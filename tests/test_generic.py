@@ -193,3 +193,9 @@ def test_snapshot_columns_read_each_row_as_person_does(tmp_path: Path) -> None:
     blank.write_text("id,handle\nx,\n \u2003,y\n", encoding="utf-8")
     with pytest.raises(InvalidExport, match="line 3: missing id"):
         CsvSource().read(blank, ReadOptions(at=datetime(2025, 1, 1, tzinfo=UTC)))
+
+
+def test_the_space_list_is_pythons() -> None:
+    from breakup.sources.generic import _PY_SPACE
+
+    assert set(_PY_SPACE) == {c for c in map(chr, range(0x110000)) if c.isspace()}
