@@ -144,7 +144,7 @@ class Hasher(Protocol):
 
 
 @contextmanager
-def _collector_paused() -> Iterator[None]:
+def collector_paused() -> Iterator[None]:
     """The cyclic garbage collector off meanwhile: millions of short-lived row lists would
     set it off again and again, each time walking every container still alive (4x the
     parsing time), and rows of strings hold no cycles to collect."""
@@ -330,7 +330,7 @@ class ExportFiles:
         its rows is one line of the header's width. Anything else (a blank line, a value
         over several lines, a bad quote, a short row) sends the whole file through
         :meth:`read_csv`, which says what is wrong or reads it row by row."""
-        with _collector_paused():
+        with collector_paused():
             return self._csv_columns(name, required)
 
     def _csv_columns(self, name: str, required: set[str]) -> CsvColumns:

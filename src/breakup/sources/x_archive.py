@@ -38,7 +38,7 @@ from ..clock import parse_time, to_utc
 from ..errors import InvalidExport, InvalidInput
 from ..models import Batch, Direction, Post, PostKind, Snapshot, members_table
 from . import register
-from .base import ExportFiles, FileSource, ReadOptions, parse_json
+from .base import ExportFiles, FileSource, ReadOptions, collector_paused, parse_json
 
 # Files only an X archive has: where one is, there is an archive (``data/`` under ``root``).
 _ANCHOR = re.compile(
@@ -251,7 +251,8 @@ class _Archive:
             raise InvalidExport(self.path, f"no data/{kind}.js in the archive")
         arrays = []
         for rel in parts:
-            array = self._stream_ids(rel, kind)
+            with collector_paused():  # a million strings in a list, no cycles
+                array = self._stream_ids(rel, kind)
             if array is None:  # not in the plain shape: read it record by record
                 records = self._part_records(rel, kind)
                 ids = [_id(r.get("accountId"), self.path, w) for r, w in records]
