@@ -352,3 +352,29 @@ def test_reading_a_store_of_an_older_breakup_upgrades_it_first(tmp_path: Path) -
         assert reader.schema_version == SCHEMA_VERSION
         assert reader.scalar("SELECT count(*) FROM departures WHERE voluntary") == 0
         assert reader.scalar("SELECT count(*) FROM latest_names") == 0
+
+
+def test_next_id_is_always_max_plus_one(tmp_path: Path) -> None:
+    """next_id searches above the last id it saw, and the whole column when nothing is
+    left there: after inserts, deletes, rollbacks and another Store's writes it is still
+    exactly max + 1."""
+    import random
+
+    rng = random.Random(5)
+    path = tmp_path / "ids.duckdb"
+    with Store(path) as mine, Store.over(mine.con.cursor(), path) as other:
+        mine.con.execute("CREATE TABLE t (id BIGINT)")
+        for _ in range(300):
+            store = rng.choice([mine, other])
+            got = store.next_id("t", "id")
+            assert got == mine.scalar("SELECT coalesce(max(id), 0) + 1 FROM t")
+            action = rng.random()
+            if action < 0.5:
+                rows = [(got + i,) for i in range(rng.randint(1, 3))]
+                store.con.executemany("INSERT INTO t VALUES (?)", rows)
+            elif action < 0.7:
+                store.con.execute("DELETE FROM t WHERE id >= ?", [rng.randint(0, got)])
+            else:
+                store.con.execute("BEGIN")
+                store.con.execute("INSERT INTO t VALUES (?)", [got + 5])
+                store.con.execute("ROLLBACK")

@@ -467,7 +467,17 @@ class Store:
 
     def next_id(self, table: str, column: str) -> int:
         # Single writer per file (DuckDB's lock), so max+1 inside a transaction is safe.
-        return int(self.scalar(f"SELECT coalesce(max({column}), 0) + 1 FROM {table}"))
+        # The largest id this Store saw last time bounds the search: row groups wholly
+        # below it are skipped on their min/max statistics, so the cost stops growing with
+        # the table. Nothing left at or above it (rolled back, deleted): the whole column.
+        floors: dict[tuple[str, str], int] = self.__dict__.setdefault("_id_floors", {})
+        top = None
+        if (floor := floors.get((table, column))) is not None:
+            top = self.scalar(f"SELECT max({column}) FROM {table} WHERE {column} >= {floor:d}")
+        if top is None:
+            top = self.scalar(f"SELECT max({column}) FROM {table}")
+        floors[(table, column)] = int(top or 0)
+        return int(top or 0) + 1
 
     def cursor(self, name: str) -> int | None:
         value = self.scalar("SELECT position FROM cursors WHERE name = ?", [name])
