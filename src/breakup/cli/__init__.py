@@ -13,48 +13,11 @@ imports it but the entry points (``breakup.cli:main``, ``python -m breakup``;
 
 from __future__ import annotations
 
-from .common import (
-    AccountOpt,
-    ChannelOpt,
-    JsonOpt,
-    LimitOpt,
-    SinceOpt,
-    UntilOpt,
-    VerboseOpt,
-    _account,
-    _ctx,
-    _emit,
-    _progress,
-    _when,
-    app,
-    console,
-    main,
-)
+from .common import app, main
 
 # The command groups register on `app` when imported, and `breakup --help` lists them in
 # that order: keep it.
 # isort: split
 from . import core, fans, lake, report, why
 
-__all__ = [
-    "AccountOpt",
-    "ChannelOpt",
-    "JsonOpt",
-    "LimitOpt",
-    "SinceOpt",
-    "UntilOpt",
-    "VerboseOpt",
-    "_account",
-    "_ctx",
-    "_emit",
-    "_progress",
-    "_when",
-    "app",
-    "console",
-    "core",
-    "fans",
-    "lake",
-    "main",
-    "report",
-    "why",
-]
+__all__ = ["app", "core", "fans", "lake", "main", "report", "why"]
