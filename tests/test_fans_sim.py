@@ -245,10 +245,12 @@ def test_terminal_html_and_json_show_the_same_figures(store: Store, name: str) -
     elif name == "hygiene":
         (row,) = data
         term = text(views.hygiene_view(hygiene(store, account, at=END)))
+        # each measure's label with its count, on one line of the terminal's table
         figures = [
-            (f"{row['real_audience']}", f"({pct(row['real_share'])})"),
-            *[(str(row[k]), "") for k in ("inactive", "never_posted", "bot_like")],
-        ]
+            ("real audience", f"{row['real_audience']} ({pct(row['real_share'])})"),
+            *[(k.replace("_", " ").replace("bot like", "bot-like"), str(row[k]))
+              for k in ("inactive", "never_posted", "bot_like")],
+        ]  # fmt: skip
         term = term.replace(",", "")  # the terminal writes 1,039
     else:
         # newest first, as `breakup fans --unanswered` and the report's section list them
