@@ -32,6 +32,7 @@ from ..clock import Clock, system_clock
 from ..errors import InvalidExport
 from ..models import Batch
 from ..readahead import readahead
+from . import zipinflate
 
 # Zip bombs: a member is refused before it is decompressed when its header promises more
 # than MAX_MEMBER_BYTES, or more than MAX_RATIO times its compressed size once past
@@ -264,23 +265,32 @@ class ExportFiles:
         first = name not in self._counted
         self._counted.add(name)
         size = 0
+        for chunk in self._pieces(info):
+            size += len(chunk)
+            if size > info.file_size:
+                raise InvalidExport(
+                    self.path, f"{name} holds more than its {info.file_size:,} bytes"
+                )
+            if first:
+                self._total += len(chunk)
+                if self._total > MAX_TOTAL_BYTES:
+                    raise InvalidExport(
+                        self.path,
+                        f"{name}: the members read expand beyond "
+                        f"{MAX_TOTAL_BYTES / 1024**3:.0f} GiB (a zip bomb?)",
+                    )
+            if digest is not None:
+                digest.update(chunk)
+            yield chunk
+
+    def _pieces(self, info: zipfile.ZipInfo) -> Iterator[bytes]:
+        """A member's bytes, inflated by :mod:`.zipinflate` where it can (faster)."""
+        if zipinflate.direct(info):
+            yield from zipinflate.inflate(self.path, info, CHUNK)
+            return
+        assert self._zip is not None
         with self._zip.open(info) as member:
             while chunk := member.read(CHUNK):
-                size += len(chunk)
-                if size > info.file_size:
-                    raise InvalidExport(
-                        self.path, f"{name} holds more than its {info.file_size:,} bytes"
-                    )
-                if first:
-                    self._total += len(chunk)
-                    if self._total > MAX_TOTAL_BYTES:
-                        raise InvalidExport(
-                            self.path,
-                            f"{name}: the members read expand beyond "
-                            f"{MAX_TOTAL_BYTES / 1024**3:.0f} GiB (a zip bomb?)",
-                        )
-                if digest is not None:
-                    digest.update(chunk)
                 yield chunk
 
     def _check_member(self, info: zipfile.ZipInfo) -> None:
