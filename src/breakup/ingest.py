@@ -24,7 +24,10 @@ from . import tracking
 from .clock import to_db, to_utc
 from .errors import AccountMismatch, InvalidInput
 from .models import Batch, Person, Snapshot
+from .nparrow import column, from_numpy
 from .store import Store, first
+
+_TS = pa.timestamp("us")  # naive UTC, as the store keeps times
 
 FUTURE_SLACK = timedelta(days=1)  # clock skew we forgive in timestamps from sources
 
@@ -244,7 +247,7 @@ class _Writer:
     def _ids(self, raw: pa.Array | pa.ChunkedArray) -> pa.Array:
         if self.hash is None:
             return raw
-        return pa.array([self.hash(x) for x in raw.to_pylist()], pa.string())
+        return column([self.hash(x) for x in raw.to_pylist()], pa.string())
 
     def intern_table(self, members: pa.Table, seen_at: Any) -> np.ndarray:
         raw = members.column("external_id")
@@ -284,10 +287,10 @@ class _Writer:
         # the usual case, needs no grouping for it, which would cost most of the statement.
         once = not isinstance(seen_at, pa.Array) and _distinct(ids)
         if not isinstance(seen_at, pa.Array):
-            seen_at = pa.array(np.full(n, np.datetime64(seen_at, "us")), pa.timestamp("us"))
+            seen_at = from_numpy(np.full(n, np.datetime64(seen_at, "us")))
         names = pa.table(
             {
-                "person_id": pa.array(ids),
+                "person_id": from_numpy(ids),
                 "seen": seen_at,
                 "handle": members.column("handle"),
                 "display_name": members.column("display_name"),
@@ -326,7 +329,7 @@ class _Writer:
             self.con.unregister("_names")
 
     def _emails(self, ids: np.ndarray, raw: pa.Array | pa.ChunkedArray) -> None:
-        table = pa.table({"person_id": pa.array(ids), "email": raw})
+        table = pa.table({"person_id": from_numpy(ids), "email": raw})
         self.con.register("_emails", table)
         try:
             self.con.execute(
@@ -502,14 +505,14 @@ class _Writer:
         base = self.store.next_id("events", "seq")
         table = pa.table(
             {
-                "seq": pa.array(np.arange(base, base + len(events), dtype=np.int64)),
-                "person_id": pa.array(ids),
-                "direction": [e.direction.value for e in events],
-                "kind": [e.kind.value for e in events],
+                "seq": from_numpy(np.arange(base, base + len(events), dtype=np.int64)),
+                "person_id": from_numpy(ids),
+                "direction": column([e.direction.value for e in events], pa.string()),
+                "kind": column([e.kind.value for e in events], pa.string()),
                 "at": _db_times([e.at for e in events]),
-                "ref": pa.array([e.ref for e in events], pa.string()),
-                "campaign": pa.array([e.campaign for e in events], pa.string()),
-                "reason": pa.array([e.reason for e in events], pa.string()),
+                "ref": column([e.ref for e in events], pa.string()),
+                "campaign": column([e.campaign for e in events], pa.string()),
+                "reason": column([e.reason for e in events], pa.string()),
             }
         )
         result.events += self._insert_new(
@@ -535,13 +538,13 @@ class _Writer:
         base = self.store.next_id("posts", "post_id")
         table = pa.table(
             {
-                "pos": pa.array(np.arange(len(posts), dtype=np.int64)),
-                "external_id": [p.external_id for p in posts],
-                "kind": [p.kind.value for p in posts],
-                "created_at": pa.array([to_db(p.created_at) for p in posts], pa.timestamp("us")),
-                "text": pa.array([p.text for p in posts], pa.string()),
-                "url": pa.array([p.url for p in posts], pa.string()),
-                "reply_to": pa.array([p.reply_to for p in posts], pa.string()),
+                "pos": from_numpy(np.arange(len(posts), dtype=np.int64)),
+                "external_id": column([p.external_id for p in posts], pa.string()),
+                "kind": column([p.kind.value for p in posts], pa.string()),
+                "created_at": column([to_db(p.created_at) for p in posts], _TS),
+                "text": column([p.text for p in posts], pa.string()),
+                "url": column([p.url for p in posts], pa.string()),
+                "reply_to": column([p.reply_to for p in posts], pa.string()),
             }
         )
         result.posts += self._insert_new(
@@ -562,7 +565,13 @@ class _Writer:
         metrics = [(p.external_id, k, int(v)) for p in posts for k, v in p.metrics.items()]
         if metrics:
             cols = list(zip(*metrics, strict=True))
-            mtable = pa.table({"external_id": cols[0], "metric": cols[1], "value": cols[2]})
+            mtable = pa.table(
+                {
+                    "external_id": column(cols[0], pa.string()),
+                    "metric": column(cols[1], pa.string()),
+                    "value": column(cols[2], pa.int64()),
+                }
+            )
             # Counts change over time: each import adds a reading, none is overwritten.
             self._insert_new(
                 "_metrics",
@@ -584,11 +593,11 @@ class _Writer:
         ids = self.intern_people([i.person for i in rows], [i.at for i in rows])
         table = pa.table(
             {
-                "person_id": pa.array(ids),
-                "kind": [i.kind.value for i in rows],
-                "at": pa.array([to_db(i.at) for i in rows], pa.timestamp("us")),
-                "post": pa.array([i.post for i in rows], pa.string()),
-                "ref": pa.array([i.ref for i in rows], pa.string()),
+                "person_id": from_numpy(ids),
+                "kind": column([i.kind.value for i in rows], pa.string()),
+                "at": column([to_db(i.at) for i in rows], _TS),
+                "post": column([i.post for i in rows], pa.string()),
+                "ref": column([i.ref for i in rows], pa.string()),
             }
         )
         result.interactions += self._insert_new(
@@ -611,12 +620,12 @@ class _Writer:
         ids = self.intern_people([c.person for c in rows], [c.checked_at for c in rows])
         table = pa.table(
             {
-                "person_id": pa.array(ids),
-                "checked_at": pa.array([to_db(c.checked_at) for c in rows], pa.timestamp("us")),
-                "state": [c.state.value for c in rows],
-                "follows": pa.array([c.follows for c in rows], pa.bool_()),
-                "detail": pa.array([c.detail for c in rows], pa.string()),
-                "exact": pa.array([c.exact for c in rows], pa.bool_()),
+                "person_id": from_numpy(ids),
+                "checked_at": column([to_db(c.checked_at) for c in rows], _TS),
+                "state": column([c.state.value for c in rows], pa.string()),
+                "follows": column([c.follows for c in rows], pa.bool_()),
+                "detail": column([c.detail for c in rows], pa.string()),
+                "exact": column([c.exact for c in rows], pa.bool_()),
             }
         )
         result.checks += self._insert_new(
@@ -640,9 +649,9 @@ class _Writer:
         ids = self.intern_people([r.person for r in rows])
         table = pa.table(
             {
-                "person_id": pa.array(ids),
-                "rkey": [r.rkey for r in rows],
-                "created_at": pa.array([to_db(r.created_at) for r in rows], pa.timestamp("us")),
+                "person_id": from_numpy(ids),
+                "rkey": column([r.rkey for r in rows], pa.string()),
+                "created_at": column([to_db(r.created_at) for r in rows], _TS),
             }
         )
         result.follow_records += self._insert_new(
@@ -664,19 +673,19 @@ class _Writer:
         ids = self.intern_people([r.person for r in rows], [r.observed_at for r in rows])
 
         def ts(values: list[datetime | None]) -> pa.Array:
-            return pa.array([to_db(v) if v else None for v in values], pa.timestamp("us"))
+            return column([to_db(v) if v else None for v in values], _TS)
 
         table = pa.table(
             {
-                "person_id": pa.array(ids),
+                "person_id": from_numpy(ids),
                 "observed_at": ts([r.observed_at for r in rows]),
-                "posts": pa.array([r.posts_count for r in rows], pa.int64()),
-                "followers": pa.array([r.followers_count for r in rows], pa.int64()),
-                "following": pa.array([r.following_count for r in rows], pa.int64()),
+                "posts": column([r.posts_count for r in rows], pa.int64()),
+                "followers": column([r.followers_count for r in rows], pa.int64()),
+                "following": column([r.following_count for r in rows], pa.int64()),
                 "created": ts([r.created_at for r in rows]),
                 "last_post": ts([r.last_post_at for r in rows]),
-                "bot": pa.array([r.bot for r in rows], pa.bool_()),
-                "description": pa.array([r.description for r in rows], pa.string()),
+                "bot": column([r.bot for r in rows], pa.bool_()),
+                "description": column([r.description for r in rows], pa.string()),
             }
         )
         result.profiles += self._insert_new(

@@ -14,6 +14,7 @@ from enum import StrEnum
 import pyarrow as pa
 
 from .clock import to_utc
+from .nparrow import column
 
 
 class Direction(StrEnum):
@@ -104,9 +105,9 @@ def members_table(
     nulls = pa.nulls(n, pa.string())
     return pa.table(
         [
-            pa.array(ids, pa.string()),
-            nulls if handles is None else pa.array(handles, pa.string()),
-            nulls if names is None else pa.array(names, pa.string()),
+            column(ids, pa.string()),
+            nulls if handles is None else column(handles, pa.string()),
+            nulls if names is None else column(names, pa.string()),
         ],
         schema=MEMBER_SCHEMA,
     )

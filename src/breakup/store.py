@@ -29,6 +29,7 @@ from platformdirs import user_data_dir
 
 from .clock import Clock, from_db, system_clock, to_db
 from .errors import AccountMismatch, SchemaTooNew, StoreError, StoreLocked, UnknownAccount
+from .nparrow import from_numpy, to_numpy
 
 MIGRATIONS: list[tuple[str, str]] = [
     (
@@ -585,7 +586,7 @@ class Store:
             return np.zeros(0, dtype=np.uint32)
         if external_ids.null_count:
             raise StoreError(f"{self.path}: a person without an external id")
-        pos = pa.array(np.arange(n, dtype=np.uint32))
+        pos = from_numpy(np.arange(n, dtype=np.uint32))
         ids = np.zeros(n, dtype=np.uint32)  # person ids start at 1: 0 is "not known yet"
         index = self._people_index
         if index is None:
@@ -620,7 +621,7 @@ class Store:
         *platform* has: one join against all of them (where *only*, of those positions)."""
         where = ""
         if only is not None:
-            self.con.register("_only", pa.table({"pos": pa.array(np.flatnonzero(only))}))
+            self.con.register("_only", pa.table({"pos": from_numpy(np.flatnonzero(only))}))
             where = "WHERE i.pos IN (SELECT pos FROM _only)"
         try:
             known = self.con.sql(
@@ -635,7 +636,7 @@ class Store:
             assert known is not None
             # Streamed in batches, so the pairs are never all held at once.
             for batch in known.to_arrow_reader(1 << 20):
-                ids[batch.column(0).to_numpy()] = batch.column(1).to_numpy()
+                ids[to_numpy(batch.column(0))] = to_numpy(batch.column(1))
         finally:
             if only is not None:
                 self.con.unregister("_only")
@@ -651,7 +652,7 @@ class Store:
         """Give the ids at *is_new* positions the next person ids, in order of first
         appearance (the same id twice gets one person), and insert them into people."""
         self.con.register(
-            "_new", pa.table({"pos": pos, "ext": external_ids, "is_new": pa.array(is_new)})
+            "_new", pa.table({"pos": pos, "ext": external_ids, "is_new": from_numpy(is_new)})
         )
         try:
             # Usually every new id is distinct, which distinct hashes prove cheaply;
@@ -685,7 +686,14 @@ class Store:
         finally:
             self.con.unregister("_new")
         self.con.register(
-            "_fresh", pa.table({"person_id": ids, "ext": external_ids, "is_first": is_first})
+            "_fresh",
+            pa.table(
+                {
+                    "person_id": from_numpy(ids),
+                    "ext": external_ids,
+                    "is_first": from_numpy(is_first),
+                }
+            ),
         )
         try:
             self.con.execute(

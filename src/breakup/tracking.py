@@ -32,6 +32,7 @@ import pyarrow as pa
 from pyroaring import BitMap
 
 from .models import Direction, EndKind, EventKind
+from .nparrow import column, from_numpy, to_numpy
 from .store import Store, first
 
 _EVENT_END: dict[str, EndKind] = {
@@ -41,6 +42,8 @@ _EVENT_END: dict[str, EndKind] = {
 }
 
 _TS = pa.timestamp("us")
+# a Scalar: pa.repeat of a Python value imports pandas first (see nparrow)
+_UNKNOWN = column([EndKind.UNKNOWN.value], pa.string())[0]
 _OPS_SCHEMA = pa.schema(
     [
         ("ord", pa.int64()),
@@ -92,13 +95,13 @@ class _Bulk:
         n = len(self.ids)
         return pa.table(
             [
-                pa.array(np.full(n, self.ord, dtype=np.int64)),
-                pa.array(bitmap_ids(self.ids)),
-                pa.array(np.full(n, self.is_open)),
+                from_numpy(np.full(n, self.ord, dtype=np.int64)),
+                from_numpy(bitmap_ids(self.ids)),
+                from_numpy(np.full(n, self.is_open)),
                 pa.nulls(n, _TS) if self.te is None else _repeat_ts(self.te, n),
                 _repeat_ts(self.tl, n),
-                pa.array(np.zeros(n, dtype=bool)),
-                pa.nulls(n, pa.string()) if self.is_open else pa.repeat(EndKind.UNKNOWN.value, n),
+                from_numpy(np.zeros(n, dtype=bool)),
+                pa.nulls(n, pa.string()) if self.is_open else pa.repeat(_UNKNOWN, n),
                 pa.nulls(n, pa.string()),
                 pa.nulls(n, pa.string()),
             ],
@@ -185,7 +188,7 @@ class _Ops:
             cols = list(zip(*self.rows, strict=True))
             self.tables.append(
                 pa.table(
-                    [pa.array(c, f.type) for c, f in zip(cols, _OPS_SCHEMA, strict=True)],
+                    [column(c, f.type) for c, f in zip(cols, _OPS_SCHEMA, strict=True)],
                     schema=_OPS_SCHEMA,
                 )
             )
@@ -200,12 +203,12 @@ class _Ops:
             if not isinstance(p, _Bulk) or len(p.ids)
         ]
         table = pa.concat_tables(pieces) if pieces else _OPS_SCHEMA.empty_table()
-        is_open = table.column("is_open").to_numpy()
-        return table.append_column("span_no", pa.array(np.cumsum(is_open, dtype=np.int64) - 1))
+        is_open = to_numpy(table.column("is_open"))
+        return table.append_column("span_no", from_numpy(np.cumsum(is_open, dtype=np.int64) - 1))
 
 
 def _repeat_ts(t: datetime, n: int) -> pa.Array:
-    return pa.array(np.full(n, np.datetime64(t.replace(tzinfo=None), "us")), _TS)
+    return from_numpy(np.full(n, np.datetime64(t.replace(tzinfo=None), "us")))
 
 
 @dataclass
@@ -549,7 +552,7 @@ def _write_spans(store: Store, account_id: int, direction: str, ops: pa.Table) -
     con = store.con
     con.register("_ops", ops)
     try:
-        people = bitmap_from_ids(ops.column("person_id").to_numpy())
+        people = bitmap_from_ids(to_numpy(ops.column("person_id")))
         if len(people) == ops.num_rows:
             # The common case (a snapshot's joiners and leavers): one operation per
             # person, so there is nothing to pair.
