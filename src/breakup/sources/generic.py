@@ -12,11 +12,9 @@ from __future__ import annotations
 
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
 import pyarrow as pa
-import pyarrow.compute as pc
-from pydantic import BaseModel, ConfigDict, PlainValidator, ValidationError
 
 from ..clock import parse_time
 from ..errors import InvalidExport, InvalidInput
@@ -115,6 +113,8 @@ class CsvSource(FileSource):
             raise InvalidExport(path, "a snapshot CSV needs --at (when the list was taken)")
         given = {""}
         if "direction" in table.values:
+            import pyarrow.compute as pc  # 50 ms to import: only snapshot CSVs need it
+
             given = set(pc.unique(table.values["direction"]).to_pylist())
         directions = {(d or "followers").strip().lower() for d in given}
         if len(directions) != 1:
@@ -131,6 +131,8 @@ def _members(table: CsvColumns, path: Path) -> pa.Table:
     """A snapshot's members from its columns, read as :func:`_person` reads one row: the
     id stripped as Python strips (every character ``str.isspace`` calls space), an empty
     handle or name none."""
+    import pyarrow.compute as pc  # 50 ms to import: only snapshot CSVs need it
+
     ids = pc.utf8_trim(table.values["id"], characters=_PY_SPACE)
     empty = pc.equal(ids, "")
     if pc.any(empty).as_py():
@@ -152,6 +154,8 @@ _PY_SPACE = (
 
 
 def _none_if_empty(column: pa.ChunkedArray | None, nulls: pa.ChunkedArray) -> pa.ChunkedArray:
+    import pyarrow.compute as pc
+
     if column is None:
         return nulls
     return pc.if_else(pc.equal(column, ""), pa.scalar(None, pa.string()), column)
@@ -170,7 +174,9 @@ class JsonSource(FileSource):
             doc = files.read_json(files.names[0])
             if not isinstance(doc, dict) or doc.get("breakup") != 1:
                 raise InvalidExport(path, 'not a breakup JSON document (needs "breakup": 1)')
-            _validate(doc, path)
+            from ._json_shape import validate  # pydantic models: built on first use
+
+            validate(doc, path)
             platform = str(doc.get("platform") or options.platform or self.platform)
             batch = _batch(self.name, platform, files)
         account = doc.get("account") or {}
@@ -286,140 +292,3 @@ def _flag(value: Any, path: Path, where: str) -> bool:
 def _opt(row: dict[str, Any], key: str) -> str | None:
     value = row.get(key)
     return None if value is None or value == "" else str(value)
-
-
-# -- the JSON document's shape, checked at the boundary -----------------------------------
-#
-# Every value that becomes an id, a name, a text or a count is checked for its type before
-# anything is read from the document, so an object where a string belongs is refused by
-# name instead of being stored as its Python repr. Enumerations and times are left to the
-# readers above, which name the allowed values.
-
-_INT64_MAX = 2**63 - 1
-
-
-def _ident_value(value: object) -> str:
-    if isinstance(value, bool) or not isinstance(value, str | int):
-        raise ValueError(f"must be a string or a whole number, not {_kind(value)}")
-    if isinstance(value, int) and abs(value) > _INT64_MAX:
-        raise ValueError("is a number too large to be an id")
-    return str(value)
-
-
-def _text_value(value: object) -> str | None:
-    if value is not None and not isinstance(value, str):
-        raise ValueError(f"must be a string or null, not {_kind(value)}")
-    return value
-
-
-def _count_value(value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ValueError(f"must be a whole number, not {_kind(value)}")
-    if not 0 <= value <= _INT64_MAX:
-        raise ValueError(f"must be a count from 0 to {_INT64_MAX}, not {_short(value)}")
-    return value
-
-
-def _flag_value(value: object) -> bool | None:
-    if value is not None and not isinstance(value, bool):
-        raise ValueError(f"{_short(value)} is not true or false")
-    return value
-
-
-def _kind(value: object) -> str:
-    return {
-        bool: "true/false",
-        dict: "an object",
-        list: "a list",
-        float: "a fraction",
-        type(None): "null",
-    }.get(type(value), type(value).__name__)
-
-
-def _short(value: object) -> str:
-    text = repr(value)
-    return text if len(text) <= 40 else text[:37] + "..."
-
-
-_Ident = Annotated[str, PlainValidator(_ident_value)]
-_Text = Annotated[str | None, PlainValidator(_text_value)]
-_Count = Annotated[int, PlainValidator(_count_value)]
-_Flag = Annotated[bool | None, PlainValidator(_flag_value)]
-
-
-class _Shape(BaseModel):
-    model_config = ConfigDict(extra="allow", strict=True)
-
-
-class _Someone(_Shape):
-    id: _Ident
-    handle: _Text = None
-    display_name: _Text = None
-
-
-class _Snapshot(_Shape):
-    members: list[_Someone]
-    complete: _Flag = None
-    reported_count: _Count | None = None
-
-
-class _Event(_Someone):
-    ref: _Text = None
-    campaign: _Text = None
-    reason: _Text = None
-
-
-class _Post(_Shape):
-    id: _Ident
-    text: _Text = None
-    url: _Text = None
-    reply_to: _Text = None
-    metrics: dict[str, _Count] | None = None
-
-
-class _Interaction(_Someone):
-    post: _Text = None
-
-
-class _Check(_Someone):
-    follows: _Flag = None
-    detail: _Text = None
-
-
-class _Account(_Shape):
-    id: Annotated[str | None, PlainValidator(lambda v: v if v is None else _ident_value(v))] = None
-    handle: _Text = None
-
-
-class _Document(_Shape):
-    platform: _Text = None
-    account: _Account | None = None
-    snapshots: list[_Snapshot] = []
-    events: list[_Event] = []
-    posts: list[_Post] = []
-    interactions: list[_Interaction] = []
-    checks: list[_Check] = []
-
-
-_TYPES = {
-    "list_type": "must be a list",
-    "dict_type": "must be an object",
-    "model_type": "must be an object",
-    "model_attributes_type": "must be an object",
-    "missing": "is missing",
-}
-
-
-def _validate(doc: dict[str, Any], path: Path) -> None:
-    """Refuse a document whose values have the wrong type, naming the first one."""
-    try:
-        _Document.model_validate(doc)
-    except ValidationError as exc:
-        err = exc.errors(include_url=False)[0]
-        where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in err["loc"])
-        where = where.lstrip(".") or "document"
-        if err["type"] == "value_error":
-            problem = str(err.get("ctx", {}).get("error", err["msg"]))
-        else:
-            problem = _TYPES.get(err["type"], err["msg"])
-        raise InvalidExport(path, f"{where} {problem}") from None

@@ -37,6 +37,7 @@ import pyarrow as pa
 from ..clock import parse_time, to_utc
 from ..errors import InvalidExport, InvalidInput
 from ..models import Batch, Direction, Post, PostKind, Snapshot, members_table
+from ..readahead import BackgroundHash
 from . import register
 from .base import ExportFiles, FileSource, ReadOptions, collector_paused, parse_json
 
@@ -271,14 +272,20 @@ class _Archive:
         string makes a batch invalid, never a wrong record. Only ASCII, in records of
         exactly the fields X writes (so nothing the full parser would refuse, such as a
         giant number, can hide in a field not read) and ids of digits."""
+        digest = BackgroundHash()  # hashed beside being inflated and parsed
+        try:
+            return self._decode_ids(rel, kind, digest)
+        finally:
+            digest.close()
+
+    def _decode_ids(self, rel: str, kind: str, digest: BackgroundHash) -> pa.Array | None:
         decoder, unwrap = _DECODERS[kind]
-        digest = hashlib.sha256()
         ids: list[str] = []
         pending = bytearray()
         started = False  # the ``window.YTD… =`` prefix is behind us
         first = True  # the next batch is the first (it brings its own ``[``)
         searched = 0  # where the next search for a cut starts (what is before has none)
-        chunks = self.files.chunks(self.root + rel, digest)  # hashed as it is inflated
+        chunks = self.files.chunks(self.root + rel, digest)
         try:
             for chunk in chunks:
                 pending += chunk
