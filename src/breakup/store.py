@@ -603,7 +603,7 @@ class Store:
                 h = np.empty(n, dtype=np.uint64)
                 h[hashes["pos"]] = hashes["h"]
                 doubt = index.lookup(platform, h, external_ids, ids)
-            if doubt is None or doubt.any():
+            if count and (doubt is None or doubt.any()):  # in an empty store nobody is known
                 self._join_known(platform, ids, doubt)
         finally:
             self.con.unregister("_incoming")
@@ -656,10 +656,12 @@ class Store:
         try:
             # Usually every new id is distinct, which distinct hashes prove cheaply;
             # otherwise group them exactly.
-            result = self.con.execute("SELECT hash(ext) AS h FROM _new WHERE is_new")
-            hashes = np.sort(result.fetchnumpy()["h"])
-            repeated = bool((hashes[1:] == hashes[:-1]).any())
-            del hashes
+            distinct, total = first(
+                self.con.execute(
+                    "SELECT count(DISTINCT hash(ext)), count(*) FROM _new WHERE is_new"
+                )
+            )
+            repeated = distinct != total
             is_first = is_new
             if repeated:
                 firsts = self.con.execute(
