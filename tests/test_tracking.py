@@ -11,6 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from breakup import tracking
 from breakup.clock import fixed_clock
 from breakup.ingest import save_batch
 from breakup.models import (
@@ -399,3 +400,77 @@ def test_a_direction_with_nothing_new_keeps_its_bound_current(store: Store) -> N
     # and the spans are what the snapshots say, with no trace of a 'following' span
     assert store.scalar("SELECT count(*) FROM spans WHERE direction = 'following'") == 0
     assert store.scalar("SELECT count(*) FROM spans WHERE end_latest IS NOT NULL") == 2
+
+
+# --- runs of follow events applied at once agree with applying them one by one ----------
+
+
+def all_spans(store: Store) -> list[tuple[object, ...]]:
+    """Every stored span with its id, as written: the bulk path must give the same ids."""
+    return store.con.execute(
+        "SELECT s.*, p.external_id FROM spans s JOIN people p USING (person_id) ORDER BY span_id"
+    ).fetchall()
+
+
+def _both_ways(
+    base: Path, batches: list[Batch], monkeypatch: pytest.MonkeyPatch
+) -> tuple[list[tuple[object, ...]], list[tuple[object, ...]]]:
+    out = []
+    for name, bulk_from in (("one", 10**9), ("bulk", 1)):
+        monkeypatch.setattr(tracking, "BULK_EVENTS", bulk_from)
+        store = Store(base / f"{name}.duckdb", clock=fixed_clock(h(10_000)))
+        try:
+            for b in batches:
+                save_batch(store, b, account="me")
+            out.append(all_spans(store))
+        finally:
+            store.close()
+    return out[0], out[1]
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+          HealthCheck.function_scoped_fixture])  # fmt: skip
+@given(world=worlds(), order_seed=st.integers(0, 1000), split=st.integers(1, 4))
+def test_follow_runs_applied_at_once_equal_one_by_one(
+    tmp_path_factory: pytest.TempPathFactory,
+    monkeypatch: pytest.MonkeyPatch,
+    world: World,
+    order_seed: int,
+    split: int,
+) -> None:
+    """Same spans, ids, windows and kinds, whatever the import order; the events also come
+    in several batches, and with repeated follows and follows of people already in."""
+    base = tmp_path_factory.mktemp("bulk")
+    extra = [
+        events(*[(x + 0.5, p, EventKind.FOLLOW) for p in PEOPLE[k::split]])
+        for k, x in enumerate(sorted({t for t, _ in world.complete})[:split])
+    ]
+    batches = world.batches + extra
+    random.Random(order_seed).shuffle(batches)
+    one, bulk = _both_ways(base, batches, monkeypatch)
+    assert bulk == one
+
+
+def test_follow_runs_keep_the_scope_of_a_date_limited_snapshot(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An export limited to follows since a date (Instagram's): its follow events, applied
+    at once, decide who it can judge as one by one does; a later full list then ends
+    exactly the same people."""
+    since = h(100)
+    people = [Person(f"q{i}") for i in range(300)]
+    first = Batch(
+        source="test", platform="t", source_ref="full",
+        snapshots=[Snapshot.of(Direction.FOLLOWERS, h(50), people[:200])],
+    )  # fmt: skip
+    follows = [Event(p, EventKind.FOLLOW, h(60 + i * 0.5)) for i, p in enumerate(people)]
+    limited = Batch(
+        source="test", platform="t", source_ref="limited", events=follows,
+        snapshots=[Snapshot.of(Direction.FOLLOWERS, h(300), people[90:250],
+                               complete_since=since)],
+    )  # fmt: skip
+    later = snap(400, [p.external_id for p in people[::3]])
+    one, bulk = _both_ways(tmp_path, [first, limited, later], monkeypatch)
+    assert bulk == one
+    ended = {r[-1] for r in one if r[8] is not None}  # end_latest
+    assert ended and ended < {p.external_id for p in people}

@@ -176,6 +176,26 @@ class _Ops:
                 scope.add(person)
         self.rows.append((self.ord, person, is_open, te, tl, exact, kind, campaign, reason))
 
+    def opens(self, ids: np.ndarray, times: np.ndarray) -> None:
+        """Exact opens of *ids* (distinct) at *times* (datetime64[us]), in this order: what
+        :meth:`one` does for each, at once (a run of follow events)."""
+        n = len(ids)
+        if n == 0:
+            return
+        self._flush_rows()
+        people = bitmap_from_ids(ids)
+        self.touched |= people
+        self.absent -= people
+        for since, scope in self.scopes.items():
+            scope |= bitmap_from_ids(ids[times >= np.datetime64(since, "us")])
+        at = from_numpy(times)
+        yes = from_numpy(np.ones(n, dtype=bool))
+        nulls = pa.nulls(n, pa.string())
+        ords = np.arange(self.ord + 1, self.ord + 1 + n, dtype=np.int64)
+        self.ord += n
+        columns = [from_numpy(ords), from_numpy(ids), yes, at, at, yes, nulls, nulls, nulls]
+        self.tables.append(pa.table(columns, schema=_OPS_SCHEMA))
+
     def withdraw_close(self, person: int) -> None:
         """Take back the close of *person* by the latest diffable snapshot."""
         assert self.last_close is not None and person in self.absent
@@ -362,14 +382,16 @@ def _replay(store: Store, account_id: int, direction: str, state: _State) -> _Op
         [account_id, direction, after],
     ).fetchall()
     sinces = sorted({s[3] for s in snaps if s[3] is not None})
-    events = store.con.execute(
+    query = store.con.sql(
         """
         SELECT occurred_at, person_id, kind, campaign, reason FROM events
         WHERE account_id = ? AND direction = ? AND import_id > ?
         ORDER BY occurred_at, person_id, kind, campaign NULLS FIRST, reason NULLS FIRST
         """,
-        [account_id, direction, after],
-    ).fetchall()
+        params=[account_id, direction, after],
+    )
+    assert query is not None
+    events = _Events(query.to_arrow_table())
     present = _still_following(store, account_id, direction, after)
     stored = _stored_endings(store, account_id, direction, state, present)
     ops = _Ops({t: _open_since(store, account_id, direction, t) & state.open for t in sinces})
@@ -377,13 +399,20 @@ def _replay(store: Store, account_id: int, direction: str, state: _State) -> _Op
     while si < len(snaps) or ei < len(events) or ci < len(present):
         # At equal times: events, then snapshots (a snapshot taken at t already reflects
         # them), then re-checks (made after the poll that raised them).
-        te = events[ei][0] if ei < len(events) else None
+        te = events.time(ei) if ei < len(events) else None
         ts = snaps[si][0] if si < len(snaps) else None
         tc = present[ci][0] if ci < len(present) else None
         if te is not None and (ts is None or te <= ts) and (tc is None or te <= tc):
-            at = te
-            _apply_event(state, ops, *events[ei])
-            ei += 1
+            # Every event up to the next snapshot or re-check, in one go where they are
+            # a long run of follows (an export's follow times), else one by one.
+            upto = events.upto(min((t for t in (ts, tc) if t is not None), default=None))
+            if upto - ei >= BULK_EVENTS and events.all_follows(ei, upto):
+                _apply_follows(state, ops, events.people[ei:upto], events.times[ei:upto])
+            else:
+                for row in events.rows(ei, upto):
+                    _apply_event(state, ops, *row)
+            at = events.time(upto - 1)
+            ei = upto
         elif ts is not None and (tc is None or ts <= tc):
             at, diffable, blob, since = snaps[si]
             _apply_snapshot(state, ops, at, bool(diffable), BitMap.deserialize(blob), since)
@@ -522,6 +551,58 @@ def _apply_event(
     else:
         state.open.discard(person)
     ops.one(person, False, at, at, True, end_kind, campaign, reason)
+
+
+# Runs of at least this many follow events are applied at once (_apply_follows).
+BULK_EVENTS = 64
+
+
+class _Events:
+    """The events of a replay as columns, sorted by time, with their rows as Python
+    values made only where they are applied one by one."""
+
+    def __init__(self, table: pa.Table) -> None:
+        self.table = table
+        self.times = to_numpy(table.column("occurred_at").cast(pa.int64())).view("datetime64[us]")
+        self.people = to_numpy(table.column("person_id")).astype(np.uint32)
+        self._follows: np.ndarray | None = None
+        self._rows: list[tuple[Any, ...]] | None = None
+
+    def __len__(self) -> int:
+        return len(self.times)
+
+    def time(self, i: int) -> datetime:
+        at: datetime = self.times[i].item()
+        return at
+
+    def upto(self, limit: datetime | None) -> int:
+        """The end of the run of events at or before *limit* (all, without one)."""
+        if limit is None:
+            return len(self)
+        return int(np.searchsorted(self.times, np.datetime64(limit, "us"), side="right"))
+
+    def all_follows(self, start: int, end: int) -> bool:
+        if self._follows is None:
+            kinds = np.array(self.table.column("kind").to_pylist(), dtype=object)
+            self._follows = kinds == EventKind.FOLLOW.value
+        return bool(self._follows[start:end].all())
+
+    def rows(self, start: int, end: int) -> list[tuple[Any, ...]]:
+        if self._rows is None:
+            self._rows = [tuple(r.values()) for r in self.table.to_pylist()]
+        return self._rows[start:end]
+
+
+def _apply_follows(state: _State, ops: _Ops, people: np.ndarray, times: np.ndarray) -> None:
+    """:func:`_apply_event` for a run of follow events, at once: a person's first follow
+    in the run opens a span unless one is open, later ones change nothing."""
+    _, first = np.unique(people, return_index=True)
+    first.sort()
+    people, times = people[first], times[first]
+    new = bitmap_from_ids(people) - state.open
+    keep = np.isin(people, bitmap_ids(new), assume_unique=True)
+    ops.opens(people[keep], times[keep])
+    state.open |= new
 
 
 def _reopen(store: Store, account_id: int, direction: str, people: list[int]) -> int:
