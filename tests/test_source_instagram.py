@@ -688,7 +688,9 @@ def test_since_after_a_follow_the_export_lists_is_refused(tmp_path: Path) -> Non
 
 _VALUES = st.one_of(
     st.none(),
-    st.sampled_from(["", "  ", "Ana.B", "ana b", " x_1 ", "ÉLODIE"]),
+    st.sampled_from(
+        ["", "  ", "Ana.B", "ana b", " x_1 ", "ÉLODIE", "\tx_2\n", "y\u2003", "\u2003"]
+    ),
     st.integers(-2, 2),
     st.booleans(),
 )
@@ -710,7 +712,7 @@ _ODD_ITEM = st.fixed_dictionaries(
 _GOOD_ITEM = st.fixed_dictionaries(
     {"timestamp": st.integers(0, 2_000_000_000)},
     optional={
-        "value": st.sampled_from(["Ana.B", " x_1 ", "ÉLODIE", "", "ana b"]),
+        "value": st.sampled_from(["Ana.B", " x_1 ", "ÉLODIE", "", "ana b", "\tx_2\n", "y\u2003"]),
         "href": st.sampled_from(["https://www.instagram.com/from.link", "https://x.y/"]),
     },
 )

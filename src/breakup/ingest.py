@@ -22,6 +22,7 @@ from pyroaring import BitMap
 
 from . import tracking
 from .clock import to_db, to_utc
+from .collector import collector_paused
 from .errors import AccountMismatch, InvalidInput
 from .models import Batch, Person, Snapshot
 from .nparrow import column, from_numpy
@@ -119,7 +120,8 @@ def save_batch(
     _check_times(store, batch, path)
     result = ImportResult(account=name, source=batch.source, path=path, notes=list(batch.notes))
     try:
-        return _save(store, batch, name, path, keep_emails, role, result)
+        with collector_paused():  # rows of values by the million, and no cycles
+            return _save(store, batch, name, path, keep_emails, role, result)
     except AccountMismatch as exc:
         where = path or batch.source
         raise AccountMismatch(f"{where}: {exc}" if where not in str(exc) else str(exc)) from None

@@ -9,7 +9,6 @@ re-importing the same export is recognised.
 from __future__ import annotations
 
 import csv
-import gc
 import hashlib
 import io
 import itertools
@@ -19,7 +18,6 @@ import sys
 import zipfile
 from abc import ABC, abstractmethod
 from collections.abc import Generator, Iterable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
@@ -29,6 +27,7 @@ import pyarrow as pa
 
 from .. import progress
 from ..clock import Clock, system_clock
+from ..collector import collector_paused
 from ..errors import InvalidExport
 from ..models import Batch
 from ..readahead import readahead
@@ -142,20 +141,6 @@ class Hasher(Protocol):
     """What :meth:`ExportFiles.chunks` feeds (hashlib's objects)."""
 
     def update(self, data: bytes, /) -> None: ...
-
-
-@contextmanager
-def collector_paused() -> Iterator[None]:
-    """The cyclic garbage collector off meanwhile: millions of short-lived row lists would
-    set it off again and again, each time walking every container still alive (4x the
-    parsing time), and rows of strings hold no cycles to collect."""
-    was = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was:
-            gc.enable()
 
 
 @dataclass

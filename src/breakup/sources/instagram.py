@@ -51,6 +51,7 @@ from typing import Any
 import msgspec
 
 from ..clock import to_utc
+from ..collector import collector_paused
 from ..errors import InvalidExport
 from ..models import Batch, Direction, Event, EventKind, Person, Snapshot
 from . import register
@@ -91,6 +92,10 @@ class InstagramSource(FileSource):
     date_limited = True
 
     def read(self, path: Path, options: ReadOptions) -> Batch:
+        with collector_paused():  # a person, a time and an event per follower
+            return self._read(path, options)
+
+    def _read(self, path: Path, options: ReadOptions) -> Batch:
         with ExportFiles(path) as files:
             export = _Export(files)
             followers = export.followers()
@@ -299,7 +304,10 @@ def _typed_entries(data: bytes, key: str) -> list[_Entry] | None:
         if not entry.string_list_data:
             return None
         for item in entry.string_list_data:
-            name = _username(item.value, entry.title, item.href)
+            name = item.value
+            # What _username returns for a plain value (no space in or around it), cheaply
+            if not name or " " in name or name[0].isspace() or name[-1].isspace():
+                name = _username(item.value, entry.title, item.href)
             ts = item.timestamp
             if name is None or ts < 0:
                 return None

@@ -35,11 +35,12 @@ import numpy as np
 import pyarrow as pa
 
 from ..clock import parse_time, to_utc
+from ..collector import collector_paused
 from ..errors import InvalidExport, InvalidInput
 from ..models import Batch, Direction, Post, PostKind, Snapshot, members_table
 from ..readahead import BackgroundHash
 from . import register
-from .base import ExportFiles, FileSource, ReadOptions, collector_paused, parse_json
+from .base import ExportFiles, FileSource, ReadOptions, parse_json
 
 # Files only an X archive has: where one is, there is an archive (``data/`` under ``root``).
 _ANCHOR = re.compile(
