@@ -503,15 +503,17 @@ class _Writer:
         events = self.batch.events
         if not events:
             return
-        ids = self.intern_people([e.person for e in events], [e.at for e in events])
+        times: list[datetime | None] = [e.at for e in events]
+        ids = self.intern_people([e.person for e in events], times)
         base = self.store.next_id("events", "seq")
         table = pa.table(
             {
                 "seq": from_numpy(np.arange(base, base + len(events), dtype=np.int64)),
                 "person_id": from_numpy(ids),
-                "direction": column([e.direction.value for e in events], pa.string()),
-                "kind": column([e.kind.value for e in events], pa.string()),
-                "at": _db_times([e.at for e in events]),
+                # the members themselves: StrEnums are their values (.value costs 0.3 us)
+                "direction": column([e.direction for e in events], pa.string()),
+                "kind": column([e.kind for e in events], pa.string()),
+                "at": _db_times(times),
                 "ref": column([e.ref for e in events], pa.string()),
                 "campaign": column([e.campaign for e in events], pa.string()),
                 "reason": column([e.reason for e in events], pa.string()),
