@@ -141,3 +141,21 @@ def test_import_bench_archive_is_read_whole_and_both_tools_run(tmp_path: Path) -
     assert result["seconds"] > 0 and result["breakup_peak_rss"] > 0
     if result["baseline"] is not None:  # twitter-to-sqlite is in the bench extra
         assert result["speedup"] > 0 and result["baseline_peak_rss"] > 0
+
+
+def test_instagram_bench_export_is_read_whole_and_imported(tmp_path: Path) -> None:
+    """The generated export reads as a complete, all-time one (no date-range note), every
+    follower with an exact follow time, and the benchmark imports it through the CLI."""
+    from benchmarks import bench_import_instagram as bench
+    from breakup.sources import ReadOptions, get_source
+
+    export = bench.make_export(tmp_path / "ig.zip", 3_000, 40)
+    batch = get_source("instagram").read(export, ReadOptions())
+    assert batch.notes == []
+    sizes = {s.direction.value: len(s.members) for s in batch.snapshots}
+    assert sizes == {"followers": 3_000, "following": 40}
+    assert all(s.complete_since is None for s in batch.snapshots)
+    assert len(batch.events) == 3_040
+    result = bench.run(3_000, tmp_path, following=40)
+    assert (result["people"], result["events"]) == (3_040, 3_040)
+    assert result["seconds"] > 0 and result["peak_rss"] > 0
