@@ -589,7 +589,7 @@ class _Events:
 
     def rows(self, start: int, end: int) -> list[tuple[Any, ...]]:
         if self._rows is None:
-            self._rows = [tuple(r.values()) for r in self.table.to_pylist()]
+            self._rows = list(zip(*(c.to_pylist() for c in self.table.columns), strict=True))
         return self._rows[start:end]
 
 
